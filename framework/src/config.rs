@@ -1,0 +1,212 @@
+//! Layered configuration: defaults < `shop.toml` < `SHOP_*` environment < command-line flags.
+//!
+//! Unknown keys are rejected at every layer so a typo is an error that names the key, not a
+//! setting silently ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Environment variables starting with this prefix are configuration keys.
+pub const ENV_PREFIX: &str = "SHOP_";
+/// The config file read from the working directory when none is named.
+pub const DEFAULT_FILE: &str = "shop.toml";
+
+/// The whole configuration of one process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address of the public HTTP API.
+    pub listen: SocketAddr,
+    /// Database URL: `sqlite://path?mode=rwc` (the default, created on first use) or
+    /// `postgres://user:pass@host/db`.
+    pub database: String,
+    /// Round-trip every local request, response and domain error through the JSON wire codec,
+    /// as if every module were remote. For tests and for proving a module can be extracted.
+    pub serialize_messages: bool,
+    /// HTTP worker threads; the number of cores when absent.
+    pub workers: Option<usize>,
+    /// Log filter in `tracing_subscriber::EnvFilter` syntax.
+    pub log: String,
+    /// Event delivery.
+    pub outbox: OutboxConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: "sqlite://shop.db?mode=rwc".to_string(),
+            serialize_messages: false,
+            workers: None,
+            log: "info,sqlx=warn,sea_orm=warn".to_string(),
+            outbox: OutboxConfig::default(),
+        }
+    }
+}
+
+/// How the outbox relay delivers events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Run the relay in this process. Turn off to only accept work (events stay pending).
+    pub relay: bool,
+    /// How often the relay looks for due deliveries when nothing wakes it.
+    pub poll_interval_ms: u64,
+    /// Deliveries read per pass.
+    pub batch_size: u64,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles with each further attempt.
+    pub backoff_initial_ms: u64,
+    /// Upper bound of the retry delay.
+    pub backoff_max_ms: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            relay: true,
+            poll_interval_ms: 500,
+            batch_size: 100,
+            max_attempts: 10,
+            backoff_initial_ms: 200,
+            backoff_max_ms: 30_000,
+        }
+    }
+}
+
+/// A configuration that could not be loaded; the message names the offending key and source.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+/// Where the layers come from.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSources {
+    /// An explicit config file; it must exist. Without one, `shop.toml` is read if present.
+    pub file: Option<PathBuf>,
+    /// Command-line overrides, the top layer: a map of keys to values.
+    pub overrides: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Config {
+    /// Loads defaults < file < `SHOP_*` environment < overrides.
+    pub fn load(sources: &ConfigSources) -> Result<Config, ConfigError> {
+        let file = match &sources.file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!(
+                    "config file `{}` does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => path.clone(),
+            None => PathBuf::from(DEFAULT_FILE),
+        };
+        Self::figment(&file, &sources.overrides)
+            .extract()
+            .map_err(|e| ConfigError(describe(e)))
+    }
+
+    fn figment(file: &Path, overrides: &serde_json::Map<String, serde_json::Value>) -> Figment {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(file))
+            // `SHOP_OUTBOX__MAX_ATTEMPTS` sets `outbox.max_attempts`. `SHOP_CONFIG` names the file
+            // and is not a key.
+            .merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["CONFIG"]))
+            .merge(Serialized::globals(overrides))
+    }
+}
+
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(source) => format!(" (from {} {source})", m.name),
+                    None => format!(" (from {})", m.name),
+                })
+                .unwrap_or_default();
+            let path = if e.path.is_empty() {
+                String::new()
+            } else {
+                format!("key `{}`: ", e.path.join("."))
+            };
+            format!("{path}{}{source}", e.kind)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_override_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "shop.toml",
+                "listen = \"127.0.0.1:9000\"\ndatabase = \"sqlite://file.db\"\n[outbox]\nmax_attempts = 3\n",
+            )?;
+            jail.set_env("SHOP_DATABASE", "sqlite://env.db");
+            jail.set_env("SHOP_OUTBOX__POLL_INTERVAL_MS", "50");
+            let mut overrides = serde_json::Map::new();
+            overrides.insert("listen".into(), "127.0.0.1:7000".into());
+            let config = Config::load(&ConfigSources {
+                file: None,
+                overrides,
+            })
+            .unwrap();
+            assert_eq!(config.listen.port(), 7000, "flag beats file");
+            assert_eq!(config.database, "sqlite://env.db", "env beats file");
+            assert_eq!(config.outbox.max_attempts, 3, "file beats default");
+            assert_eq!(config.outbox.poll_interval_ms, 50);
+            assert_eq!(config.outbox.batch_size, OutboxConfig::default().batch_size);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("shop.toml", "[outbox]\nmax_atempts = 3\n")?;
+            let err = Config::load(&ConfigSources::default()).unwrap_err().to_string();
+            assert!(err.contains("max_atempts"), "{err}");
+            Ok(())
+        });
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SHOP_LISTEN_ADDR", "x");
+            let err = Config::load(&ConfigSources::default()).unwrap_err().to_string();
+            assert!(err.contains("listen_addr"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_named_file_must_exist() {
+        let err = Config::load(&ConfigSources {
+            file: Some(PathBuf::from("/definitely/not/here.toml")),
+            overrides: Default::default(),
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SHOP_LISTEN", "not an address");
+            let err = Config::load(&ConfigSources::default()).unwrap_err().to_string();
+            assert!(err.contains("listen"), "{err}");
+            Ok(())
+        });
+    }
+}

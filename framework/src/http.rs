@@ -1,0 +1,158 @@
+//! The HTTP edge: one error shape for every route, `{"error": code, "message": text}`, and the
+//! extractor configuration that turns malformed input into that shape.
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use cleave_contract::CallError;
+use serde::Serialize;
+
+/// Largest JSON body the public API accepts.
+pub const JSON_BODY_LIMIT: usize = 64 * 1024;
+
+/// An error answer of the public API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code, e.g. `unknown_sku`.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// An error with any status.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400: the request could not be read.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404: the thing asked for does not exist.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 409: the request conflicts with the current state.
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, message)
+    }
+
+    /// 422: well-formed but semantically invalid.
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 500: something broke on our side; the details go to the log, not to the client.
+    pub fn internal(context: &str, error: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "{context}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{context}; see the server log"),
+        )
+    }
+
+    /// Maps a failed bus call: the domain error through `domain`, delivery failures to 503
+    /// (or 502 for an undecodable answer), so a module that is down is reported as such.
+    pub fn from_call<E: std::fmt::Display>(error: CallError<E>, domain: impl FnOnce(E) -> ApiError) -> ApiError {
+        match error {
+            CallError::Domain(e) => domain(e),
+            CallError::BadPayload { request, message } => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "bad_gateway",
+                format!("`{request}` answered with an unreadable message: {message}"),
+            ),
+            other => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(ErrorBody {
+            error: self.code,
+            message: &self.message,
+        })
+    }
+}
+
+fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let api = match &error {
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON with `Content-Type: application/json`",
+        ),
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the body is larger than {limit} bytes"),
+            )
+        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::invalid("invalid_body", format!("the body does not fit: {e}"))
+        }
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        }
+        other => ApiError::bad_request("bad_body", other.to_string()),
+    };
+    api.into()
+}
+
+fn path_error(error: PathError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_path", error.to_string()).into()
+}
+
+fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_query", error.to_string()).into()
+}
+
+/// Installs the error shape on the JSON, path and query extractors of an app.
+pub fn configure_extractors(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(JSON_BODY_LIMIT)
+            .error_handler(json_error),
+    )
+    .app_data(web::PathConfig::default().error_handler(path_error))
+    .app_data(web::QueryConfig::default().error_handler(query_error));
+}
+
+/// The answer for a route that does not exist.
+pub async fn not_found(request: HttpRequest) -> ApiError {
+    ApiError::not_found(
+        "no_route",
+        format!("no route for {} {}", request.method(), request.path()),
+    )
+}

@@ -1,0 +1,412 @@
+//! The transactional outbox and the inbox.
+//!
+//! Publishing writes one `cleave_outbox` row per subscriber inside the publisher's transaction.
+//! After commit the relay delivers due rows, marks them delivered, and on failure schedules a
+//! retry with exponential backoff until `max_attempts`, after which the row is `failed` and
+//! waits for an operator (`shop events resubmit`). A row is marked delivered only after the
+//! subscriber committed, so a crash in between redelivers it; the subscriber's inbox
+//! (`cleave_inbox`, keyed by subscriber and event id) turns that redelivery into a no-op.
+
+use std::time::Duration;
+
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, DatabaseTransaction, PaginatorTrait, QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::bus::{Bus, DeliveryFailure};
+use crate::config::OutboxConfig;
+use crate::events::EventEnvelope;
+
+/// Status of a delivery that still has to happen.
+pub const PENDING: &str = "pending";
+/// Status of a delivery the subscriber acknowledged.
+pub const DELIVERED: &str = "delivered";
+/// Status of a delivery that ran out of attempts; it waits for a resubmit.
+pub const FAILED: &str = "failed";
+
+/// Milliseconds since the Unix epoch, the time unit of the outbox (portable across databases).
+pub fn now_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The `cleave_outbox` table: one row per (event, subscriber).
+pub mod entry {
+    use sea_orm::entity::prelude::*;
+
+    /// One delivery of one event to one subscriber.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cleave_outbox")]
+    pub struct Model {
+        /// Insertion order; deliveries are attempted in this order.
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        /// The event id (a UUID, as text).
+        pub event_id: String,
+        /// The event's wire name.
+        pub event_name: String,
+        /// The publishing module.
+        pub publisher: String,
+        /// The receiving module.
+        pub subscriber: String,
+        /// The JSON-encoded event.
+        pub payload: String,
+        /// Commit time of the publisher, ms since the epoch.
+        pub published_at_ms: i64,
+        /// `pending`, `delivered` or `failed`.
+        pub status: String,
+        /// Delivery attempts made so far.
+        pub attempts: i32,
+        /// Earliest time of the next attempt, ms since the epoch.
+        pub next_attempt_at_ms: i64,
+        /// Why the last attempt failed.
+        pub last_error: Option<String>,
+        /// When the subscriber acknowledged it, ms since the epoch.
+        pub delivered_at_ms: Option<i64>,
+    }
+
+    /// No relations: the outbox refers to modules by name only.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The `cleave_inbox` table: which subscriber already applied which event.
+pub mod inbox {
+    use sea_orm::entity::prelude::*;
+
+    /// One applied event.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cleave_inbox")]
+    pub struct Model {
+        /// The module that applied the event.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subscriber: String,
+        /// The event id (a UUID, as text).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub event_id: String,
+        /// When it was applied, ms since the epoch.
+        pub applied_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+impl entry::Model {
+    fn envelope(&self) -> Result<EventEnvelope, DeliveryFailure> {
+        Ok(EventEnvelope {
+            id: self.event_id.parse().map_err(|e| {
+                DeliveryFailure::BadPayload(format!("event id `{}`: {e}", self.event_id))
+            })?,
+            name: self.event_name.clone(),
+            publisher: self.publisher.clone(),
+            published_at_ms: self.published_at_ms,
+            payload: serde_json::from_str(&self.payload)
+                .map_err(|e| DeliveryFailure::BadPayload(format!("stored payload: {e}")))?,
+        })
+    }
+}
+
+/// Writes one pending delivery per subscriber, inside the publisher's transaction.
+pub(crate) async fn enqueue(
+    txn: &DatabaseTransaction,
+    envelope: &EventEnvelope,
+    subscribers: &[String],
+) -> Result<(), DbErr> {
+    if subscribers.is_empty() {
+        return Ok(());
+    }
+    let payload = envelope.payload.to_string();
+    let rows = subscribers.iter().map(|subscriber| entry::ActiveModel {
+        event_id: Set(envelope.id.to_string()),
+        event_name: Set(envelope.name.clone()),
+        publisher: Set(envelope.publisher.clone()),
+        subscriber: Set(subscriber.clone()),
+        payload: Set(payload.clone()),
+        published_at_ms: Set(envelope.published_at_ms),
+        status: Set(PENDING.to_string()),
+        attempts: Set(0),
+        next_attempt_at_ms: Set(envelope.published_at_ms),
+        last_error: Set(None),
+        delivered_at_ms: Set(None),
+        ..Default::default()
+    });
+    entry::Entity::insert_many(rows)
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
+}
+
+/// Records that `subscriber` applies `event_id` now; `false` if it already had.
+pub(crate) async fn record_in_inbox(
+    txn: &DatabaseTransaction,
+    subscriber: &str,
+    event_id: Uuid,
+) -> Result<bool, DbErr> {
+    let row = inbox::ActiveModel {
+        subscriber: Set(subscriber.to_string()),
+        event_id: Set(event_id.to_string()),
+        applied_at_ms: Set(now_ms()),
+    };
+    let inserted = inbox::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([inbox::Column::Subscriber, inbox::Column::EventId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Delay before attempt number `attempts + 1`, given `attempts` failed ones.
+pub fn backoff_ms(config: &OutboxConfig, attempts: u32) -> u64 {
+    // Computed by hand rather than with a retry crate: the schedule is stored in the database
+    // (next_attempt_at_ms) so it survives restarts, and all that is needed is this formula.
+    let exponent = attempts.saturating_sub(1).min(30);
+    config
+        .backoff_initial_ms
+        .saturating_mul(1u64 << exponent)
+        .min(config.backoff_max_ms)
+}
+
+/// Delivers due outbox rows until stopped.
+pub struct OutboxRelay {
+    db: DatabaseConnection,
+    bus: Bus,
+    config: OutboxConfig,
+}
+
+/// Stops a running relay.
+pub struct RelayHandle {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RelayHandle {
+    /// Asks the relay to stop after the delivery in progress and waits for it.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+impl OutboxRelay {
+    /// A relay over `db`, delivering through the routes of `bus`.
+    pub fn new(db: DatabaseConnection, bus: Bus, config: OutboxConfig) -> Self {
+        OutboxRelay { db, bus, config }
+    }
+
+    /// Runs the relay on the tokio runtime until the handle stops it.
+    pub fn spawn(self) -> RelayHandle {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(self.run(stopped));
+        RelayHandle { stop, task }
+    }
+
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
+        let poll = Duration::from_millis(self.config.poll_interval_ms.max(1));
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            let delivered = match self.deliver_due(&stopped).await {
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay could not read the outbox");
+                    0
+                }
+            };
+            if delivered > 0 {
+                // More may be due already, including events the subscribers just published.
+                continue;
+            }
+            tokio::select! {
+                _ = self.bus.outbox_woken() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    }
+
+    /// Attempts every due delivery once (at most one batch); returns how many were attempted.
+    pub async fn deliver_due(&self, stopped: &watch::Receiver<bool>) -> Result<usize, DbErr> {
+        let due = entry::Entity::find()
+            .filter(entry::Column::Status.eq(PENDING))
+            .filter(entry::Column::NextAttemptAtMs.lte(now_ms()))
+            .order_by_asc(entry::Column::Id)
+            .limit(self.config.batch_size.max(1))
+            .all(&self.db)
+            .await?;
+        let mut attempted = 0;
+        for row in due {
+            if *stopped.borrow() {
+                break;
+            }
+            attempted += 1;
+            let outcome = match row.envelope() {
+                Ok(envelope) => self.bus.deliver_event(&row.subscriber, &envelope).await,
+                Err(e) => Err(e),
+            };
+            self.record_outcome(&row, outcome).await?;
+        }
+        Ok(attempted)
+    }
+
+    async fn record_outcome(
+        &self,
+        row: &entry::Model,
+        outcome: Result<(), DeliveryFailure>,
+    ) -> Result<(), DbErr> {
+        let update = entry::Entity::update_many()
+            .filter(entry::Column::Id.eq(row.id))
+            .filter(entry::Column::Status.eq(PENDING));
+        match outcome {
+            Ok(()) => {
+                tracing::debug!(event = %row.event_id, name = %row.event_name, subscriber = %row.subscriber, "event delivered");
+                update
+                    .col_expr(entry::Column::Status, Expr::value(DELIVERED))
+                    .col_expr(entry::Column::DeliveredAtMs, Expr::value(now_ms()))
+                    .col_expr(entry::Column::Attempts, Expr::value(row.attempts + 1))
+                    .col_expr(entry::Column::LastError, Expr::value(Option::<String>::None))
+                    .exec(&self.db)
+                    .await?;
+            }
+            Err(failure) => {
+                let attempts = row.attempts.saturating_add(1);
+                let exhausted = attempts as u32 >= self.config.max_attempts;
+                let status = if exhausted { FAILED } else { PENDING };
+                let next = now_ms()
+                    + i64::try_from(backoff_ms(&self.config, attempts as u32)).unwrap_or(i64::MAX);
+                tracing::warn!(
+                    event = %row.event_id,
+                    name = %row.event_name,
+                    subscriber = %row.subscriber,
+                    attempts,
+                    status,
+                    error = %failure,
+                    "event delivery failed"
+                );
+                update
+                    .col_expr(entry::Column::Status, Expr::value(status))
+                    .col_expr(entry::Column::Attempts, Expr::value(attempts))
+                    .col_expr(entry::Column::NextAttemptAtMs, Expr::value(next))
+                    .col_expr(entry::Column::LastError, Expr::value(failure.to_string()))
+                    .exec(&self.db)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A delivery as an operator sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryView {
+    /// Outbox row id (what `resubmit` takes).
+    pub id: i64,
+    /// Event id.
+    pub event_id: String,
+    /// Event wire name.
+    pub event: String,
+    /// Publishing module.
+    pub publisher: String,
+    /// Receiving module.
+    pub subscriber: String,
+    /// `pending` or `failed` (or `delivered`).
+    pub status: String,
+    /// Attempts made.
+    pub attempts: i32,
+    /// Next attempt, ms since the epoch.
+    pub next_attempt_at_ms: i64,
+    /// Last failure.
+    pub last_error: Option<String>,
+}
+
+/// Deliveries with one of `statuses`, oldest first.
+pub async fn list(db: &DatabaseConnection, statuses: &[&str]) -> Result<Vec<DeliveryView>, DbErr> {
+    let rows = entry::Entity::find()
+        .filter(entry::Column::Status.is_in(statuses.iter().copied()))
+        .order_by_asc(entry::Column::Id)
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| DeliveryView {
+            id: r.id,
+            event_id: r.event_id,
+            event: r.event_name,
+            publisher: r.publisher,
+            subscriber: r.subscriber,
+            status: r.status,
+            attempts: r.attempts,
+            next_attempt_at_ms: r.next_attempt_at_ms,
+            last_error: r.last_error,
+        })
+        .collect())
+}
+
+/// Counts of deliveries by state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxCounts {
+    /// Waiting for delivery (including scheduled retries).
+    pub pending: u64,
+    /// Out of attempts.
+    pub failed: u64,
+}
+
+/// How many deliveries are pending and failed.
+pub async fn counts(db: &DatabaseConnection) -> Result<OutboxCounts, DbErr> {
+    let count = |status: &'static str| {
+        entry::Entity::find()
+            .filter(entry::Column::Status.eq(status))
+            .count(db)
+    };
+    Ok(OutboxCounts {
+        pending: count(PENDING).await?,
+        failed: count(FAILED).await?,
+    })
+}
+
+/// Moves failed deliveries back to pending with a fresh attempt budget; all of them when `ids`
+/// is empty. Returns how many were resubmitted.
+pub async fn resubmit_failed(db: &DatabaseConnection, ids: &[i64]) -> Result<u64, DbErr> {
+    let mut update = entry::Entity::update_many()
+        .filter(entry::Column::Status.eq(FAILED))
+        .col_expr(entry::Column::Status, Expr::value(PENDING))
+        .col_expr(entry::Column::Attempts, Expr::value(0))
+        .col_expr(entry::Column::NextAttemptAtMs, Expr::value(now_ms()));
+    if !ids.is_empty() {
+        update = update.filter(entry::Column::Id.is_in(ids.iter().copied()));
+    }
+    Ok(update.exec(db).await?.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let config = OutboxConfig {
+            backoff_initial_ms: 100,
+            backoff_max_ms: 1_000,
+            ..OutboxConfig::default()
+        };
+        let delays: Vec<u64> = (1..=6).map(|a| backoff_ms(&config, a)).collect();
+        assert_eq!(delays, vec![100, 200, 400, 800, 1_000, 1_000]);
+        assert_eq!(backoff_ms(&config, u32::MAX), 1_000);
+    }
+}

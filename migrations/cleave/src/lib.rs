@@ -1,0 +1,20 @@
+//! Migrations of the framework's tables (`cleave_outbox`, `cleave_inbox`), tracked in
+//! `seaql_migrations_cleave` apart from every module's own set.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_outbox_inbox;
+
+/// The framework's migration set.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_outbox_inbox::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "seaql_migrations_cleave".into_iden()
+    }
+}

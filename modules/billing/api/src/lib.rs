@@ -1,0 +1,29 @@
+//! Contract of the `billing` module: what it tells others about payments.
+
+#![warn(missing_docs)]
+
+use cleave_contract::Event;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The module's name, the prefix of its messages.
+pub const MODULE: &str = "billing";
+
+/// The payment for an order was captured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentCaptured {
+    /// The order paid for.
+    pub order_id: Uuid,
+    /// Who paid.
+    pub customer: String,
+    /// The invoice the payment settles.
+    pub invoice_id: Uuid,
+    /// The payment.
+    pub payment_id: Uuid,
+    /// Amount captured, in cents.
+    pub amount_cents: i64,
+}
+
+impl Event for PaymentCaptured {
+    const NAME: &'static str = "billing.payment_captured";
+}

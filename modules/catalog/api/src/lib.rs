@@ -1,0 +1,53 @@
+//! Contract of the `catalog` module: products and their prices.
+
+#![warn(missing_docs)]
+
+use cleave_contract::Request;
+use serde::{Deserialize, Serialize};
+
+/// The module's name, the prefix of its messages.
+pub const MODULE: &str = "catalog";
+
+/// Looks up the current name and price of each SKU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetPrices {
+    /// The SKUs to price; duplicates are answered once.
+    pub skus: Vec<String>,
+}
+
+/// Name and unit price of one product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PricedProduct {
+    /// Stock keeping unit.
+    pub sku: String,
+    /// Display name.
+    pub name: String,
+    /// Unit price in cents.
+    pub price_cents: i64,
+}
+
+/// Prices of every requested SKU, in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prices {
+    /// One entry per distinct requested SKU.
+    pub products: Vec<PricedProduct>,
+}
+
+/// Why the catalog refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum CatalogError {
+    /// Some SKUs are not in the catalog.
+    #[error("unknown SKUs: {}", skus.join(", "))]
+    UnknownSkus {
+        /// The SKUs that are not in the catalog.
+        skus: Vec<String>,
+    },
+}
+
+impl Request for GetPrices {
+    const NAME: &'static str = "catalog.get_prices";
+    const IDEMPOTENT: bool = true;
+    type Response = Prices;
+    type Error = CatalogError;
+}

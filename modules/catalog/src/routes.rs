@@ -1,0 +1,107 @@
+//! Public HTTP routes of the catalog.
+
+use actix_web::{HttpResponse, web};
+use cleave::http::ApiError;
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::ActiveValue::Set;
+use serde::{Deserialize, Serialize};
+
+use crate::product::{self, Sku};
+
+pub(crate) struct CatalogState {
+    pub(crate) db: DatabaseConnection,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewProduct {
+    sku: String,
+    name: String,
+    price_cents: i64,
+}
+
+#[derive(Serialize)]
+struct ProductBody {
+    sku: String,
+    name: String,
+    price_cents: i64,
+}
+
+impl From<product::Model> for ProductBody {
+    fn from(p: product::Model) -> Self {
+        ProductBody {
+            sku: p.sku,
+            name: p.name,
+            price_cents: p.price_cents,
+        }
+    }
+}
+
+/// `POST /api/catalog/products`: 201 with the product, 409 if the SKU exists.
+pub(crate) async fn create_product(
+    state: web::Data<CatalogState>,
+    body: web::Json<NewProduct>,
+) -> Result<HttpResponse, ApiError> {
+    let NewProduct {
+        sku,
+        name,
+        price_cents,
+    } = body.into_inner();
+    let sku = Sku::parse(&sku).map_err(|m| ApiError::invalid("invalid_sku", m))?.into_inner();
+    let name = name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(ApiError::invalid(
+            "invalid_name",
+            "a product name has 1 to 200 characters",
+        ));
+    }
+    if price_cents < 0 {
+        return Err(ApiError::invalid(
+            "invalid_price",
+            format!("price_cents must not be negative, got {price_cents}"),
+        ));
+    }
+    let row = product::ActiveModel {
+        sku: Set(sku.clone()),
+        name: Set(name.clone()),
+        price_cents: Set(price_cents),
+        created_at: Set(chrono::Utc::now()),
+    };
+    let inserted = product::Entity::insert(row)
+        .on_conflict(OnConflict::column(product::Column::Sku).do_nothing().to_owned())
+        .exec_without_returning(&state.db)
+        .await
+        .map_err(|e| ApiError::internal("cannot store the product", e))?;
+    if inserted == 0 {
+        return Err(ApiError::conflict(
+            "sku_exists",
+            format!("a product with SKU `{sku}` already exists"),
+        ));
+    }
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/catalog/products/{sku}")))
+        .json(ProductBody {
+            sku,
+            name,
+            price_cents,
+        }))
+}
+
+/// `GET /api/catalog/products/{sku}`.
+pub(crate) async fn get_product(
+    state: web::Data<CatalogState>,
+    sku: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let sku = sku.into_inner();
+    let found = product::Entity::find_by_id(sku.clone())
+        .one(&state.db)
+        .await
+        .map_err(|e| ApiError::internal("cannot read the product", e))?;
+    match found {
+        Some(p) => Ok(HttpResponse::Ok().json(ProductBody::from(p))),
+        None => Err(ApiError::not_found(
+            "product_not_found",
+            format!("no product with SKU `{sku}`"),
+        )),
+    }
+}
