@@ -1,0 +1,40 @@
+//! The `billing` module: an invoice and a (simulated) payment for every placed order.
+//!
+//! Subscribes to `orders.order_placed`; in the same transaction that applies it, records the
+//! invoice and the payment and publishes `billing.payment_captured`. Owns `billing_invoices`
+//! and `billing_payments`.
+
+use actix_web::http::Method;
+use billing_api::PaymentCaptured;
+use cleave::{Event, ModuleDescriptor, RegisterError, Registrar};
+use orders_api::OrderPlaced;
+
+mod charge;
+mod invoice;
+mod routes;
+
+/// The billing module's registration.
+pub static MODULE: ModuleDescriptor = ModuleDescriptor {
+    name: billing_api::MODULE,
+    summary: "Invoices and (simulated) payments for placed orders.",
+    may_call: &[],
+    handles: &[],
+    sends: &[],
+    publishes: &[PaymentCaptured::NAME],
+    subscribes: &[OrderPlaced::NAME],
+    routes: &["GET /api/billing/invoices"],
+    migrate: cleave::migrate_with::<billing_migrations::Migrator>,
+    register,
+};
+
+cleave::register_module!(MODULE);
+
+fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
+    let context = r.context().clone();
+    r.subscribe::<OrderPlaced>(charge::ChargeOrder {
+        events: context.events,
+    })
+    .data(routes::BillingState { db: context.db })
+    .route(Method::GET, "/api/billing/invoices", routes::list_invoices);
+    Ok(())
+}

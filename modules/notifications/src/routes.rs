@@ -1,0 +1,56 @@
+//! Public HTTP routes of notifications.
+
+use actix_web::{HttpResponse, web};
+use cleave::http::ApiError;
+use sea_orm::entity::prelude::*;
+use sea_orm::QueryOrder;
+use serde::{Deserialize, Serialize};
+
+use crate::message;
+
+pub(crate) struct NotificationsState {
+    pub(crate) db: DatabaseConnection,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CustomerQuery {
+    customer: String,
+}
+
+#[derive(Serialize)]
+struct NotificationBody {
+    id: String,
+    kind: String,
+    order_id: String,
+    text: String,
+    created_at: ChronoDateTimeUtc,
+}
+
+/// `GET /api/notifications?customer=…`: what the customer was told, oldest first.
+pub(crate) async fn list_notifications(
+    state: web::Data<NotificationsState>,
+    query: web::Query<CustomerQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let customer = query.customer.trim();
+    if customer.is_empty() {
+        return Err(ApiError::bad_request("invalid_query", "customer must not be empty"));
+    }
+    let messages = message::Entity::find()
+        .filter(message::Column::Customer.eq(customer))
+        .order_by_asc(message::Column::CreatedAt)
+        .order_by_asc(message::Column::Id)
+        .all(&state.db)
+        .await
+        .map_err(|e| ApiError::internal("cannot read notifications", e))?;
+    let notifications: Vec<NotificationBody> = messages
+        .into_iter()
+        .map(|m| NotificationBody {
+            id: m.id,
+            kind: m.kind,
+            order_id: m.order_id,
+            text: m.text,
+            created_at: m.created_at,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "notifications": notifications })))
+}

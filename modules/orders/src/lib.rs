@@ -1,0 +1,45 @@
+//! The `orders` module: places orders and follows them until they are paid.
+//!
+//! Placing an order asks `catalog` for prices and `inventory` for a reservation over the bus,
+//! then stores the order and publishes `orders.order_placed` in one transaction. It marks the
+//! order paid when `billing.payment_captured` arrives. Owns `orders_orders` and `orders_lines`.
+
+use actix_web::http::Method;
+use billing_api::PaymentCaptured;
+use catalog_api::GetPrices;
+use cleave::{Event, ModuleDescriptor, RegisterError, Registrar, Request};
+use inventory_api::{ReleaseReservation, ReserveStock};
+use orders_api::OrderPlaced;
+
+mod order;
+mod paid;
+mod place;
+mod routes;
+
+/// The orders module's registration.
+pub static MODULE: ModuleDescriptor = ModuleDescriptor {
+    name: orders_api::MODULE,
+    summary: "Places orders and follows them until they are paid.",
+    may_call: &[catalog_api::MODULE, inventory_api::MODULE],
+    handles: &[],
+    sends: &[GetPrices::NAME, ReserveStock::NAME, ReleaseReservation::NAME],
+    publishes: &[OrderPlaced::NAME],
+    subscribes: &[PaymentCaptured::NAME],
+    routes: &["POST /api/orders", "GET /api/orders/{id}"],
+    migrate: cleave::migrate_with::<orders_migrations::Migrator>,
+    register,
+};
+
+cleave::register_module!(MODULE);
+
+fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
+    let context = r.context().clone();
+    r.subscribe::<PaymentCaptured>(paid::MarkPaid).data(place::PlaceOrder {
+        db: context.db.clone(),
+        bus: context.bus,
+        events: context.events,
+    })
+    .route(Method::POST, "/api/orders", routes::place_order)
+    .route(Method::GET, "/api/orders/{id}", routes::get_order);
+    Ok(())
+}

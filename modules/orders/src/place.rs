@@ -1,0 +1,196 @@
+//! Placing an order: validate, price, reserve, then store and publish in one transaction.
+
+use std::collections::BTreeSet;
+
+use catalog_api::{CatalogError, GetPrices};
+use cleave::http::ApiError;
+use cleave::{Bus, Publisher};
+use inventory_api::{InventoryError, ReleaseReservation, ReserveStock, StockLine};
+use orders_api::{OrderLine, OrderPlaced};
+use sea_orm::ActiveValue::Set;
+use sea_orm::entity::prelude::*;
+use sea_orm::TransactionTrait;
+use serde::Deserialize;
+
+use crate::order::{self, header, line};
+
+/// Most lines one order may have.
+const MAX_LINES: usize = 100;
+/// Most units of one SKU in one order.
+const MAX_QUANTITY: u32 = 10_000;
+
+pub(crate) struct PlaceOrder {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) bus: Bus,
+    pub(crate) events: Publisher,
+}
+
+/// The body of `POST /api/orders`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewOrder {
+    customer: String,
+    lines: Vec<NewLine>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NewLine {
+    sku: String,
+    quantity: u32,
+}
+
+/// A new order that passed validation.
+struct ValidOrder {
+    customer: String,
+    lines: Vec<StockLine>,
+}
+
+impl NewOrder {
+    fn validate(self) -> Result<ValidOrder, ApiError> {
+        let customer = self.customer.trim().to_string();
+        if customer.is_empty() || customer.chars().count() > 200 {
+            return Err(ApiError::invalid(
+                "invalid_customer",
+                "customer must have 1 to 200 characters",
+            ));
+        }
+        if self.lines.is_empty() || self.lines.len() > MAX_LINES {
+            return Err(ApiError::invalid(
+                "invalid_lines",
+                format!("an order has 1 to {MAX_LINES} lines"),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for l in &self.lines {
+            if l.quantity == 0 || l.quantity > MAX_QUANTITY {
+                return Err(ApiError::invalid(
+                    "invalid_quantity",
+                    format!("quantity of `{}` must be 1 to {MAX_QUANTITY}", l.sku),
+                ));
+            }
+            if !seen.insert(l.sku.as_str()) {
+                return Err(ApiError::invalid(
+                    "duplicate_sku",
+                    format!("SKU `{}` appears on two lines; put it on one", l.sku),
+                ));
+            }
+        }
+        Ok(ValidOrder {
+            customer,
+            lines: self
+                .lines
+                .into_iter()
+                .map(|l| StockLine {
+                    sku: l.sku,
+                    quantity: l.quantity,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// What the client gets back.
+pub(crate) struct Placed {
+    pub(crate) id: Uuid,
+    pub(crate) total_cents: i64,
+}
+
+impl PlaceOrder {
+    pub(crate) async fn place(&self, new: NewOrder) -> Result<Placed, ApiError> {
+        let order = new.validate()?;
+        let skus = order.lines.iter().map(|l| l.sku.clone()).collect();
+        let prices = self
+            .bus
+            .call(GetPrices { skus })
+            .await
+            .map_err(|e| {
+                ApiError::from_call(e, |CatalogError::UnknownSkus { skus }| {
+                    ApiError::not_found("unknown_sku", format!("unknown SKUs: {}", skus.join(", ")))
+                })
+            })?;
+        let mut priced = Vec::with_capacity(order.lines.len());
+        let mut total: i64 = 0;
+        for l in &order.lines {
+            let price = prices
+                .products
+                .iter()
+                .find(|p| p.sku == l.sku)
+                .ok_or_else(|| ApiError::internal("catalog left a SKU unpriced", &l.sku))?
+                .price_cents;
+            total = price
+                .checked_mul(i64::from(l.quantity))
+                .and_then(|line_total| total.checked_add(line_total))
+                .ok_or_else(|| ApiError::invalid("total_too_large", "the order total overflows"))?;
+            priced.push(OrderLine {
+                sku: l.sku.clone(),
+                quantity: l.quantity,
+                unit_price_cents: price,
+            });
+        }
+
+        let id = Uuid::now_v7();
+        self.bus
+            .call(ReserveStock {
+                reservation_id: id,
+                lines: order.lines,
+            })
+            .await
+            .map_err(|e| {
+                ApiError::from_call(e, |e| match e {
+                    InventoryError::InsufficientStock { .. } => {
+                        ApiError::conflict("insufficient_stock", e.to_string())
+                    }
+                    InventoryError::InvalidReservation { .. } => {
+                        ApiError::invalid("invalid_lines", e.to_string())
+                    }
+                })
+            })?;
+
+        let placed = OrderPlaced {
+            order_id: id,
+            customer: order.customer,
+            lines: priced,
+            total_cents: total,
+        };
+        if let Err(e) = self.store(&placed).await {
+            // The stock is held but the order does not exist: give the stock back. The release
+            // is idempotent, so trying it is always safe; if it fails too, the reservation is
+            // logged for an operator.
+            if let Err(release) = self.bus.call(ReleaseReservation { reservation_id: id }).await {
+                tracing::error!(order = %id, error = %release, "could not release the reservation of an order that was not stored");
+            }
+            return Err(ApiError::internal("cannot store the order", e));
+        }
+        self.events.wake();
+        Ok(Placed {
+            id,
+            total_cents: total,
+        })
+    }
+
+    async fn store(&self, placed: &OrderPlaced) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let now = chrono::Utc::now();
+        let id = placed.order_id.to_string();
+        let txn = self.db.begin().await?;
+        header::ActiveModel {
+            id: Set(id.clone()),
+            customer: Set(placed.customer.clone()),
+            status: Set(order::PLACED.to_string()),
+            total_cents: Set(placed.total_cents),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        line::Entity::insert_many(placed.lines.iter().map(|l| line::ActiveModel {
+            order_id: Set(id.clone()),
+            sku: Set(l.sku.clone()),
+            quantity: Set(i64::from(l.quantity)),
+            unit_price_cents: Set(l.unit_price_cents),
+        }))
+        .exec_without_returning(&txn)
+        .await?;
+        self.events.publish(&txn, placed).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
