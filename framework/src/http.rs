@@ -150,9 +150,10 @@ pub fn configure_extractors(cfg: &mut web::ServiceConfig) {
 }
 
 /// The answer for a route that does not exist.
-pub async fn not_found(request: HttpRequest) -> ApiError {
+pub async fn not_found(request: HttpRequest) -> HttpResponse {
     ApiError::not_found(
         "no_route",
         format!("no route for {} {}", request.method(), request.path()),
     )
+    .error_response()
 }

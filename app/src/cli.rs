@@ -1,0 +1,240 @@
+//! The command line: `shop serve | migrate | modules | events`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use cleave::config::ConfigSources;
+use cleave::{Config, ModuleDescriptor, outbox};
+use serde_json::{Map, Value};
+
+use crate::Application;
+
+/// The cleave reference shop: one binary, five modules, durable events.
+#[derive(Debug, Parser)]
+#[command(name = "shop", version, about)]
+pub struct Cli {
+    /// Config file (default: `shop.toml` in the working directory, if present).
+    #[arg(long, global = true, env = "SHOP_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL, e.g. `sqlite://shop.db` or `postgres://user:pass@host/db`.
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the public API, creating and migrating the database first.
+    Serve {
+        /// Address of the public API.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+        /// Send every local message through the JSON wire codec.
+        #[arg(long)]
+        serialize_messages: bool,
+        /// HTTP worker threads.
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Apply every module's migrations and exit.
+    Migrate,
+    /// List the linked modules: what each handles, sends, publishes and subscribes to.
+    Modules,
+    /// Show pending and failed event deliveries, or resubmit failed ones.
+    Events {
+        #[command(subcommand)]
+        action: Option<EventsAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsAction {
+    /// List pending and failed deliveries (the default).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give failed deliveries a fresh set of attempts.
+    Resubmit {
+        /// Outbox row ids, as listed.
+        ids: Vec<i64>,
+        /// Resubmit every failed delivery.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+}
+
+impl Cli {
+    /// Runs the command; errors are printed with their causes and give exit code 1.
+    pub fn run(self) -> ExitCode {
+        match self.execute() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+
+    fn config(&self) -> anyhow::Result<Config> {
+        let mut overrides = Map::new();
+        if let Some(database) = &self.database {
+            overrides.insert("database".into(), Value::from(database.clone()));
+        }
+        if let Command::Serve {
+            listen,
+            serialize_messages,
+            workers,
+        } = &self.command
+        {
+            if let Some(listen) = listen {
+                overrides.insert("listen".into(), Value::from(listen.to_string()));
+            }
+            if *serialize_messages {
+                overrides.insert("serialize_messages".into(), Value::from(true));
+            }
+            if let Some(workers) = workers {
+                overrides.insert("workers".into(), Value::from(*workers));
+            }
+        }
+        Ok(Config::load(&ConfigSources {
+            file: self.config.clone(),
+            overrides,
+        })?)
+    }
+
+    fn execute(self) -> anyhow::Result<()> {
+        if let Command::Modules = self.command {
+            print!("{}", describe_modules(&cleave::modules()));
+            return Ok(());
+        }
+        let config = self.config()?;
+        init_logging(&config.log);
+        let runtime = tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
+        runtime.block_on(async move {
+            match self.command {
+                Command::Serve { .. } => serve(config).await,
+                Command::Migrate => migrate(&config).await,
+                Command::Events { action } => events(&config, action).await,
+                Command::Modules => unreachable!("handled above"),
+            }
+        })
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(&config).await?;
+    let names: Vec<_> = app.runtime().modules().iter().map(|m| m.name).collect();
+    // Printed on stdout so scripts and tests can find the port when listening on port 0.
+    println!(
+        "shop listening on http://{}:{} with modules {}",
+        config.listen.ip(),
+        app.port(),
+        names.join(", ")
+    );
+    app.run_until_stopped().await
+}
+
+async fn open(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let db = cleave::db::connect(&config.database)
+        .await
+        .with_context(|| format!("Failed to open the database `{}`", config.database))?;
+    cleave::db::migrate(&db, &cleave::modules())
+        .await
+        .context("Failed to migrate the database")?;
+    Ok(db)
+}
+
+async fn migrate(config: &Config) -> anyhow::Result<()> {
+    open(config).await?;
+    let modules = cleave::modules();
+    println!(
+        "migrated the framework tables and {} modules: {}",
+        modules.len(),
+        modules.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+    );
+    Ok(())
+}
+
+async fn events(config: &Config, action: Option<EventsAction>) -> anyhow::Result<()> {
+    let db = open(config).await?;
+    match action.unwrap_or(EventsAction::List { json: false }) {
+        EventsAction::List { json } => {
+            let deliveries = outbox::list(&db, &[outbox::PENDING, outbox::FAILED]).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&deliveries)?);
+                return Ok(());
+            }
+            let pending = deliveries.iter().filter(|d| d.status == outbox::PENDING).count();
+            println!(
+                "{pending} pending, {} failed",
+                deliveries.len() - pending
+            );
+            if !deliveries.is_empty() {
+                println!(
+                    "{:>6}  {:<8} {:>8}  {:<28} {:<14} {:<36}  LAST ERROR",
+                    "ID", "STATUS", "ATTEMPTS", "EVENT", "SUBSCRIBER", "EVENT ID"
+                );
+            }
+            for d in deliveries {
+                println!(
+                    "{:>6}  {:<8} {:>8}  {:<28} {:<14} {:<36}  {}",
+                    d.id,
+                    d.status,
+                    d.attempts,
+                    d.event,
+                    d.subscriber,
+                    d.event_id,
+                    d.last_error.unwrap_or_default()
+                );
+            }
+        }
+        EventsAction::Resubmit { ids, all } => {
+            if ids.is_empty() && !all {
+                anyhow::bail!("name the deliveries to resubmit by id, or pass --all");
+            }
+            let n = outbox::resubmit_failed(&db, &ids).await?;
+            println!("resubmitted {n} failed deliveries; a running shop delivers them shortly");
+        }
+    }
+    Ok(())
+}
+
+/// The text of `shop modules`.
+pub fn describe_modules(modules: &[&'static ModuleDescriptor]) -> String {
+    let list = |items: &[&str]| {
+        if items.is_empty() {
+            "-".to_string()
+        } else {
+            items.join(", ")
+        }
+    };
+    let mut out = String::new();
+    for m in modules {
+        out.push_str(&format!("{}: {}\n", m.name, m.summary));
+        for (label, items) in [
+            ("may call", m.may_call),
+            ("handles", m.handles),
+            ("sends", m.sends),
+            ("publishes", m.publishes),
+            ("subscribes", m.subscribes),
+            ("routes", m.routes),
+        ] {
+            out.push_str(&format!("  {label:<11}{}\n", list(items)));
+        }
+    }
+    out
+}

@@ -1,0 +1,10 @@
+//! The `shop` composition root: configuration, the assembled modules, the HTTP server and the
+//! command line. The binary's `main` only parses arguments and calls into here.
+
+#![warn(missing_docs)]
+
+mod application;
+pub mod cli;
+mod linked_modules;
+
+pub use application::Application;
