@@ -115,7 +115,8 @@ impl Cli {
         }
         let config = self.config()?;
         init_logging(&config.log);
-        let runtime = tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
+        let runtime =
+            tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
         runtime.block_on(async move {
             match self.command {
                 Command::Serve { .. } => serve(config).await,
@@ -164,7 +165,11 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
     println!(
         "migrated the framework tables and {} modules: {}",
         modules.len(),
-        modules.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+        modules
+            .iter()
+            .map(|m| m.name)
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok(())
 }
@@ -178,11 +183,11 @@ async fn events(config: &Config, action: Option<EventsAction>) -> anyhow::Result
                 println!("{}", serde_json::to_string_pretty(&deliveries)?);
                 return Ok(());
             }
-            let pending = deliveries.iter().filter(|d| d.status == outbox::PENDING).count();
-            println!(
-                "{pending} pending, {} failed",
-                deliveries.len() - pending
-            );
+            let pending = deliveries
+                .iter()
+                .filter(|d| d.status == outbox::PENDING)
+                .count();
+            println!("{pending} pending, {} failed", deliveries.len() - pending);
             if !deliveries.is_empty() {
                 println!(
                     "{:>6}  {:<8} {:>8}  {:<28} {:<14} {:<36}  LAST ERROR",

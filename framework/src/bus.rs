@@ -155,10 +155,16 @@ pub struct RoutingBuilder {
 
 impl RoutingBuilder {
     /// Routes `R` to a handler in this process.
-    pub fn local_handler<R: Request>(&mut self, module: &'static str, handler: Arc<dyn Handler<R>>) {
+    pub fn local_handler<R: Request>(
+        &mut self,
+        module: &'static str,
+        handler: Arc<dyn Handler<R>>,
+    ) {
         if self.requests.contains_key(R::NAME) {
-            self.errors
-                .push(format!("request `{}` is handled twice (second time by `{module}`)", R::NAME));
+            self.errors.push(format!(
+                "request `{}` is handled twice (second time by `{module}`)",
+                R::NAME
+            ));
             return;
         }
         let route = LocalRoute {
@@ -166,7 +172,8 @@ impl RoutingBuilder {
             typed: Arc::new(TypedHandler::<R>(handler.clone())),
             wire: Arc::new(LocalWire::<R> { module, handler }),
         };
-        self.requests.insert(R::NAME.to_string(), RequestRoute::Local(route));
+        self.requests
+            .insert(R::NAME.to_string(), RequestRoute::Local(route));
     }
 
     /// Routes the request called `request` to a transport (a remote module).
@@ -177,7 +184,8 @@ impl RoutingBuilder {
             ));
             return;
         }
-        self.requests.insert(request.to_string(), RequestRoute::Remote(transport));
+        self.requests
+            .insert(request.to_string(), RequestRoute::Remote(transport));
     }
 
     /// Declares that `subscriber` receives every `event`, delivered through `route`.
@@ -481,7 +489,12 @@ mod tests {
     async fn a_request_cannot_be_handled_twice() {
         let mut routing = RoutingBuilder::default();
         let calls = Arc::new(AtomicUsize::new(0));
-        routing.local_handler::<Double>("math", Arc::new(Doubler { calls: calls.clone() }));
+        routing.local_handler::<Double>(
+            "math",
+            Arc::new(Doubler {
+                calls: calls.clone(),
+            }),
+        );
         routing.local_handler::<Double>("other", Arc::new(Doubler { calls }));
         let errors = routing.take_errors();
         assert_eq!(errors.len(), 1);
@@ -515,7 +528,10 @@ mod tests {
     #[tokio::test]
     async fn transport_failures_become_typed_call_errors() {
         for (transport, kind) in [
-            (Arc::new(Garbling) as Arc<dyn RequestTransport>, "bad_payload"),
+            (
+                Arc::new(Garbling) as Arc<dyn RequestTransport>,
+                "bad_payload",
+            ),
             (Arc::new(Slow) as Arc<dyn RequestTransport>, "timeout"),
         ] {
             let bus = Bus::new(false);

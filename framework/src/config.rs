@@ -145,6 +145,8 @@ fn describe(error: figment::Error) -> String {
 }
 
 #[cfg(test)]
+// figment::Jail closures return figment::Error, whose size is figment's choice.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 
@@ -177,13 +179,17 @@ mod tests {
     fn unknown_keys_are_rejected_with_their_name() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("shop.toml", "[outbox]\nmax_atempts = 3\n")?;
-            let err = Config::load(&ConfigSources::default()).unwrap_err().to_string();
+            let err = Config::load(&ConfigSources::default())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("max_atempts"), "{err}");
             Ok(())
         });
         figment::Jail::expect_with(|jail| {
             jail.set_env("SHOP_LISTEN_ADDR", "x");
-            let err = Config::load(&ConfigSources::default()).unwrap_err().to_string();
+            let err = Config::load(&ConfigSources::default())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("listen_addr"), "{err}");
             Ok(())
         });
@@ -204,7 +210,9 @@ mod tests {
     fn bad_values_name_the_key() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("SHOP_LISTEN", "not an address");
-            let err = Config::load(&ConfigSources::default()).unwrap_err().to_string();
+            let err = Config::load(&ConfigSources::default())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("listen"), "{err}");
             Ok(())
         });

@@ -46,7 +46,10 @@ fn normalize_sqlite_url(url: &str) -> Result<String, DbErr> {
         && !parent.as_os_str().is_empty()
     {
         std::fs::create_dir_all(parent).map_err(|e| {
-            DbErr::Custom(format!("cannot create directory `{}`: {e}", parent.display()))
+            DbErr::Custom(format!(
+                "cannot create directory `{}`: {e}",
+                parent.display()
+            ))
         })?;
     }
     if query.contains("mode=") {
@@ -67,7 +70,10 @@ pub async fn migrate(
     cleave_migrations::Migrator::up(db, None).await?;
     for module in modules {
         (module.migrate)(db).await.map_err(|e| {
-            DbErr::Custom(format!("migrations of module `{}` failed: {e}", module.name))
+            DbErr::Custom(format!(
+                "migrations of module `{}` failed: {e}",
+                module.name
+            ))
         })?;
     }
     Ok(())

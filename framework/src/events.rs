@@ -54,8 +54,11 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 #[async_trait]
 pub trait Subscriber<E: Event>: Send + Sync + 'static {
     /// Applies `event` using `txn`; an error rolls everything back and schedules a retry.
-    async fn on_event(&self, txn: &DatabaseTransaction, event: Delivered<E>)
-    -> Result<(), HandlerError>;
+    async fn on_event(
+        &self,
+        txn: &DatabaseTransaction,
+        event: Delivered<E>,
+    ) -> Result<(), HandlerError>;
 }
 
 /// Delivers events to one subscribing module, wherever it runs.

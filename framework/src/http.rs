@@ -69,7 +69,10 @@ impl ApiError {
 
     /// Maps a failed bus call: the domain error through `domain`, delivery failures to 503
     /// (or 502 for an undecodable answer), so a module that is down is reported as such.
-    pub fn from_call<E: std::fmt::Display>(error: CallError<E>, domain: impl FnOnce(E) -> ApiError) -> ApiError {
+    pub fn from_call<E: std::fmt::Display>(
+        error: CallError<E>,
+        domain: impl FnOnce(E) -> ApiError,
+    ) -> ApiError {
         match error {
             CallError::Domain(e) => domain(e),
             CallError::BadPayload { request, message } => Self::new(
@@ -88,7 +91,13 @@ impl ApiError {
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -112,13 +121,12 @@ fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
             "unsupported_media_type",
             "the body must be JSON with `Content-Type: application/json`",
         ),
-        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the body is larger than {limit} bytes"),
-            )
-        }
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {limit} bytes"),
+        ),
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             ApiError::invalid("invalid_body", format!("the body does not fit: {e}"))
         }

@@ -61,7 +61,9 @@ pub fn modules() -> Vec<&'static ModuleDescriptor> {
 }
 
 /// Runs the migration set `M`; use as `migrate: cleave::migrate_with::<my_migrations::Migrator>`.
-pub fn migrate_with<M: MigratorTrait + 'static>(db: &DatabaseConnection) -> BoxFuture<'_, Result<(), DbErr>> {
+pub fn migrate_with<M: MigratorTrait + 'static>(
+    db: &DatabaseConnection,
+) -> BoxFuture<'_, Result<(), DbErr>> {
     Box::pin(M::up(db, None))
 }
 
@@ -91,6 +93,13 @@ impl RegisterError {
 }
 
 type HttpSetup = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// What one module registered: problems found, HTTP setup, and subscribers by event name.
+struct Registered {
+    errors: Vec<String>,
+    http: Vec<HttpSetup>,
+    subscriptions: HashMap<String, Arc<dyn ErasedSubscriber>>,
+}
 
 /// Collects one module's handlers, subscribers and routes while it registers.
 pub struct Registrar<'a> {
@@ -141,7 +150,11 @@ impl Registrar<'_> {
             ));
         }
         let erased: Arc<dyn ErasedSubscriber> = Arc::new(TypedSubscriber::<E, _>::new(subscriber));
-        if self.subscriptions.insert(E::NAME.to_string(), erased).is_some() {
+        if self
+            .subscriptions
+            .insert(E::NAME.to_string(), erased)
+            .is_some()
+        {
             self.errors.push(format!(
                 "module `{}` subscribes to `{}` twice",
                 self.descriptor.name,
@@ -181,7 +194,7 @@ impl Registrar<'_> {
         self
     }
 
-    fn finish(mut self) -> (Vec<String>, Vec<HttpSetup>, HashMap<String, Arc<dyn ErasedSubscriber>>) {
+    fn finish(mut self) -> Registered {
         let d = self.descriptor;
         for declared in d.handles {
             if !self.handled.contains(declared) {
@@ -207,7 +220,11 @@ impl Registrar<'_> {
                 ));
             }
         }
-        (self.errors, self.http, self.subscriptions)
+        Registered {
+            errors: self.errors,
+            http: self.http,
+            subscriptions: self.subscriptions,
+        }
     }
 }
 
@@ -266,12 +283,20 @@ impl Runtime {
             if let Err(e) = (descriptor.register)(&mut registrar) {
                 errors.extend(e.0);
             }
-            let (module_errors, module_http, subscriptions) = registrar.finish();
+            let Registered {
+                errors: module_errors,
+                http: module_http,
+                subscriptions,
+            } = registrar.finish();
             errors.extend(module_errors);
             http.extend(module_http);
             if !subscriptions.is_empty() {
                 let events: Vec<String> = subscriptions.keys().cloned().collect();
-                let route = Arc::new(LocalEventRoute::new(descriptor.name, db.clone(), subscriptions));
+                let route = Arc::new(LocalEventRoute::new(
+                    descriptor.name,
+                    db.clone(),
+                    subscriptions,
+                ));
                 for event in events {
                     routing.subscriber(&event, descriptor.name, route.clone());
                 }
@@ -326,7 +351,11 @@ impl Runtime {
     /// their context).
     pub fn publisher_of(&self, module: &str) -> Option<Publisher> {
         let descriptor = self.modules.iter().find(|m| m.name == module)?;
-        Some(Publisher::new(descriptor.name, descriptor.publishes, self.bus.clone()))
+        Some(Publisher::new(
+            descriptor.name,
+            descriptor.publishes,
+            self.bus.clone(),
+        ))
     }
 
     /// Adds every module's routes and data, and the JSON error shape, to an actix app.

@@ -11,9 +11,7 @@ use std::time::Duration;
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{
-    ActiveValue::Set, DatabaseTransaction, PaginatorTrait, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, DatabaseTransaction, PaginatorTrait, QueryOrder, QuerySelect};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -280,7 +278,10 @@ impl OutboxRelay {
                     .col_expr(entry::Column::Status, Expr::value(DELIVERED))
                     .col_expr(entry::Column::DeliveredAtMs, Expr::value(now_ms()))
                     .col_expr(entry::Column::Attempts, Expr::value(row.attempts + 1))
-                    .col_expr(entry::Column::LastError, Expr::value(Option::<String>::None))
+                    .col_expr(
+                        entry::Column::LastError,
+                        Expr::value(Option::<String>::None),
+                    )
                     .exec(&self.db)
                     .await?;
             }

@@ -127,13 +127,17 @@ impl Harness {
     pub async fn start(self) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
-        let db = crate::db::connect(&url).await.expect("connect to test database");
+        let db = crate::db::connect(&url)
+            .await
+            .expect("connect to test database");
         crate::db::migrate(&db, &self.modules)
             .await
             .expect("migrate test database");
         let runtime = Runtime::build(db, Bus::new(self.serialize), &self.modules, self.routing)
             .unwrap_or_else(|e| panic!("test runtime does not start:\n{e}"));
-        let relay = self.relay.then(|| runtime.spawn_relay(&test_outbox_config()));
+        let relay = self
+            .relay
+            .then(|| runtime.spawn_relay(&test_outbox_config()));
         TestApp {
             runtime,
             relay,

@@ -97,14 +97,22 @@ async fn outbox_is_transactional_retried_and_applied_once() {
         .without_relay()
         .start()
         .await;
-    let events = app.runtime.publisher_of("pinger").expect("pinger is hosted");
+    let events = app
+        .runtime
+        .publisher_of("pinger")
+        .expect("pinger is hosted");
     let db = app.db().clone();
 
     // Rolled back: the event never existed.
     let txn = db.begin().await.unwrap();
     events.publish(&txn, &Pinged { n: 1 }).await.unwrap();
     txn.rollback().await.unwrap();
-    assert!(outbox::list(&db, &[outbox::PENDING]).await.unwrap().is_empty());
+    assert!(
+        outbox::list(&db, &[outbox::PENDING])
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Committed: one pending delivery per subscriber, nothing applied before the relay runs.
     let txn = db.begin().await.unwrap();
@@ -136,12 +144,18 @@ async fn outbox_is_transactional_retried_and_applied_once() {
         .await
         .unwrap();
     let relay = OutboxRelay::new(db.clone(), app.bus().clone(), test_outbox_config()).spawn();
-    eventually("the redelivery is acknowledged", Duration::from_secs(5), || async {
-        outbox::counts(&db).await.unwrap().pending == 0
-    })
+    eventually(
+        "the redelivery is acknowledged",
+        Duration::from_secs(5),
+        || async { outbox::counts(&db).await.unwrap().pending == 0 },
+    )
     .await;
     relay.stop().await;
-    assert_eq!(APPLIED.load(Ordering::SeqCst), 1, "applied once despite two deliveries");
+    assert_eq!(
+        APPLIED.load(Ordering::SeqCst),
+        1,
+        "applied once despite two deliveries"
+    );
 
     // A subscriber that keeps failing: the delivery is parked as failed, then resubmitted.
     let config = cleave::OutboxConfig {
@@ -153,9 +167,11 @@ async fn outbox_is_transactional_retried_and_applied_once() {
     events.publish(&txn, &Pinged { n: 3 }).await.unwrap();
     txn.commit().await.unwrap();
     let relay = OutboxRelay::new(db.clone(), app.bus().clone(), config.clone()).spawn();
-    eventually("the delivery fails for good", Duration::from_secs(10), || async {
-        outbox::counts(&db).await.unwrap().failed == 1
-    })
+    eventually(
+        "the delivery fails for good",
+        Duration::from_secs(10),
+        || async { outbox::counts(&db).await.unwrap().failed == 1 },
+    )
     .await;
     let failed = outbox::list(&db, &[outbox::FAILED]).await.unwrap();
     assert_eq!(failed[0].attempts, 3);
@@ -164,9 +180,11 @@ async fn outbox_is_transactional_retried_and_applied_once() {
 
     assert_eq!(outbox::resubmit_failed(&db, &[]).await.unwrap(), 1);
     app.bus().wake_outbox();
-    eventually("the resubmitted delivery is applied", Duration::from_secs(10), || async {
-        APPLIED.load(Ordering::SeqCst) == 2
-    })
+    eventually(
+        "the resubmitted delivery is applied",
+        Duration::from_secs(10),
+        || async { APPLIED.load(Ordering::SeqCst) == 2 },
+    )
     .await;
     relay.stop().await;
     app.stop_relay().await;

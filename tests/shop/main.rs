@@ -1,1 +1,10 @@
-//! placeholder
+//! Cross-module suites of the reference shop, through its public HTTP API.
+//!
+//! One test binary (shared helpers, one build): the scenario functions run against the shop
+//! in-process and in serializing mode; the crash tests run the real `shop` binary and kill it.
+
+mod bad_input;
+mod cli;
+mod crash;
+mod scenarios;
+mod support;

@@ -22,10 +22,27 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(CatalogProducts::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(CatalogProducts::Sku).string_len(64).not_null().primary_key())
-                    .col(ColumnDef::new(CatalogProducts::Name).string_len(200).not_null())
-                    .col(ColumnDef::new(CatalogProducts::PriceCents).big_integer().not_null())
-                    .col(ColumnDef::new(CatalogProducts::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(CatalogProducts::Sku)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(CatalogProducts::Name)
+                            .string_len(200)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(CatalogProducts::PriceCents)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(CatalogProducts::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await

@@ -45,17 +45,42 @@ impl MigrationTrait for Migration {
                             .auto_increment()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(CleaveOutbox::EventId).string_len(36).not_null())
+                    .col(
+                        ColumnDef::new(CleaveOutbox::EventId)
+                            .string_len(36)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(CleaveOutbox::EventName).string().not_null())
                     .col(ColumnDef::new(CleaveOutbox::Publisher).string().not_null())
                     .col(ColumnDef::new(CleaveOutbox::Subscriber).string().not_null())
                     .col(ColumnDef::new(CleaveOutbox::Payload).text().not_null())
-                    .col(ColumnDef::new(CleaveOutbox::PublishedAtMs).big_integer().not_null())
-                    .col(ColumnDef::new(CleaveOutbox::Status).string_len(16).not_null())
-                    .col(ColumnDef::new(CleaveOutbox::Attempts).integer().not_null().default(0))
-                    .col(ColumnDef::new(CleaveOutbox::NextAttemptAtMs).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(CleaveOutbox::PublishedAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(CleaveOutbox::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(CleaveOutbox::Attempts)
+                            .integer()
+                            .not_null()
+                            .default(0),
+                    )
+                    .col(
+                        ColumnDef::new(CleaveOutbox::NextAttemptAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(CleaveOutbox::LastError).text().null())
-                    .col(ColumnDef::new(CleaveOutbox::DeliveredAtMs).big_integer().null())
+                    .col(
+                        ColumnDef::new(CleaveOutbox::DeliveredAtMs)
+                            .big_integer()
+                            .null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -88,8 +113,16 @@ impl MigrationTrait for Migration {
                     .table(CleaveInbox::Table)
                     .if_not_exists()
                     .col(ColumnDef::new(CleaveInbox::Subscriber).string().not_null())
-                    .col(ColumnDef::new(CleaveInbox::EventId).string_len(36).not_null())
-                    .col(ColumnDef::new(CleaveInbox::AppliedAtMs).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(CleaveInbox::EventId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(CleaveInbox::AppliedAtMs)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .primary_key(
                         Index::create()
                             .col(CleaveInbox::Subscriber)

@@ -36,11 +36,27 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(InventoryStock::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(InventoryStock::Sku).string_len(64).not_null().primary_key())
-                    .col(ColumnDef::new(InventoryStock::OnHand).big_integer().not_null())
-                    .col(ColumnDef::new(InventoryStock::Reserved).big_integer().not_null().default(0))
+                    .col(
+                        ColumnDef::new(InventoryStock::Sku)
+                            .string_len(64)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(InventoryStock::OnHand)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(InventoryStock::Reserved)
+                            .big_integer()
+                            .not_null()
+                            .default(0),
+                    )
                     .check(Expr::col(InventoryStock::Reserved).gte(0))
-                    .check(Expr::col(InventoryStock::Reserved).lte(Expr::col(InventoryStock::OnHand)))
+                    .check(
+                        Expr::col(InventoryStock::Reserved).lte(Expr::col(InventoryStock::OnHand)),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -49,8 +65,17 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(InventoryReservations::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(InventoryReservations::Id).string_len(36).not_null().primary_key())
-                    .col(ColumnDef::new(InventoryReservations::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(InventoryReservations::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(InventoryReservations::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -59,9 +84,21 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(InventoryReservationLines::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(InventoryReservationLines::ReservationId).string_len(36).not_null())
-                    .col(ColumnDef::new(InventoryReservationLines::Sku).string_len(64).not_null())
-                    .col(ColumnDef::new(InventoryReservationLines::Quantity).big_integer().not_null())
+                    .col(
+                        ColumnDef::new(InventoryReservationLines::ReservationId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(InventoryReservationLines::Sku)
+                            .string_len(64)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(InventoryReservationLines::Quantity)
+                            .big_integer()
+                            .not_null(),
+                    )
                     .primary_key(
                         Index::create()
                             .col(InventoryReservationLines::ReservationId)
@@ -69,7 +106,10 @@ impl MigrationTrait for Migration {
                     )
                     .foreign_key(
                         ForeignKey::create()
-                            .from(InventoryReservationLines::Table, InventoryReservationLines::ReservationId)
+                            .from(
+                                InventoryReservationLines::Table,
+                                InventoryReservationLines::ReservationId,
+                            )
                             .to(InventoryReservations::Table, InventoryReservations::Id)
                             .on_delete(ForeignKeyAction::Cascade),
                     )
@@ -84,7 +124,9 @@ impl MigrationTrait for Migration {
             InventoryReservations::Table.into_iden(),
             InventoryStock::Table.into_iden(),
         ] {
-            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(table).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -24,12 +24,37 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(NotificationsMessages::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(NotificationsMessages::Id).string_len(36).not_null().primary_key())
-                    .col(ColumnDef::new(NotificationsMessages::Customer).string_len(200).not_null())
-                    .col(ColumnDef::new(NotificationsMessages::Kind).string_len(32).not_null())
-                    .col(ColumnDef::new(NotificationsMessages::OrderId).string_len(36).not_null())
-                    .col(ColumnDef::new(NotificationsMessages::Text).text().not_null())
-                    .col(ColumnDef::new(NotificationsMessages::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(NotificationsMessages::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(NotificationsMessages::Customer)
+                            .string_len(200)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(NotificationsMessages::Kind)
+                            .string_len(32)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(NotificationsMessages::OrderId)
+                            .string_len(36)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(NotificationsMessages::Text)
+                            .text()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(NotificationsMessages::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;

@@ -33,12 +33,37 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(OrdersOrders::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(OrdersOrders::Id).string_len(36).not_null().primary_key())
-                    .col(ColumnDef::new(OrdersOrders::Customer).string_len(200).not_null())
-                    .col(ColumnDef::new(OrdersOrders::Status).string_len(16).not_null())
-                    .col(ColumnDef::new(OrdersOrders::TotalCents).big_integer().not_null())
-                    .col(ColumnDef::new(OrdersOrders::CreatedAt).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(OrdersOrders::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(OrdersOrders::Id)
+                            .string_len(36)
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(OrdersOrders::Customer)
+                            .string_len(200)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OrdersOrders::Status)
+                            .string_len(16)
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OrdersOrders::TotalCents)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OrdersOrders::CreatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OrdersOrders::UpdatedAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -47,11 +72,27 @@ impl MigrationTrait for Migration {
                 Table::create()
                     .table(OrdersLines::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(OrdersLines::OrderId).string_len(36).not_null())
+                    .col(
+                        ColumnDef::new(OrdersLines::OrderId)
+                            .string_len(36)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(OrdersLines::Sku).string_len(64).not_null())
-                    .col(ColumnDef::new(OrdersLines::Quantity).big_integer().not_null())
-                    .col(ColumnDef::new(OrdersLines::UnitPriceCents).big_integer().not_null())
-                    .primary_key(Index::create().col(OrdersLines::OrderId).col(OrdersLines::Sku))
+                    .col(
+                        ColumnDef::new(OrdersLines::Quantity)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(OrdersLines::UnitPriceCents)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .primary_key(
+                        Index::create()
+                            .col(OrdersLines::OrderId)
+                            .col(OrdersLines::Sku),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .from(OrdersLines::Table, OrdersLines::OrderId)
@@ -64,7 +105,11 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(OrdersLines::Table).to_owned()).await?;
-        manager.drop_table(Table::drop().table(OrdersOrders::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(OrdersLines::Table).to_owned())
+            .await?;
+        manager
+            .drop_table(Table::drop().table(OrdersOrders::Table).to_owned())
+            .await
     }
 }

@@ -5,8 +5,8 @@ use billing_api::PaymentCaptured;
 use cleave::{Delivered, HandlerError, Publisher, Subscriber};
 use orders_api::OrderPlaced;
 use sea_orm::ActiveValue::Set;
-use sea_orm::entity::prelude::*;
 use sea_orm::DatabaseTransaction;
+use sea_orm::entity::prelude::*;
 
 use crate::invoice::{self, header, payment};
 

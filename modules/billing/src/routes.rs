@@ -2,8 +2,8 @@
 
 use actix_web::{HttpResponse, web};
 use cleave::http::ApiError;
-use sea_orm::entity::prelude::*;
 use sea_orm::QueryOrder;
+use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::invoice::{header, payment};

@@ -33,9 +33,11 @@ async fn a_placed_order_is_invoiced_and_paid_once() {
     for _ in 0..2 {
         app.bus().deliver_event("billing", &placed).await.unwrap();
     }
-    eventually("orders hears of the payment", Duration::from_secs(5), || async {
-        !captured.events().is_empty()
-    })
+    eventually(
+        "orders hears of the payment",
+        Duration::from_secs(5),
+        || async { !captured.events().is_empty() },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let events = captured.events();
@@ -43,8 +45,7 @@ async fn a_placed_order_is_invoiced_and_paid_once() {
     assert_eq!(events[0].order_id, order_id);
     assert_eq!(events[0].amount_cents, 2000);
 
-    let service =
-        test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
+    let service = test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
     let r = test::TestRequest::get()
         .uri(&format!("/api/billing/invoices?order_id={order_id}"))
         .send_request(&service)
@@ -60,7 +61,10 @@ async fn a_placed_order_is_invoiced_and_paid_once() {
         ("/api/billing/invoices", "invalid_query"),
         ("/api/billing/invoices?order_id=nope", "invalid_query"),
     ] {
-        let r = test::TestRequest::get().uri(uri).send_request(&service).await;
+        let r = test::TestRequest::get()
+            .uri(uri)
+            .send_request(&service)
+            .await;
         assert_eq!(r.status(), 400, "{uri}");
         let error: Value = test::read_body_json(r).await;
         assert_eq!(error["error"], code);

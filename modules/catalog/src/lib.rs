@@ -34,7 +34,15 @@ fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     let db = r.context().db.clone();
     r.handle::<GetPrices>(get_prices::GetPricesHandler { db: db.clone() })
         .data(routes::CatalogState { db })
-        .route(Method::POST, "/api/catalog/products", routes::create_product)
-        .route(Method::GET, "/api/catalog/products/{sku}", routes::get_product);
+        .route(
+            Method::POST,
+            "/api/catalog/products",
+            routes::create_product,
+        )
+        .route(
+            Method::GET,
+            "/api/catalog/products/{sku}",
+            routes::get_product,
+        );
     Ok(())
 }

@@ -26,7 +26,10 @@ impl Sku {
     pub(crate) fn parse(raw: &str) -> Result<Sku, String> {
         let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
         if raw.is_empty() || raw.len() > 64 {
-            return Err(format!("a SKU has 1 to 64 characters, `{raw}` has {}", raw.len()));
+            return Err(format!(
+                "a SKU has 1 to 64 characters, `{raw}` has {}",
+                raw.len()
+            ));
         }
         if !raw.chars().all(valid_char) {
             return Err(format!(

@@ -2,9 +2,9 @@
 
 use actix_web::{HttpResponse, web};
 use cleave::http::ApiError;
+use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::ActiveValue::Set;
 use serde::{Deserialize, Serialize};
 
 use crate::product::{self, Sku};
@@ -47,7 +47,9 @@ pub(crate) async fn create_product(
         name,
         price_cents,
     } = body.into_inner();
-    let sku = Sku::parse(&sku).map_err(|m| ApiError::invalid("invalid_sku", m))?.into_inner();
+    let sku = Sku::parse(&sku)
+        .map_err(|m| ApiError::invalid("invalid_sku", m))?
+        .into_inner();
     let name = name.trim().to_string();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid(
@@ -68,7 +70,11 @@ pub(crate) async fn create_product(
         created_at: Set(chrono::Utc::now()),
     };
     let inserted = product::Entity::insert(row)
-        .on_conflict(OnConflict::column(product::Column::Sku).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(product::Column::Sku)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(&state.db)
         .await
         .map_err(|e| ApiError::internal("cannot store the product", e))?;

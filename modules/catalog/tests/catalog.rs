@@ -24,7 +24,10 @@ async fn products_are_created_read_and_priced() {
         .await;
     assert_eq!(created.status(), 201);
     let body: Value = test::read_body_json(created).await;
-    assert_eq!(body, json!({"sku": "BOOK-1", "name": "Rust in Action", "price_cents": 3999}));
+    assert_eq!(
+        body,
+        json!({"sku": "BOOK-1", "name": "Rust in Action", "price_cents": 3999})
+    );
 
     let read = test::TestRequest::get()
         .uri("/api/catalog/products/BOOK-1")
@@ -69,10 +72,26 @@ async fn bad_product_input_is_refused_with_a_clear_error() {
     let cases = [
         ("{not json", 400, "malformed_json"),
         (r#"{"sku": "A"}"#, 422, "invalid_body"),
-        (r#"{"sku": "A", "name": "x", "price_cents": "ten"}"#, 422, "invalid_body"),
-        (r#"{"sku": "bad sku", "name": "x", "price_cents": 1}"#, 422, "invalid_sku"),
-        (r#"{"sku": "A", "name": "  ", "price_cents": 1}"#, 422, "invalid_name"),
-        (r#"{"sku": "A", "name": "x", "price_cents": -1}"#, 422, "invalid_price"),
+        (
+            r#"{"sku": "A", "name": "x", "price_cents": "ten"}"#,
+            422,
+            "invalid_body",
+        ),
+        (
+            r#"{"sku": "bad sku", "name": "x", "price_cents": 1}"#,
+            422,
+            "invalid_sku",
+        ),
+        (
+            r#"{"sku": "A", "name": "  ", "price_cents": 1}"#,
+            422,
+            "invalid_name",
+        ),
+        (
+            r#"{"sku": "A", "name": "x", "price_cents": -1}"#,
+            422,
+            "invalid_price",
+        ),
     ];
     for (body, status, code) in cases {
         let response = post(body).send_request(&service).await;

@@ -7,13 +7,11 @@ use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use cleave::{Failure, Handler};
-use inventory_api::{
-    InventoryError, ReleaseReservation, Released, ReserveStock, Reserved,
-};
+use inventory_api::{InventoryError, ReleaseReservation, Released, ReserveStock, Reserved};
 use sea_orm::ActiveValue::Set;
+use sea_orm::TransactionTrait;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::TransactionTrait;
 
 use crate::stock::{level, reservation, reservation_line};
 
@@ -36,7 +34,10 @@ impl Handler<ReserveStock> for Reserve {
         let mut skus = BTreeSet::new();
         for line in &request.lines {
             if line.quantity == 0 {
-                return Err(invalid(format!("quantity of `{}` must be at least 1", line.sku)));
+                return Err(invalid(format!(
+                    "quantity of `{}` must be at least 1",
+                    line.sku
+                )));
             }
             if !skus.insert(line.sku.as_str()) {
                 return Err(invalid(format!("SKU `{}` appears twice", line.sku)));
@@ -49,7 +50,11 @@ impl Handler<ReserveStock> for Reserve {
             created_at: Set(chrono::Utc::now()),
         };
         let fresh = reservation::Entity::insert(header)
-            .on_conflict(OnConflict::column(reservation::Column::Id).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::column(reservation::Column::Id)
+                    .do_nothing()
+                    .to_owned(),
+            )
             .exec_without_returning(&txn)
             .await?;
         if fresh == 0 {

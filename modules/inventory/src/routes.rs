@@ -3,9 +3,9 @@
 use actix_web::{HttpResponse, web};
 use cleave::http::ApiError;
 use sea_orm::ActiveValue::Set;
+use sea_orm::TransactionTrait;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::TransactionTrait;
 use serde::{Deserialize, Serialize};
 
 use crate::stock::level;
@@ -40,7 +40,10 @@ impl From<level::Model> for StockBody {
 
 fn checked_sku(sku: String) -> Result<String, ApiError> {
     if sku.is_empty() || sku.len() > 64 {
-        return Err(ApiError::invalid("invalid_sku", "a SKU has 1 to 64 characters"));
+        return Err(ApiError::invalid(
+            "invalid_sku",
+            "a SKU has 1 to 64 characters",
+        ));
     }
     Ok(sku)
 }
@@ -69,7 +72,11 @@ pub(crate) async fn set_stock(
             on_hand: Set(quantity),
             reserved: Set(0),
         })
-        .on_conflict(OnConflict::column(level::Column::Sku).do_nothing().to_owned())
+        .on_conflict(
+            OnConflict::column(level::Column::Sku)
+                .do_nothing()
+                .to_owned(),
+        )
         .exec_without_returning(&txn)
         .await
         .map_err(failed)?;

@@ -17,8 +17,7 @@ fn line(sku: &str, quantity: u32) -> StockLine {
 #[actix_web::test]
 async fn reservations_are_all_or_nothing_idempotent_and_releasable() {
     let app = Harness::new().module(&inventory::MODULE).start().await;
-    let service =
-        test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
+    let service = test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
     for (sku, quantity) in [("A", 5), ("B", 1)] {
         let r = test::TestRequest::put()
             .uri(&format!("/api/inventory/stock/{sku}"))
@@ -35,7 +34,10 @@ async fn reservations_are_all_or_nothing_idempotent_and_releasable() {
                 .send_request(service)
                 .await;
             let body: Value = test::read_body_json(r).await;
-            (body["reserved"].as_i64().unwrap(), body["available"].as_i64().unwrap())
+            (
+                body["reserved"].as_i64().unwrap(),
+                body["available"].as_i64().unwrap(),
+            )
         }
     };
 
@@ -80,8 +82,16 @@ async fn reservations_are_all_or_nothing_idempotent_and_releasable() {
     assert_eq!(below.status(), 409);
 
     // Released once, then a no-op.
-    let first = app.bus().call(ReleaseReservation { reservation_id: id }).await.unwrap();
-    let second = app.bus().call(ReleaseReservation { reservation_id: id }).await.unwrap();
+    let first = app
+        .bus()
+        .call(ReleaseReservation { reservation_id: id })
+        .await
+        .unwrap();
+    let second = app
+        .bus()
+        .call(ReleaseReservation { reservation_id: id })
+        .await
+        .unwrap();
     assert!(first.released && !second.released);
     assert_eq!(stock("A").await, (0, 5));
     assert_eq!(stock("B").await, (0, 1));
@@ -99,17 +109,34 @@ async fn invalid_reservations_and_stock_input_are_refused() {
             })
             .await;
         assert!(
-            matches!(result, Err(CallError::Domain(InventoryError::InvalidReservation { .. }))),
+            matches!(
+                result,
+                Err(CallError::Domain(InventoryError::InvalidReservation { .. }))
+            ),
             "{result:?}"
         );
     }
-    let service =
-        test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
+    let service = test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
     let too_long = format!("/api/inventory/stock/{}", "x".repeat(65));
     let cases = [
-        ("/api/inventory/stock/A", r#"{"quantity": -1}"#, 422, "invalid_body"),
-        ("/api/inventory/stock/A", r#"{"quantity": "many"}"#, 422, "invalid_body"),
-        ("/api/inventory/stock/A", r#"{"qty": 1}"#, 422, "invalid_body"),
+        (
+            "/api/inventory/stock/A",
+            r#"{"quantity": -1}"#,
+            422,
+            "invalid_body",
+        ),
+        (
+            "/api/inventory/stock/A",
+            r#"{"quantity": "many"}"#,
+            422,
+            "invalid_body",
+        ),
+        (
+            "/api/inventory/stock/A",
+            r#"{"qty": 1}"#,
+            422,
+            "invalid_body",
+        ),
         ("/api/inventory/stock/A", "[", 400, "malformed_json"),
         (too_long.as_str(), r#"{"quantity": 1}"#, 422, "invalid_sku"),
     ];

@@ -34,6 +34,10 @@ fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     r.subscribe::<OrderPlaced>(record::Record)
         .subscribe::<PaymentCaptured>(record::Record)
         .data(routes::NotificationsState { db })
-        .route(Method::GET, "/api/notifications", routes::list_notifications);
+        .route(
+            Method::GET,
+            "/api/notifications",
+            routes::list_notifications,
+        );
     Ok(())
 }

@@ -2,8 +2,8 @@
 
 use actix_web::{HttpResponse, web};
 use cleave::http::ApiError;
-use sea_orm::entity::prelude::*;
 use sea_orm::QueryOrder;
+use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::message;
@@ -33,7 +33,10 @@ pub(crate) async fn list_notifications(
 ) -> Result<HttpResponse, ApiError> {
     let customer = query.customer.trim();
     if customer.is_empty() {
-        return Err(ApiError::bad_request("invalid_query", "customer must not be empty"));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "customer must not be empty",
+        ));
     }
     let messages = message::Entity::find()
         .filter(message::Column::Customer.eq(customer))

@@ -31,10 +31,12 @@ async fn each_event_is_recorded_once_for_its_customer() {
         },
     );
     for event in [&placed, &placed, &paid, &paid] {
-        app.bus().deliver_event("notifications", event).await.unwrap();
+        app.bus()
+            .deliver_event("notifications", event)
+            .await
+            .unwrap();
     }
-    let service =
-        test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
+    let service = test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
     let r = test::TestRequest::get()
         .uri("/api/notifications?customer=ada")
         .send_request(&service)
@@ -54,7 +56,10 @@ async fn each_event_is_recorded_once_for_its_customer() {
     assert!(body["notifications"].as_array().unwrap().is_empty());
 
     for uri in ["/api/notifications", "/api/notifications?customer=%20"] {
-        let r = test::TestRequest::get().uri(uri).send_request(&service).await;
+        let r = test::TestRequest::get()
+            .uri(uri)
+            .send_request(&service)
+            .await;
         assert_eq!(r.status(), 400, "{uri}");
         let error: Value = test::read_body_json(r).await;
         assert_eq!(error["error"], "invalid_query");

@@ -22,7 +22,11 @@ pub static MODULE: ModuleDescriptor = ModuleDescriptor {
     summary: "Places orders and follows them until they are paid.",
     may_call: &[catalog_api::MODULE, inventory_api::MODULE],
     handles: &[],
-    sends: &[GetPrices::NAME, ReserveStock::NAME, ReleaseReservation::NAME],
+    sends: &[
+        GetPrices::NAME,
+        ReserveStock::NAME,
+        ReleaseReservation::NAME,
+    ],
     publishes: &[OrderPlaced::NAME],
     subscribes: &[PaymentCaptured::NAME],
     routes: &["POST /api/orders", "GET /api/orders/{id}"],
@@ -34,12 +38,13 @@ cleave::register_module!(MODULE);
 
 fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     let context = r.context().clone();
-    r.subscribe::<PaymentCaptured>(paid::MarkPaid).data(place::PlaceOrder {
-        db: context.db.clone(),
-        bus: context.bus,
-        events: context.events,
-    })
-    .route(Method::POST, "/api/orders", routes::place_order)
-    .route(Method::GET, "/api/orders/{id}", routes::get_order);
+    r.subscribe::<PaymentCaptured>(paid::MarkPaid)
+        .data(place::PlaceOrder {
+            db: context.db.clone(),
+            bus: context.bus,
+            events: context.events,
+        })
+        .route(Method::POST, "/api/orders", routes::place_order)
+        .route(Method::GET, "/api/orders/{id}", routes::get_order);
     Ok(())
 }

@@ -3,9 +3,9 @@
 use async_trait::async_trait;
 use billing_api::PaymentCaptured;
 use cleave::{Delivered, HandlerError, Subscriber};
+use sea_orm::DatabaseTransaction;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
-use sea_orm::DatabaseTransaction;
 
 use crate::order::{self, header};
 

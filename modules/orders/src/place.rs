@@ -8,8 +8,8 @@ use cleave::{Bus, Publisher};
 use inventory_api::{InventoryError, ReleaseReservation, ReserveStock, StockLine};
 use orders_api::{OrderLine, OrderPlaced};
 use sea_orm::ActiveValue::Set;
-use sea_orm::entity::prelude::*;
 use sea_orm::TransactionTrait;
+use sea_orm::entity::prelude::*;
 use serde::Deserialize;
 
 use crate::order::{self, header, line};
@@ -98,15 +98,11 @@ impl PlaceOrder {
     pub(crate) async fn place(&self, new: NewOrder) -> Result<Placed, ApiError> {
         let order = new.validate()?;
         let skus = order.lines.iter().map(|l| l.sku.clone()).collect();
-        let prices = self
-            .bus
-            .call(GetPrices { skus })
-            .await
-            .map_err(|e| {
-                ApiError::from_call(e, |CatalogError::UnknownSkus { skus }| {
-                    ApiError::not_found("unknown_sku", format!("unknown SKUs: {}", skus.join(", ")))
-                })
-            })?;
+        let prices = self.bus.call(GetPrices { skus }).await.map_err(|e| {
+            ApiError::from_call(e, |CatalogError::UnknownSkus { skus }| {
+                ApiError::not_found("unknown_sku", format!("unknown SKUs: {}", skus.join(", ")))
+            })
+        })?;
         let mut priced = Vec::with_capacity(order.lines.len());
         let mut total: i64 = 0;
         for l in &order.lines {
@@ -155,7 +151,11 @@ impl PlaceOrder {
             // The stock is held but the order does not exist: give the stock back. The release
             // is idempotent, so trying it is always safe; if it fails too, the reservation is
             // logged for an operator.
-            if let Err(release) = self.bus.call(ReleaseReservation { reservation_id: id }).await {
+            if let Err(release) = self
+                .bus
+                .call(ReleaseReservation { reservation_id: id })
+                .await
+            {
                 tracing::error!(order = %id, error = %release, "could not release the reservation of an order that was not stored");
             }
             return Err(ApiError::internal("cannot store the order", e));
@@ -167,7 +167,10 @@ impl PlaceOrder {
         })
     }
 
-    async fn store(&self, placed: &OrderPlaced) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    async fn store(
+        &self,
+        placed: &OrderPlaced,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let now = chrono::Utc::now();
         let id = placed.order_id.to_string();
         let txn = self.db.begin().await?;

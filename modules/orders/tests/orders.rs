@@ -9,9 +9,7 @@ use actix_web::{App, test};
 use billing_api::PaymentCaptured;
 use catalog_api::{CatalogError, GetPrices, PricedProduct, Prices};
 use cleave::testing::{Harness, Recorder, TestApp, envelope, eventually};
-use inventory_api::{
-    InventoryError, ReleaseReservation, Released, ReserveStock, Reserved,
-};
+use inventory_api::{InventoryError, ReleaseReservation, Released, ReserveStock, Reserved};
 use orders_api::OrderPlaced;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -22,8 +20,16 @@ async fn prices(request: GetPrices) -> Result<Prices, CatalogError> {
     let mut unknown = Vec::new();
     for sku in request.skus {
         match sku.as_str() {
-            "BOOK" => products.push(PricedProduct { sku, name: "Book".into(), price_cents: 1000 }),
-            "PEN" => products.push(PricedProduct { sku, name: "Pen".into(), price_cents: 250 }),
+            "BOOK" => products.push(PricedProduct {
+                sku,
+                name: "Book".into(),
+                price_cents: 1000,
+            }),
+            "PEN" => products.push(PricedProduct {
+                sku,
+                name: "Pen".into(),
+                price_cents: 250,
+            }),
             _ => unknown.push(sku),
         }
     }
@@ -61,7 +67,9 @@ async fn shop(serialize: bool) -> Shop {
                     }
                 }
                 counter.fetch_add(1, Ordering::SeqCst);
-                Ok(Reserved { reservation_id: request.reservation_id })
+                Ok(Reserved {
+                    reservation_id: request.reservation_id,
+                })
             }
         })
         .stub::<ReleaseReservation, _, _>(|_: ReleaseReservation| async {
@@ -92,9 +100,11 @@ async fn an_order_is_priced_reserved_published_and_then_paid() {
         assert_eq!(body["total_cents"], 2250);
         let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
 
-        eventually("billing receives OrderPlaced", Duration::from_secs(5), || async {
-            !shop.placed.events().is_empty()
-        })
+        eventually(
+            "billing receives OrderPlaced",
+            Duration::from_secs(5),
+            || async { !shop.placed.events().is_empty() },
+        )
         .await;
         let event = &shop.placed.events()[0];
         assert_eq!(event.order_id, id);
@@ -114,7 +124,11 @@ async fn an_order_is_priced_reserved_published_and_then_paid() {
             },
         );
         for _ in 0..2 {
-            shop.app.bus().deliver_event("orders", &captured).await.unwrap();
+            shop.app
+                .bus()
+                .deliver_event("orders", &captured)
+                .await
+                .unwrap();
         }
         let read = test::TestRequest::get()
             .uri(&format!("/api/orders/{id}"))
@@ -134,14 +148,46 @@ async fn refused_orders_store_nothing_and_say_why() {
         test::init_service(App::new().configure(|c| shop.app.runtime.configure_http(c))).await;
     let long_name = "x".repeat(201);
     let cases = [
-        (json!({"customer": "ada", "lines": [{"sku": "NOPE", "quantity": 1}]}), 404, "unknown_sku"),
-        (json!({"customer": "ada", "lines": [{"sku": "BOOK", "quantity": 4}]}), 409, "insufficient_stock"),
-        (json!({"customer": "ada", "lines": []}), 422, "invalid_lines"),
-        (json!({"customer": " ", "lines": [{"sku": "BOOK", "quantity": 1}]}), 422, "invalid_customer"),
-        (json!({"customer": long_name, "lines": [{"sku": "BOOK", "quantity": 1}]}), 422, "invalid_customer"),
-        (json!({"customer": "ada", "lines": [{"sku": "BOOK", "quantity": 0}]}), 422, "invalid_quantity"),
-        (json!({"customer": "ada", "lines": [{"sku": "BOOK", "quantity": 1}, {"sku": "BOOK", "quantity": 1}]}), 422, "duplicate_sku"),
-        (json!({"customer": "ada", "lines": [{"sku": "BOOK", "quantity": -1}]}), 422, "invalid_body"),
+        (
+            json!({"customer": "ada", "lines": [{"sku": "NOPE", "quantity": 1}]}),
+            404,
+            "unknown_sku",
+        ),
+        (
+            json!({"customer": "ada", "lines": [{"sku": "BOOK", "quantity": 4}]}),
+            409,
+            "insufficient_stock",
+        ),
+        (
+            json!({"customer": "ada", "lines": []}),
+            422,
+            "invalid_lines",
+        ),
+        (
+            json!({"customer": " ", "lines": [{"sku": "BOOK", "quantity": 1}]}),
+            422,
+            "invalid_customer",
+        ),
+        (
+            json!({"customer": long_name, "lines": [{"sku": "BOOK", "quantity": 1}]}),
+            422,
+            "invalid_customer",
+        ),
+        (
+            json!({"customer": "ada", "lines": [{"sku": "BOOK", "quantity": 0}]}),
+            422,
+            "invalid_quantity",
+        ),
+        (
+            json!({"customer": "ada", "lines": [{"sku": "BOOK", "quantity": 1}, {"sku": "BOOK", "quantity": 1}]}),
+            422,
+            "duplicate_sku",
+        ),
+        (
+            json!({"customer": "ada", "lines": [{"sku": "BOOK", "quantity": -1}]}),
+            422,
+            "invalid_body",
+        ),
         (json!({"customer": "ada"}), 422, "invalid_body"),
     ];
     for (body, status, code) in cases {
@@ -156,14 +202,28 @@ async fn refused_orders_store_nothing_and_say_why() {
     }
     for (uri, status, code) in [
         ("/api/orders/not-a-uuid", 400, "invalid_path"),
-        ("/api/orders/0190a5c2-0000-7000-8000-000000000000", 404, "order_not_found"),
+        (
+            "/api/orders/0190a5c2-0000-7000-8000-000000000000",
+            404,
+            "order_not_found",
+        ),
     ] {
-        let r = test::TestRequest::get().uri(uri).send_request(&service).await;
+        let r = test::TestRequest::get()
+            .uri(uri)
+            .send_request(&service)
+            .await;
         assert_eq!(r.status(), status, "{uri}");
         let error: Value = test::read_body_json(r).await;
         assert_eq!(error["error"], code, "{uri}");
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(shop.placed.events().is_empty(), "no event for a refused order");
-    assert_eq!(shop.reservations.load(Ordering::SeqCst), 0, "nothing reserved");
+    assert!(
+        shop.placed.events().is_empty(),
+        "no event for a refused order"
+    );
+    assert_eq!(
+        shop.reservations.load(Ordering::SeqCst),
+        0,
+        "nothing reserved"
+    );
 }

@@ -1,0 +1,222 @@
+//! Bad input on every public route, through the real server: a 4xx with
+//! `{"error": code, "message": text}`, nothing stored, and the process still serving.
+
+use serde_json::{Value, json};
+
+use crate::support::{Mode, TestShop, spawn_app};
+
+/// One malformed request and the answer it must get.
+struct Case {
+    route: &'static str,
+    method: &'static str,
+    path: &'static str,
+    body: Option<&'static str>,
+    status: u16,
+    code: &'static str,
+}
+
+const fn case(
+    route: &'static str,
+    path: &'static str,
+    body: Option<&'static str>,
+    status: u16,
+    code: &'static str,
+) -> Case {
+    let method = if route.as_bytes()[0] == b'G' {
+        "GET"
+    } else if route.as_bytes()[1] == b'U' {
+        "PUT"
+    } else {
+        "POST"
+    };
+    Case {
+        route,
+        method,
+        path,
+        body,
+        status,
+        code,
+    }
+}
+
+const CASES: &[Case] = &[
+    case(
+        "POST /api/catalog/products",
+        "/api/catalog/products",
+        Some("{\"sku\": "),
+        400,
+        "malformed_json",
+    ),
+    case(
+        "POST /api/catalog/products",
+        "/api/catalog/products",
+        Some(r#"{"sku": "X1", "name": "x", "price_cents": -5}"#),
+        422,
+        "invalid_price",
+    ),
+    case(
+        "POST /api/catalog/products",
+        "/api/catalog/products",
+        Some(r#"{"sku": "X1"}"#),
+        422,
+        "invalid_body",
+    ),
+    case(
+        "GET /api/catalog/products/{sku}",
+        "/api/catalog/products/NOPE",
+        None,
+        404,
+        "product_not_found",
+    ),
+    case(
+        "PUT /api/inventory/stock/{sku}",
+        "/api/inventory/stock/X1",
+        Some(r#"{"quantity": -3}"#),
+        422,
+        "invalid_body",
+    ),
+    case(
+        "PUT /api/inventory/stock/{sku}",
+        "/api/inventory/stock/X1",
+        Some("quantity=3"),
+        400,
+        "malformed_json",
+    ),
+    case(
+        "GET /api/inventory/stock/{sku}",
+        "/api/inventory/stock/NOPE",
+        None,
+        404,
+        "stock_not_found",
+    ),
+    case(
+        "POST /api/orders",
+        "/api/orders",
+        Some(r#"{"customer": "ada", "lines": [{"sku": "NOPE", "quantity": 1}]}"#),
+        404,
+        "unknown_sku",
+    ),
+    case(
+        "POST /api/orders",
+        "/api/orders",
+        Some(r#"{"customer": "ada", "lines": [{"sku": "KNOWN", "quantity": 99}]}"#),
+        409,
+        "insufficient_stock",
+    ),
+    case(
+        "POST /api/orders",
+        "/api/orders",
+        Some(r#"{"customer": "ada", "lines": []}"#),
+        422,
+        "invalid_lines",
+    ),
+    case(
+        "POST /api/orders",
+        "/api/orders",
+        Some(r#"{"customer": "ada", "lines": "many"}"#),
+        422,
+        "invalid_body",
+    ),
+    case(
+        "POST /api/orders",
+        "/api/orders",
+        Some("not json"),
+        400,
+        "malformed_json",
+    ),
+    case(
+        "GET /api/orders/{id}",
+        "/api/orders/123",
+        None,
+        400,
+        "invalid_path",
+    ),
+    case(
+        "GET /api/orders/{id}",
+        "/api/orders/01900000-0000-7000-8000-000000000000",
+        None,
+        404,
+        "order_not_found",
+    ),
+    case(
+        "GET /api/billing/invoices",
+        "/api/billing/invoices",
+        None,
+        400,
+        "invalid_query",
+    ),
+    case(
+        "GET /api/billing/invoices",
+        "/api/billing/invoices?order_id=12",
+        None,
+        400,
+        "invalid_query",
+    ),
+    case(
+        "GET /api/notifications",
+        "/api/notifications",
+        None,
+        400,
+        "invalid_query",
+    ),
+];
+
+async fn send(shop: &TestShop, c: &Case) -> (u16, Value) {
+    let url = format!("{}{}", shop.base, c.path);
+    let request = match c.method {
+        "GET" => shop.client.get(url),
+        "PUT" => shop.client.put(url),
+        _ => shop.client.post(url),
+    };
+    let request = match c.body {
+        Some(body) => request
+            .header("content-type", "application/json")
+            .body(body),
+        None => request,
+    };
+    let response = request.send().await.expect("the shop answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_public_route_refuses_bad_input_clearly_and_stores_nothing() {
+    let shop = spawn_app(Mode::InProcess).await;
+    shop.stock_product("KNOWN", 100, 1).await;
+
+    for c in CASES {
+        let (status, body) = send(&shop, c).await;
+        assert_eq!(status, c.status, "{} {}: {body}", c.method, c.path);
+        assert_eq!(body["error"], c.code, "{} {}: {body}", c.method, c.path);
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{} {}: no message in {body}",
+            c.method,
+            c.path
+        );
+    }
+
+    // Nothing was stored by the refused requests, and the process is still serving.
+    let (status, _) = shop.get("/api/catalog/products/X1").await;
+    assert_eq!(status, 404);
+    let (_, stock) = shop.get("/api/inventory/stock/KNOWN").await;
+    assert_eq!(stock["reserved"], 0);
+    assert!(shop.notifications("ada").await.is_empty());
+    let (status, _) = shop.get("/health").await;
+    assert_eq!(status, 200);
+    let (status, body) = shop.post("/api/nowhere", json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (404, Some("no_route")));
+}
+
+#[test]
+fn every_declared_route_has_a_bad_input_case() {
+    for module in cleave::modules() {
+        for route in module.routes {
+            assert!(
+                CASES.iter().any(|c| c.route == *route),
+                "route `{route}` of module `{}` has no bad-input case",
+                module.name
+            );
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Starting shops for tests: in-process on port 0 with a fresh database, or as the real binary.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cleave::{Config, OutboxConfig};
+use serde_json::{Value, json};
+use shop::Application;
+
+/// A running shop reached through its public API.
+pub(crate) struct TestShop {
+    pub(crate) base: String,
+    pub(crate) client: reqwest::Client,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// How the modules talk to each other in a run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Mode {
+    /// Values moved in-process.
+    InProcess,
+    /// Every local message through the JSON wire codec.
+    Serialized,
+}
+
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("HTTP client")
+}
+
+/// Outbox settings that deliver quickly in tests.
+pub(crate) fn quick_outbox() -> OutboxConfig {
+    OutboxConfig {
+        poll_interval_ms: 20,
+        backoff_initial_ms: 20,
+        backoff_max_ms: 500,
+        ..OutboxConfig::default()
+    }
+}
+
+/// Starts the whole shop in this process on a free port with a new SQLite database.
+pub(crate) async fn spawn_app(mode: Mode) -> TestShop {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: format!("sqlite://{}/shop.db", dir.path().display()),
+        serialize_messages: matches!(mode, Mode::Serialized),
+        workers: Some(2),
+        outbox: quick_outbox(),
+        ..Config::default()
+    };
+    let app = Application::build(&config).await.expect("the shop builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestShop {
+        base,
+        client: client(),
+        _dir: Some(dir),
+    }
+}
+
+impl TestShop {
+    pub(crate) fn at(base: String) -> TestShop {
+        TestShop {
+            base,
+            client: client(),
+            _dir: None,
+        }
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub(crate) async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let r = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .json(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, &body).await
+    }
+
+    pub(crate) async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::PUT, path, &body).await
+    }
+
+    /// Adds a product with `stock` units on hand.
+    pub(crate) async fn stock_product(&self, sku: &str, price_cents: i64, stock: u32) {
+        let (status, body) = self
+            .post(
+                "/api/catalog/products",
+                json!({"sku": sku, "name": format!("Product {sku}"), "price_cents": price_cents}),
+            )
+            .await;
+        assert_eq!(status, 201, "create {sku}: {body}");
+        let (status, body) = self
+            .put(
+                &format!("/api/inventory/stock/{sku}"),
+                json!({ "quantity": stock }),
+            )
+            .await;
+        assert_eq!(status, 200, "stock {sku}: {body}");
+    }
+
+    /// Places an order and returns its id; panics unless it is accepted.
+    pub(crate) async fn place_order(&self, customer: &str, lines: &[(&str, u32)]) -> String {
+        let (status, body) = self.try_order(customer, lines).await;
+        assert_eq!(status, 201, "order refused: {body}");
+        body["id"].as_str().expect("order id").to_string()
+    }
+
+    pub(crate) async fn try_order(&self, customer: &str, lines: &[(&str, u32)]) -> (u16, Value) {
+        let lines: Vec<Value> = lines
+            .iter()
+            .map(|(sku, quantity)| json!({"sku": sku, "quantity": quantity}))
+            .collect();
+        self.post("/api/orders", json!({"customer": customer, "lines": lines}))
+            .await
+    }
+
+    pub(crate) async fn order_status(&self, id: &str) -> String {
+        let (status, body) = self.get(&format!("/api/orders/{id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["status"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until the order is paid.
+    pub(crate) async fn wait_paid(&self, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.order_status(id).await == "paid" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "order {id} did not reach paid");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The order's invoices, each with its payments.
+    pub(crate) async fn invoices(&self, order_id: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(&format!("/api/billing/invoices?order_id={order_id}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["invoices"].as_array().unwrap().clone()
+    }
+
+    pub(crate) async fn notifications(&self, customer: &str) -> Vec<Value> {
+        let (status, body) = self
+            .get(&format!("/api/notifications?customer={customer}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["notifications"].as_array().unwrap().clone()
+    }
+}
+
+/// The real `shop` binary, started as a child process on a free port.
+pub(crate) struct ShopProcess {
+    child: Child,
+    pub(crate) base: String,
+}
+
+/// A command for the `shop` binary that ignores the developer's own `SHOP_*` settings and
+/// `shop.toml`.
+pub(crate) fn shop_command(workdir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shop"));
+    command.current_dir(workdir);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SHOP_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("RUST_LOG", "warn");
+    command
+}
+
+impl ShopProcess {
+    /// Starts `shop serve` on port 0 over `database`, with extra environment.
+    pub(crate) fn start(workdir: &Path, database: &str, env: &[(&str, &str)]) -> ShopProcess {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(workdir.join("shop.log"))
+            .expect("log file");
+        let mut command = shop_command(workdir);
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+            .env("SHOP_OUTBOX__POLL_INTERVAL_MS", "20")
+            .env("SHOP_OUTBOX__BACKOFF_INITIAL_MS", "20")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start the shop binary");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the shop's first line");
+        let base = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| {
+                let log = std::fs::read_to_string(workdir.join("shop.log")).unwrap_or_default();
+                panic!("the shop did not start: {line:?}\n{log}")
+            })
+            .to_string();
+        ShopProcess { child, base }
+    }
+
+    /// SIGKILL: no shutdown code runs, exactly like a crash.
+    pub(crate) fn kill9(mut self) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("send SIGKILL");
+        self.child.wait().expect("reap the shop");
+    }
+}
+
+impl Drop for ShopProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `sqlite://…` URL of a database file in `dir`.
+pub(crate) fn sqlite_in(dir: &Path) -> String {
+    let path: PathBuf = dir.join("shop.db");
+    format!("sqlite://{}", path.display())
+}
