@@ -48,15 +48,20 @@ fn pending_deliveries(dir: &std::path::Path, database: &str) -> Vec<serde_json::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_pending_at_a_kill_are_delivered_after_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let database = sqlite_in(dir.path());
+    kill_between_commit_and_delivery(dir.path(), &sqlite_in(dir.path())).await;
+}
+
+/// Accepts an order with the relay off, kills the process, restarts it with the relay on.
+pub(crate) async fn kill_between_commit_and_delivery(dir: &std::path::Path, database: &str) {
+    let database = database.to_string();
 
     // The relay is off, so the kill is sure to fall between commit and delivery.
-    let process = ShopProcess::start(dir.path(), &database, &[("SHOP_OUTBOX__RELAY", "false")]);
+    let process = ShopProcess::start(dir, &database, &[("SHOP_OUTBOX__RELAY", "false")]);
     let shop = TestShop::at(process.base.clone());
     shop.stock_product("BOOK", 1500, 5).await;
     let id = shop.place_order("ada", &[("BOOK", 2)]).await;
 
-    let pending = pending_deliveries(dir.path(), &database);
+    let pending = pending_deliveries(dir, &database);
     let mut subscribers: Vec<&str> = pending
         .iter()
         .map(|d| d["subscriber"].as_str().unwrap())
@@ -65,12 +70,12 @@ async fn events_pending_at_a_kill_are_delivered_after_restart() {
     assert_eq!(subscribers, ["billing", "notifications"], "{pending:?}");
     process.kill9();
 
-    let process = ShopProcess::start(dir.path(), &database, &[]);
+    let process = ShopProcess::start(dir, &database, &[]);
     let shop = TestShop::at(process.base.clone());
     assert_settled_once(&shop, &id).await;
     assert_told(&shop, "ada", 2).await;
     drop(process);
-    assert!(pending_deliveries(dir.path(), &database).is_empty());
+    assert!(pending_deliveries(dir, &database).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

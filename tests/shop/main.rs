@@ -6,5 +6,6 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod postgres;
 mod scenarios;
 mod support;

@@ -44,10 +44,15 @@ pub(crate) fn quick_outbox() -> OutboxConfig {
 
 /// Starts the whole shop in this process on a free port with a new SQLite database.
 pub(crate) async fn spawn_app(mode: Mode) -> TestShop {
+    spawn_app_on(mode, None).await
+}
+
+/// Starts the whole shop in this process on a free port, over `database` or a new SQLite one.
+pub(crate) async fn spawn_app_on(mode: Mode, database: Option<String>) -> TestShop {
     let dir = tempfile::tempdir().expect("temporary directory");
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: format!("sqlite://{}/shop.db", dir.path().display()),
+        database: database.unwrap_or_else(|| sqlite_in(dir.path())),
         serialize_messages: matches!(mode, Mode::Serialized),
         workers: Some(2),
         outbox: quick_outbox(),

@@ -1,0 +1,111 @@
+//! The runtime refuses to start when a module's registration and its descriptor disagree, or
+//! when a request some module sends has no route.
+
+use async_trait::async_trait;
+use cleave::bus::RoutingBuilder;
+use cleave::{Bus, Failure, Handler, ModuleDescriptor, RegisterError, Registrar, Request, Runtime};
+use sea_orm::{DatabaseConnection, DbErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Ping;
+
+impl Request for Ping {
+    const NAME: &'static str = "pong.ping";
+    type Response = ();
+    type Error = String;
+}
+
+struct Pong;
+
+#[async_trait]
+impl Handler<Ping> for Pong {
+    async fn handle(&self, _: Ping) -> Result<(), Failure<String>> {
+        Ok(())
+    }
+}
+
+fn no_migrations(_: &DatabaseConnection) -> cleave::bus::BoxFuture<'_, Result<(), DbErr>> {
+    Box::pin(async { Ok(()) })
+}
+
+fn nothing(_: &mut Registrar<'_>) -> Result<(), RegisterError> {
+    Ok(())
+}
+
+fn serve_ping(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
+    r.handle::<Ping>(Pong);
+    Ok(())
+}
+
+static CALLER: ModuleDescriptor = ModuleDescriptor {
+    name: "caller",
+    summary: "sends pings",
+    may_call: &["pong"],
+    handles: &[],
+    sends: &[Ping::NAME],
+    publishes: &[],
+    subscribes: &[],
+    routes: &[],
+    migrate: no_migrations,
+    register: nothing,
+};
+
+static PONG: ModuleDescriptor = ModuleDescriptor {
+    name: "pong",
+    summary: "answers pings",
+    may_call: &[],
+    handles: &[Ping::NAME],
+    sends: &[],
+    publishes: &[],
+    subscribes: &[],
+    routes: &[],
+    migrate: no_migrations,
+    register: serve_ping,
+};
+
+/// Claims to answer pings but registers nothing.
+static LIAR: ModuleDescriptor = ModuleDescriptor {
+    name: "pong",
+    summary: "claims to answer pings",
+    register: nothing,
+    ..PONG
+};
+
+/// Answers pings it does not declare.
+static UNDECLARED: ModuleDescriptor = ModuleDescriptor {
+    name: "pong",
+    summary: "answers undeclared pings",
+    handles: &[],
+    ..PONG
+};
+
+async fn db() -> (tempfile::TempDir, DatabaseConnection) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let db = cleave::db::connect(&url).await.unwrap();
+    (dir, db)
+}
+
+async fn build(modules: &[&'static ModuleDescriptor]) -> Result<Runtime, RegisterError> {
+    let (_dir, db) = db().await;
+    Runtime::build(db, Bus::new(false), modules, RoutingBuilder::default())
+}
+
+#[tokio::test]
+async fn a_sent_request_without_a_route_stops_start_up() {
+    let err = build(&[&CALLER]).await.unwrap_err().to_string();
+    assert!(err.contains("module `caller` sends `pong.ping`"), "{err}");
+    assert!(err.contains("module `pong`"), "{err}");
+    assert!(build(&[&CALLER, &PONG]).await.is_ok());
+}
+
+#[tokio::test]
+async fn registrations_must_match_descriptors() {
+    let err = build(&[&LIAR]).await.unwrap_err().to_string();
+    assert!(err.contains("registers no handler for it"), "{err}");
+    let err = build(&[&UNDECLARED]).await.unwrap_err().to_string();
+    assert!(err.contains("does not list it"), "{err}");
+    let err = build(&[&PONG, &PONG]).await.unwrap_err().to_string();
+    assert!(err.contains("two modules are called `pong`"), "{err}");
+}

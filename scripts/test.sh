@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The whole test suite, with everything it needs set up first. This is the README's test
+# command, and what CI runs.
+#
+# - installs cargo-nextest if it is missing;
+# - finds or starts a PostgreSQL server for the PostgreSQL suite (scripts/postgres.sh); without
+#   one that suite skips locally with a printed reason, and fails when CI is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "test.sh: installing cargo-nextest" >&2
+    cargo install cargo-nextest --locked
+fi
+
+if url=$(bash scripts/postgres.sh); then
+    export CLEAVE_TEST_POSTGRES_URL="$url"
+    echo "test.sh: PostgreSQL suite runs against ${url%%@*}@…" >&2
+else
+    echo "test.sh: no PostgreSQL available; its suite will skip (or fail, with CI set)" >&2
+fi
+
+exec cargo nextest run --workspace --no-fail-fast "$@"

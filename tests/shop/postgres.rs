@@ -1,0 +1,58 @@
+//! The same scenarios and crash test on PostgreSQL, each test in a database of its own.
+//!
+//! The server comes from `CLEAVE_TEST_POSTGRES_URL` (an admin URL; `scripts/postgres.sh` sets
+//! one up). Without it these tests print why and pass locally, and fail when `CI` is set.
+
+use sea_orm::{ConnectionTrait, Database};
+
+use crate::crash::kill_between_commit_and_delivery;
+use crate::scenarios;
+use crate::support::{Mode, spawn_app_on};
+
+/// A new, empty database on the test server, or `None` (locally) when there is no server.
+async fn fresh_database() -> Option<String> {
+    let Ok(admin) = std::env::var("CLEAVE_TEST_POSTGRES_URL") else {
+        if std::env::var_os("CI").is_some() {
+            panic!(
+                "CI is set but CLEAVE_TEST_POSTGRES_URL is not: the PostgreSQL suite cannot run"
+            );
+        }
+        eprintln!(
+            "skipping: CLEAVE_TEST_POSTGRES_URL is not set (scripts/postgres.sh sets one up)"
+        );
+        return None;
+    };
+    let name = format!("cleave_test_{}", uuid::Uuid::new_v4().simple());
+    let db = Database::connect(admin.as_str())
+        .await
+        .expect("connect to the PostgreSQL test server");
+    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a test database");
+    db.close().await.ok();
+    let (server, _) = admin
+        .rsplit_once('/')
+        .expect("an admin URL ends in /<database>");
+    Some(format!("{server}/{name}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_pass_on_postgres() {
+    let Some(database) = fresh_database().await else {
+        return;
+    };
+    let shop = spawn_app_on(Mode::Serialized, Some(database)).await;
+    scenarios::order_reaches_paid(&shop).await;
+    scenarios::unknown_sku_is_refused(&shop).await;
+    scenarios::short_stock_reserves_nothing(&shop).await;
+    scenarios::concurrent_orders_never_oversell(&shop).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_loses_no_event_on_postgres() {
+    let Some(database) = fresh_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    kill_between_commit_and_delivery(dir.path(), &database).await;
+}
