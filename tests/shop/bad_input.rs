@@ -196,6 +196,23 @@ async fn every_public_route_refuses_bad_input_clearly_and_stores_nothing() {
         );
     }
 
+    // Too large a body is refused before it is read in full.
+    let huge = format!(
+        r#"{{"customer": "{}", "lines": [{{"sku": "KNOWN", "quantity": 1}}]}}"#,
+        "a".repeat(70 * 1024)
+    );
+    let response = shop
+        .client
+        .post(format!("{}/api/orders", shop.base))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "payload_too_large");
+
     // Nothing was stored by the refused requests, and the process is still serving.
     let (status, _) = shop.get("/api/catalog/products/X1").await;
     assert_eq!(status, 404);

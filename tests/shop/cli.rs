@@ -60,3 +60,81 @@ fn migrate_creates_the_default_sqlite_database() {
     let again = shop_command(dir.path()).arg("migrate").output().unwrap();
     assert!(again.status.success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_deliveries_are_listed_and_resubmitted() {
+    use cleave::outbox;
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+
+    let dir = tempfile::tempdir().unwrap();
+    let database = crate::support::sqlite_in(dir.path());
+    let process = crate::support::ShopProcess::start(
+        dir.path(),
+        &database,
+        &[("SHOP_OUTBOX__RELAY", "false")],
+    );
+    let shop = crate::support::TestShop::at(process.base.clone());
+    shop.stock_product("CUP", 500, 3).await;
+    let id = shop.place_order("eve", &[("CUP", 1)]).await;
+    process.kill9();
+
+    // As if every attempt had failed: what an operator finds after a long outage.
+    let db = cleave::db::connect(&database).await.unwrap();
+    outbox::entry::Entity::update_many()
+        .col_expr(outbox::entry::Column::Status, Expr::value(outbox::FAILED))
+        .col_expr(outbox::entry::Column::Attempts, Expr::value(10))
+        .col_expr(
+            outbox::entry::Column::LastError,
+            Expr::value("billing was down"),
+        )
+        .filter(outbox::entry::Column::Status.eq(outbox::PENDING))
+        .exec(&db)
+        .await
+        .unwrap();
+    db.close().await.unwrap();
+
+    let listed = shop_command(dir.path())
+        .args(["events", "--database", &database])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.starts_with("0 pending, 2 failed"), "{text}");
+    assert!(
+        text.contains("billing was down") && text.contains("orders.order_placed"),
+        "{text}"
+    );
+
+    let refused = shop_command(dir.path())
+        .args(["events", "--database", &database, "resubmit"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "resubmit needs ids or --all");
+
+    let resubmitted = shop_command(dir.path())
+        .args(["events", "--database", &database, "resubmit", "--all"])
+        .output()
+        .unwrap();
+    assert!(resubmitted.status.success());
+    assert!(String::from_utf8_lossy(&resubmitted.stdout).contains("resubmitted 2"));
+
+    let process = crate::support::ShopProcess::start(dir.path(), &database, &[]);
+    let shop = crate::support::TestShop::at(process.base.clone());
+    shop.wait_paid(&id).await;
+    assert_eq!(shop.invoices(&id).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_serialize_flag_reaches_the_bus() {
+    for serialize in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = cleave::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            database: crate::support::sqlite_in(dir.path()),
+            serialize_messages: serialize,
+            ..cleave::Config::default()
+        };
+        let app = shop::Application::build(&config).await.unwrap();
+        assert_eq!(app.runtime().bus().serializes(), serialize);
+    }
+}

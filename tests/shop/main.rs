@@ -9,3 +9,4 @@ mod crash;
 mod postgres;
 mod scenarios;
 mod support;
+mod tidy;
