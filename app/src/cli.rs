@@ -230,12 +230,13 @@ pub fn describe_modules(modules: &[&'static ModuleDescriptor]) -> String {
     let mut out = String::new();
     for m in modules {
         out.push_str(&format!("{}: {}\n", m.name, m.summary));
+        out.push_str(&format!("  {:<11}{}\n", "contract", m.contract.version));
         for (label, items) in [
             ("may call", m.may_call),
-            ("handles", m.handles),
+            ("handles", m.contract.handles),
             ("sends", m.sends),
-            ("publishes", m.publishes),
-            ("subscribes", m.subscribes),
+            ("publishes", m.contract.publishes),
+            ("subscribes", m.contract.subscribes),
             ("routes", m.routes),
         ] {
             out.push_str(&format!("  {label:<11}{}\n", list(items)));

@@ -167,7 +167,7 @@ impl EventRoute for LocalEventRoute {
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// The module publishes an event its descriptor does not declare.
-    #[error("module `{module}` publishes `{event}` but its descriptor does not declare it")]
+    #[error("module `{module}` publishes `{event}` but its contract does not declare it")]
     Undeclared {
         /// The publishing module.
         module: &'static str,

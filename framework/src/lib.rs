@@ -20,7 +20,7 @@ pub mod outbox;
 pub mod testing;
 
 pub use bus::{Bus, DeliveryFailure, Failure, Handler, RequestTransport, WireReply};
-pub use cleave_contract::{CallError, Event, Request, owner_of};
+pub use cleave_contract::{CallError, Contract, Event, Request, Version, owner_of};
 pub use config::{Config, OutboxConfig};
 pub use events::{Delivered, EventEnvelope, HandlerError, PublishError, Publisher, Subscriber};
 pub use module::{

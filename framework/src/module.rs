@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::http::Method;
 use actix_web::web;
-use cleave_contract::{Event, Request, owner_of};
+use cleave_contract::{Contract, Event, Request, owner_of};
 use sea_orm::{DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
@@ -22,20 +22,18 @@ use crate::outbox::{OutboxRelay, RelayHandle};
 /// differs from them, so they cannot drift from the code.
 #[derive(Debug)]
 pub struct ModuleDescriptor {
-    /// Unique module name; also the prefix of its message names and tables.
+    /// Unique module name; also the prefix of its message names and tables. Must equal
+    /// `contract.module`.
     pub name: &'static str,
+    /// The module's public surface, from its `api` crate: requests it handles, events it
+    /// publishes and subscribes to, and their version.
+    pub contract: &'static Contract,
     /// One line saying what the module is for.
     pub summary: &'static str,
     /// Modules whose `api` crate this module may use (its allowed call dependencies).
     pub may_call: &'static [&'static str],
-    /// Requests this module answers.
-    pub handles: &'static [&'static str],
     /// Requests this module sends to other modules.
     pub sends: &'static [&'static str],
-    /// Events this module publishes.
-    pub publishes: &'static [&'static str],
-    /// Events this module subscribes to.
-    pub subscribes: &'static [&'static str],
     /// Public HTTP routes, as `"METHOD /path"`.
     pub routes: &'static [&'static str],
     /// Applies the module's own migration set; see [`migrate_with`].
@@ -122,9 +120,9 @@ impl Registrar<'_> {
     /// Serves request `R` with `handler`.
     pub fn handle<R: Request>(&mut self, handler: impl Handler<R>) -> &mut Self {
         let module = self.descriptor.name;
-        if !self.descriptor.handles.contains(&R::NAME) {
+        if !self.descriptor.contract.handles.contains(&R::NAME) {
             self.errors.push(format!(
-                "module `{module}` registers a handler for `{}` but its descriptor's `handles` does not list it",
+                "module `{module}` registers a handler for `{}` but its contract's `handles` does not list it",
                 R::NAME
             ));
         }
@@ -142,9 +140,9 @@ impl Registrar<'_> {
 
     /// Applies every event `E` with `subscriber`.
     pub fn subscribe<E: Event>(&mut self, subscriber: impl Subscriber<E>) -> &mut Self {
-        if !self.descriptor.subscribes.contains(&E::NAME) {
+        if !self.descriptor.contract.subscribes.contains(&E::NAME) {
             self.errors.push(format!(
-                "module `{}` subscribes to `{}` but its descriptor's `subscribes` does not list it",
+                "module `{}` subscribes to `{}` but its contract's `subscribes` does not list it",
                 self.descriptor.name,
                 E::NAME
             ));
@@ -196,7 +194,7 @@ impl Registrar<'_> {
 
     fn finish(mut self) -> Registered {
         let d = self.descriptor;
-        for declared in d.handles {
+        for declared in d.contract.handles {
             if !self.handled.contains(declared) {
                 self.errors.push(format!(
                     "module `{}` declares that it handles `{declared}` but registers no handler for it",
@@ -204,7 +202,7 @@ impl Registrar<'_> {
                 ));
             }
         }
-        for declared in d.subscribes {
+        for declared in d.contract.subscribes {
             if !self.subscriptions.contains_key(*declared) {
                 self.errors.push(format!(
                     "module `{}` declares a subscription to `{declared}` but registers no subscriber",
@@ -261,6 +259,12 @@ impl Runtime {
             if !seen.insert(m.name) {
                 errors.push(format!("two modules are called `{}`", m.name));
             }
+            if m.name != m.contract.module {
+                errors.push(format!(
+                    "module `{}` is registered with the contract of module `{}`",
+                    m.name, m.contract.module
+                ));
+            }
         }
         let mut http = Vec::new();
         for &descriptor in modules {
@@ -268,7 +272,7 @@ impl Runtime {
                 module: descriptor.name,
                 db: db.clone(),
                 bus: bus.clone(),
-                events: Publisher::new(descriptor.name, descriptor.publishes, bus.clone()),
+                events: Publisher::new(descriptor.name, descriptor.contract.publishes, bus.clone()),
             };
             let mut registrar = Registrar {
                 descriptor,
@@ -353,7 +357,7 @@ impl Runtime {
         let descriptor = self.modules.iter().find(|m| m.name == module)?;
         Some(Publisher::new(
             descriptor.name,
-            descriptor.publishes,
+            descriptor.contract.publishes,
             self.bus.clone(),
         ))
     }

@@ -9,7 +9,8 @@ use async_trait::async_trait;
 use cleave::outbox::{self, OutboxRelay};
 use cleave::testing::{Harness, eventually, test_outbox_config};
 use cleave::{
-    Delivered, Event, HandlerError, ModuleDescriptor, RegisterError, Registrar, Subscriber,
+    Contract, Delivered, Event, HandlerError, ModuleDescriptor, RegisterError, Registrar,
+    Subscriber, Version,
 };
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
@@ -64,12 +65,16 @@ fn register_counter(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
 
 static PINGER: ModuleDescriptor = ModuleDescriptor {
     name: "pinger",
+    contract: &Contract {
+        module: "pinger",
+        version: Version { major: 1, minor: 0 },
+        handles: &[],
+        publishes: &[Pinged::NAME],
+        subscribes: &[],
+    },
     summary: "publishes pings",
     may_call: &[],
-    handles: &[],
     sends: &[],
-    publishes: &[Pinged::NAME],
-    subscribes: &[],
     routes: &[],
     migrate: no_migrations,
     register: register_pinger,
@@ -77,12 +82,16 @@ static PINGER: ModuleDescriptor = ModuleDescriptor {
 
 static COUNTER: ModuleDescriptor = ModuleDescriptor {
     name: "counter",
+    contract: &Contract {
+        module: "counter",
+        version: Version { major: 1, minor: 0 },
+        handles: &[],
+        publishes: &[],
+        subscribes: &[Pinged::NAME],
+    },
     summary: "counts pings",
     may_call: &[],
-    handles: &[],
     sends: &[],
-    publishes: &[],
-    subscribes: &[Pinged::NAME],
     routes: &[],
     migrate: no_migrations,
     register: register_counter,

@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 use cleave::bus::RoutingBuilder;
-use cleave::{Bus, Failure, Handler, ModuleDescriptor, RegisterError, Registrar, Request, Runtime};
+use cleave::{
+    Bus, Contract, Failure, Handler, ModuleDescriptor, RegisterError, Registrar, Request, Runtime,
+    Version,
+};
 use sea_orm::{DatabaseConnection, DbErr};
 use serde::{Deserialize, Serialize};
 
@@ -38,14 +41,22 @@ fn serve_ping(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     Ok(())
 }
 
+const fn contract(module: &'static str, handles: &'static [&'static str]) -> Contract {
+    Contract {
+        module,
+        version: Version { major: 1, minor: 0 },
+        handles,
+        publishes: &[],
+        subscribes: &[],
+    }
+}
+
 static CALLER: ModuleDescriptor = ModuleDescriptor {
     name: "caller",
+    contract: &contract("caller", &[]),
     summary: "sends pings",
     may_call: &["pong"],
-    handles: &[],
     sends: &[Ping::NAME],
-    publishes: &[],
-    subscribes: &[],
     routes: &[],
     migrate: no_migrations,
     register: nothing,
@@ -53,12 +64,10 @@ static CALLER: ModuleDescriptor = ModuleDescriptor {
 
 static PONG: ModuleDescriptor = ModuleDescriptor {
     name: "pong",
+    contract: &contract("pong", &[Ping::NAME]),
     summary: "answers pings",
     may_call: &[],
-    handles: &[Ping::NAME],
     sends: &[],
-    publishes: &[],
-    subscribes: &[],
     routes: &[],
     migrate: no_migrations,
     register: serve_ping,
@@ -66,17 +75,15 @@ static PONG: ModuleDescriptor = ModuleDescriptor {
 
 /// Claims to answer pings but registers nothing.
 static LIAR: ModuleDescriptor = ModuleDescriptor {
-    name: "pong",
     summary: "claims to answer pings",
     register: nothing,
     ..PONG
 };
 
-/// Answers pings it does not declare.
+/// Answers pings its contract does not declare.
 static UNDECLARED: ModuleDescriptor = ModuleDescriptor {
-    name: "pong",
+    contract: &contract("pong", &[]),
     summary: "answers undeclared pings",
-    handles: &[],
     ..PONG
 };
 

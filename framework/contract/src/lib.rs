@@ -34,6 +34,59 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     const NAME: &'static str;
 }
 
+/// The version of a module's contract.
+///
+/// Sender and receiver must agree on `major`. A `minor` bump may only add: new messages, or
+/// optional fields (`Option<T>` with `#[serde(default)]`) that older peers ignore or omit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Version {
+    /// Incremented for any change an older peer would misread.
+    pub major: u32,
+    /// Incremented for additions older peers can ignore.
+    pub minor: u32,
+}
+
+impl Version {
+    /// Whether peers at `self` and `other` can exchange messages.
+    pub fn compatible_with(&self, other: &Version) -> bool {
+        self.major == other.major
+    }
+
+    /// Parses `"<major>.<minor>"`.
+    pub fn parse(text: &str) -> Option<Version> {
+        let (major, minor) = text.split_once('.')?;
+        Some(Version {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+/// A module's public surface, declared in its `api` crate: what it answers, what it publishes,
+/// what it listens to, and the version of all of that.
+///
+/// Other processes learn from it where to send requests and events when the module runs
+/// elsewhere, so it must be complete; the runtime checks it against the module's registrations.
+#[derive(Debug)]
+pub struct Contract {
+    /// The module's name; the prefix of its message names and tables.
+    pub module: &'static str,
+    /// The contract's version.
+    pub version: Version,
+    /// Requests the module answers.
+    pub handles: &'static [&'static str],
+    /// Events the module publishes.
+    pub publishes: &'static [&'static str],
+    /// Events (of other modules) the module subscribes to.
+    pub subscribes: &'static [&'static str],
+}
+
 /// The module that owns a message name: the part before the first dot.
 pub fn owner_of(message_name: &str) -> &str {
     message_name.split('.').next().unwrap_or(message_name)
@@ -74,6 +127,14 @@ pub enum CallError<E> {
         /// The deadline that passed.
         after_ms: u64,
     },
+    /// The two sides were built against incompatible versions of the callee's contract.
+    #[error("incompatible contract with module `{module}`: {message}")]
+    Incompatible {
+        /// The callee module.
+        module: String,
+        /// Both versions, for operators.
+        message: String,
+    },
     /// The request or answer could not be encoded or decoded with the wire codec.
     #[error("bad payload for `{request}`: {message}")]
     BadPayload {
@@ -100,6 +161,7 @@ impl<E> CallError<E> {
             CallError::NoRoute { .. } => "no_route",
             CallError::Unavailable { .. } => "unavailable",
             CallError::Timeout { .. } => "timeout",
+            CallError::Incompatible { .. } => "incompatible",
             CallError::BadPayload { .. } => "bad_payload",
         }
     }
@@ -123,6 +185,9 @@ impl<E> CallError<E> {
                 request,
                 after_ms,
             },
+            CallError::Incompatible { module, message } => {
+                CallError::Incompatible { module, message }
+            }
             CallError::BadPayload { request, message } => {
                 CallError::BadPayload { request, message }
             }
@@ -139,6 +204,18 @@ mod tests {
         assert_eq!(owner_of("billing.charge"), "billing");
         assert_eq!(owner_of("orders.order_placed"), "orders");
         assert_eq!(owner_of("plain"), "plain");
+    }
+
+    #[test]
+    fn versions_agree_on_major_only() {
+        let v1_0 = Version::parse("1.0").unwrap();
+        let v1_3 = Version::parse("1.3").unwrap();
+        let v2_0 = Version { major: 2, minor: 0 };
+        assert!(v1_0.compatible_with(&v1_3));
+        assert!(!v1_3.compatible_with(&v2_0));
+        assert_eq!(v1_3.to_string(), "1.3");
+        assert_eq!(Version::parse("1"), None);
+        assert_eq!(Version::parse("x.1"), None);
     }
 
     #[test]

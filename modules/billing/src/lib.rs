@@ -5,8 +5,7 @@
 //! and `billing_payments`.
 
 use actix_web::http::Method;
-use billing_api::PaymentCaptured;
-use cleave::{Event, ModuleDescriptor, RegisterError, Registrar};
+use cleave::{ModuleDescriptor, RegisterError, Registrar};
 use orders_api::OrderPlaced;
 
 mod charge;
@@ -16,12 +15,10 @@ mod routes;
 /// The billing module's registration.
 pub static MODULE: ModuleDescriptor = ModuleDescriptor {
     name: billing_api::MODULE,
+    contract: &billing_api::CONTRACT,
     summary: "Invoices and (simulated) payments for placed orders.",
     may_call: &[],
-    handles: &[],
     sends: &[],
-    publishes: &[PaymentCaptured::NAME],
-    subscribes: &[OrderPlaced::NAME],
     routes: &["GET /api/billing/invoices"],
     migrate: cleave::migrate_with::<billing_migrations::Migrator>,
     register,

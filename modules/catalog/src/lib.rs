@@ -5,7 +5,7 @@
 
 use actix_web::http::Method;
 use catalog_api::GetPrices;
-use cleave::{ModuleDescriptor, RegisterError, Registrar, Request};
+use cleave::{ModuleDescriptor, RegisterError, Registrar};
 
 mod get_prices;
 mod product;
@@ -14,12 +14,10 @@ mod routes;
 /// The catalog's registration.
 pub static MODULE: ModuleDescriptor = ModuleDescriptor {
     name: catalog_api::MODULE,
+    contract: &catalog_api::CONTRACT,
     summary: "Products and their prices.",
     may_call: &[],
-    handles: &[GetPrices::NAME],
     sends: &[],
-    publishes: &[],
-    subscribes: &[],
     routes: &[
         "POST /api/catalog/products",
         "GET /api/catalog/products/{sku}",

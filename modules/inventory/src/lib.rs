@@ -4,7 +4,7 @@
 //! routes. Owns `inventory_stock`, `inventory_reservations` and `inventory_reservation_lines`.
 
 use actix_web::http::Method;
-use cleave::{ModuleDescriptor, RegisterError, Registrar, Request};
+use cleave::{ModuleDescriptor, RegisterError, Registrar};
 use inventory_api::{ReleaseReservation, ReserveStock};
 
 mod reservations;
@@ -14,12 +14,10 @@ mod stock;
 /// The inventory's registration.
 pub static MODULE: ModuleDescriptor = ModuleDescriptor {
     name: inventory_api::MODULE,
+    contract: &inventory_api::CONTRACT,
     summary: "Stock levels and all-or-nothing reservations.",
     may_call: &[],
-    handles: &[ReserveStock::NAME, ReleaseReservation::NAME],
     sends: &[],
-    publishes: &[],
-    subscribes: &[],
     routes: &[
         "PUT /api/inventory/stock/{sku}",
         "GET /api/inventory/stock/{sku}",

@@ -6,7 +6,7 @@
 
 use actix_web::http::Method;
 use billing_api::PaymentCaptured;
-use cleave::{Event, ModuleDescriptor, RegisterError, Registrar};
+use cleave::{ModuleDescriptor, RegisterError, Registrar};
 use orders_api::OrderPlaced;
 
 mod message;
@@ -16,12 +16,10 @@ mod routes;
 /// The notifications module's registration.
 pub static MODULE: ModuleDescriptor = ModuleDescriptor {
     name: notifications_api::MODULE,
+    contract: &notifications_api::CONTRACT,
     summary: "Records what a customer would be told, and when.",
     may_call: &[],
-    handles: &[],
     sends: &[],
-    publishes: &[],
-    subscribes: &[OrderPlaced::NAME, PaymentCaptured::NAME],
     routes: &["GET /api/notifications"],
     migrate: cleave::migrate_with::<notifications_migrations::Migrator>,
     register,

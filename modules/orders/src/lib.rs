@@ -7,9 +7,8 @@
 use actix_web::http::Method;
 use billing_api::PaymentCaptured;
 use catalog_api::GetPrices;
-use cleave::{Event, ModuleDescriptor, RegisterError, Registrar, Request};
+use cleave::{ModuleDescriptor, RegisterError, Registrar, Request};
 use inventory_api::{ReleaseReservation, ReserveStock};
-use orders_api::OrderPlaced;
 
 mod order;
 mod paid;
@@ -19,16 +18,14 @@ mod routes;
 /// The orders module's registration.
 pub static MODULE: ModuleDescriptor = ModuleDescriptor {
     name: orders_api::MODULE,
+    contract: &orders_api::CONTRACT,
     summary: "Places orders and follows them until they are paid.",
     may_call: &[catalog_api::MODULE, inventory_api::MODULE],
-    handles: &[],
     sends: &[
         GetPrices::NAME,
         ReserveStock::NAME,
         ReleaseReservation::NAME,
     ],
-    publishes: &[OrderPlaced::NAME],
-    subscribes: &[PaymentCaptured::NAME],
     routes: &["POST /api/orders", "GET /api/orders/{id}"],
     migrate: cleave::migrate_with::<orders_migrations::Migrator>,
     register,

@@ -2,7 +2,7 @@
 
 #![warn(missing_docs)]
 
-use cleave_contract::Event;
+use cleave_contract::{Contract, Event, Version};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,3 +27,13 @@ pub struct PaymentCaptured {
 impl Event for PaymentCaptured {
     const NAME: &'static str = "billing.payment_captured";
 }
+
+/// The billing module's public surface.
+pub const CONTRACT: Contract = Contract {
+    module: MODULE,
+    version: Version { major: 1, minor: 0 },
+    handles: &[],
+    publishes: &[PaymentCaptured::NAME],
+    // Named by string: an api crate does not depend on another module's api crate.
+    subscribes: &["orders.order_placed"],
+};

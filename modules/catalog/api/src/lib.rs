@@ -2,7 +2,7 @@
 
 #![warn(missing_docs)]
 
-use cleave_contract::Request;
+use cleave_contract::{Contract, Request, Version};
 use serde::{Deserialize, Serialize};
 
 /// The module's name, the prefix of its messages.
@@ -51,3 +51,12 @@ impl Request for GetPrices {
     type Response = Prices;
     type Error = CatalogError;
 }
+
+/// The catalog's public surface.
+pub const CONTRACT: Contract = Contract {
+    module: MODULE,
+    version: Version { major: 1, minor: 0 },
+    handles: &[GetPrices::NAME],
+    publishes: &[],
+    subscribes: &[],
+};

@@ -2,7 +2,7 @@
 
 #![warn(missing_docs)]
 
-use cleave_contract::Request;
+use cleave_contract::{Contract, Request, Version};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -87,3 +87,12 @@ impl Request for ReleaseReservation {
     type Response = Released;
     type Error = InventoryError;
 }
+
+/// The inventory's public surface.
+pub const CONTRACT: Contract = Contract {
+    module: MODULE,
+    version: Version { major: 1, minor: 0 },
+    handles: &[ReserveStock::NAME, ReleaseReservation::NAME],
+    publishes: &[],
+    subscribes: &[],
+};

@@ -2,7 +2,7 @@
 
 #![warn(missing_docs)]
 
-use cleave_contract::Event;
+use cleave_contract::{Contract, Event, Version};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -36,3 +36,13 @@ pub struct OrderPlaced {
 impl Event for OrderPlaced {
     const NAME: &'static str = "orders.order_placed";
 }
+
+/// The orders module's public surface.
+pub const CONTRACT: Contract = Contract {
+    module: MODULE,
+    version: Version { major: 1, minor: 0 },
+    handles: &[],
+    publishes: &[OrderPlaced::NAME],
+    // Named by string: an api crate does not depend on another module's api crate.
+    subscribes: &["billing.payment_captured"],
+};
