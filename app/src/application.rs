@@ -1,48 +1,165 @@
-//! Builds and runs one shop process: database, modules, HTTP server, outbox relay.
+//! Builds and runs one shop process: database, hosted modules, routes to remote modules, the
+//! public and internal HTTP servers, the outbox relay.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpResponse, HttpServer, web};
-use anyhow::Context;
+use anyhow::{Context, bail};
 use cleave::bus::RoutingBuilder;
 use cleave::outbox::RelayHandle;
-use cleave::{Bus, Config, Runtime};
+use cleave::{Bus, Config, Contract, ModuleDescriptor, Runtime};
+use cleave_extract::{InternalEndpoints, RemoteModule, RemoteSettings, configure_internal};
 
-/// A shop process, built and bound to its port but not yet serving.
+use crate::linked_modules::CONTRACTS;
+
+/// The two sockets a shop process serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The public API.
+    pub public: TcpListener,
+    /// The internal endpoints (module messages and event intake from other processes).
+    pub internal: TcpListener,
+}
+
+impl Listeners {
+    /// Binds the addresses of `config`.
+    pub fn bind(config: &Config) -> anyhow::Result<Listeners> {
+        Ok(Listeners {
+            public: TcpListener::bind(config.listen)
+                .with_context(|| format!("Failed to listen on {}", config.listen))?,
+            internal: TcpListener::bind(config.internal_listen).with_context(|| {
+                format!(
+                    "Failed to listen on {} (internal_listen)",
+                    config.internal_listen
+                )
+            })?,
+        })
+    }
+}
+
+/// A shop process, built and bound to its ports.
 pub struct Application {
     port: u16,
-    server: Server,
+    internal_port: u16,
+    public: Server,
+    internal: Server,
     runtime: Arc<Runtime>,
     relay: Option<RelayHandle>,
+    remotes: Vec<(String, String)>,
+}
+
+/// Stops both servers of a running shop.
+#[derive(Clone)]
+pub struct ShopHandle {
+    public: ServerHandle,
+    internal: ServerHandle,
+}
+
+impl ShopHandle {
+    /// Stops accepting, lets in-flight requests finish when `graceful`, then returns.
+    pub async fn stop(&self, graceful: bool) {
+        tokio::join!(self.public.stop(graceful), self.internal.stop(graceful));
+    }
+}
+
+/// All contracts this binary knows: the shop's, plus any linked module's.
+fn known_contracts(linked: &[&'static ModuleDescriptor]) -> Vec<&'static Contract> {
+    let mut known: Vec<&'static Contract> = CONTRACTS.to_vec();
+    for m in linked {
+        if !known.iter().any(|c| c.module == m.contract.module) {
+            known.push(m.contract);
+        }
+    }
+    known
+}
+
+/// The linked modules that `config.modules` selects (all when empty).
+fn hosted_modules(
+    config: &Config,
+    linked: &[&'static ModuleDescriptor],
+) -> anyhow::Result<Vec<&'static ModuleDescriptor>> {
+    if config.modules.is_empty() {
+        return Ok(linked.to_vec());
+    }
+    let mut hosted = Vec::new();
+    for name in &config.modules {
+        match linked.iter().find(|m| m.name == name) {
+            Some(m) if !hosted.iter().any(|h: &&ModuleDescriptor| h.name == m.name) => {
+                hosted.push(*m)
+            }
+            Some(_) => {}
+            None => bail!(
+                "`modules` names `{name}`, which is not linked into this binary (linked: {})",
+                linked.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+    hosted.sort_by_key(|m| m.name);
+    Ok(hosted)
 }
 
 impl Application {
-    /// Connects to (and creates and migrates) the database, assembles every linked module,
-    /// binds the listener and starts the outbox relay.
+    /// Binds the configured addresses, then [`Application::build_on`].
     pub async fn build(config: &Config) -> anyhow::Result<Application> {
-        let modules = cleave::modules();
+        let listeners = Listeners::bind(config)?;
+        Self::build_on(config, listeners).await
+    }
+
+    /// Connects to (and creates and migrates) the database, assembles the hosted modules with
+    /// routes to the remote ones, and starts serving on `listeners` and the outbox relay.
+    pub async fn build_on(config: &Config, listeners: Listeners) -> anyhow::Result<Application> {
+        let linked = cleave::modules();
+        let known = known_contracts(&linked);
+        let hosted = hosted_modules(config, &linked)?;
+
+        let mut routing = RoutingBuilder::default();
+        let mut remotes = Vec::new();
+        for (module, url) in &config.remote {
+            if hosted.iter().any(|m| m.name == module) {
+                bail!("module `{module}` is hosted here and also listed in `remote`; choose one");
+            }
+            let Some(contract) = known.iter().copied().find(|c| c.module == module) else {
+                bail!(
+                    "`remote.{module}` names no module this binary knows (known: {})",
+                    known
+                        .iter()
+                        .map(|c| c.module)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            let Some(token) = config.internal_token.as_deref() else {
+                bail!(
+                    "remote modules need `internal_token` (SHOP_INTERNAL_TOKEN), the same secret on every process"
+                );
+            };
+            let settings = RemoteSettings::from_config(&config.extract, module, token);
+            let remote =
+                RemoteModule::new(contract, url, settings, &known).map_err(anyhow::Error::msg)?;
+            routing.remote_module(module, remote.clone());
+            for event in contract.subscribes {
+                routing.subscriber(event, module, remote.clone());
+            }
+            remotes.push((module.clone(), remote.base_url().to_string()));
+        }
+
         let db = cleave::db::connect(&config.database)
             .await
             .with_context(|| format!("Failed to open the database `{}`", config.database))?;
-        cleave::db::migrate(&db, &modules)
+        cleave::db::migrate(&db, &hosted)
             .await
             .context("Failed to migrate the database")?;
-        let runtime = Runtime::build(
-            db,
-            Bus::new(config.serialize_messages),
-            &modules,
-            RoutingBuilder::default(),
-        )
-        .context("The modules cannot start")?;
+        let bus = Bus::new(config.serialize_messages);
+        let runtime = Runtime::build(db, bus.clone(), &hosted, routing, &known)
+            .context("The modules cannot start")?;
         let runtime = Arc::new(runtime);
 
-        let listener = TcpListener::bind(config.listen)
-            .with_context(|| format!("Failed to listen on {}", config.listen))?;
-        let port = listener.local_addr()?.port();
+        let port = listeners.public.local_addr()?.port();
+        let internal_port = listeners.internal.local_addr()?.port();
         let app_runtime = runtime.clone();
-        let mut server = HttpServer::new(move || {
+        let mut public = HttpServer::new(move || {
             let runtime = app_runtime.clone();
             App::new()
                 .configure(|cfg| runtime.configure_http(cfg))
@@ -50,45 +167,79 @@ impl Application {
                 .default_service(web::to(cleave::http::not_found))
         })
         .shutdown_timeout(10);
+        let endpoints = Arc::new(InternalEndpoints::new(
+            bus,
+            config.internal_token.clone(),
+            hosted.iter().map(|m| m.contract).collect(),
+            known,
+            config.extract.max_body_bytes,
+        ));
+        let mut internal = HttpServer::new(move || {
+            let endpoints = endpoints.clone();
+            App::new()
+                .configure(|cfg| configure_internal(cfg, endpoints))
+                .route("/health", web::get().to(health))
+                .default_service(web::to(cleave::http::not_found))
+        })
+        .shutdown_timeout(10);
         if let Some(workers) = config.workers {
-            server = server.workers(workers.max(1));
+            public = public.workers(workers.max(1));
+            internal = internal.workers(workers.max(1));
         }
-        let server = server.listen(listener)?.run();
+        let public = public.listen(listeners.public)?.run();
+        let internal = internal.listen(listeners.internal)?.run();
         let relay = config
             .outbox
             .relay
             .then(|| runtime.spawn_relay(&config.outbox));
         Ok(Application {
             port,
-            server,
+            internal_port,
+            public,
+            internal,
             runtime,
             relay,
+            remotes,
         })
     }
 
-    /// The port the public API listens on (useful with port 0).
+    /// The port of the public API (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// The assembled modules.
+    /// The port of the internal endpoints.
+    pub fn internal_port(&self) -> u16 {
+        self.internal_port
+    }
+
+    /// The hosted modules.
     pub fn runtime(&self) -> &Runtime {
         &self.runtime
     }
 
-    /// A handle to stop the server from elsewhere.
-    pub fn server_handle(&self) -> ServerHandle {
-        self.server.handle()
+    /// Remote modules and the URLs they are reached at.
+    pub fn remotes(&self) -> &[(String, String)] {
+        &self.remotes
     }
 
-    /// Serves until the server is stopped (by its handle, SIGINT or SIGTERM), then stops the
+    /// A handle to stop both servers from elsewhere.
+    pub fn handle(&self) -> ShopHandle {
+        ShopHandle {
+            public: self.public.handle(),
+            internal: self.internal.handle(),
+        }
+    }
+
+    /// Serves until both servers stop (by their handle, SIGINT or SIGTERM), then stops the
     /// relay after the delivery in progress.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let served = self.server.await;
+        let (public, internal) = tokio::join!(self.public, self.internal);
         if let Some(relay) = self.relay {
             relay.stop().await;
         }
-        served.context("The HTTP server failed")
+        public.context("The public HTTP server failed")?;
+        internal.context("The internal HTTP server failed")
     }
 }
 

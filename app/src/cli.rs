@@ -39,6 +39,16 @@ enum Command {
         /// HTTP worker threads.
         #[arg(long)]
         workers: Option<usize>,
+        /// Modules to host, comma-separated (default: every linked module).
+        #[arg(long, value_delimiter = ',', value_name = "MODULE,...")]
+        modules: Vec<String>,
+        /// A module hosted by another process, as MODULE=URL of that process's internal
+        /// listener; repeat or separate with commas.
+        #[arg(long, value_delimiter = ',', value_name = "MODULE=URL", value_parser = parse_remote)]
+        remote: Vec<(String, String)>,
+        /// Address of the internal listener (module messages from other processes).
+        #[arg(long, value_name = "ADDR")]
+        internal_listen: Option<SocketAddr>,
     },
     /// Apply every module's migrations and exit.
     Migrate,
@@ -90,8 +100,24 @@ impl Cli {
             listen,
             serialize_messages,
             workers,
+            modules,
+            remote,
+            internal_listen,
         } = &self.command
         {
+            if !modules.is_empty() {
+                overrides.insert("modules".into(), Value::from(modules.clone()));
+            }
+            if !remote.is_empty() {
+                let remote: Map<String, Value> = remote
+                    .iter()
+                    .map(|(m, url)| (m.clone(), Value::from(url.clone())))
+                    .collect();
+                overrides.insert("remote".into(), Value::Object(remote));
+            }
+            if let Some(internal) = internal_listen {
+                overrides.insert("internal_listen".into(), Value::from(internal.to_string()));
+            }
             if let Some(listen) = listen {
                 overrides.insert("listen".into(), Value::from(listen.to_string()));
             }
@@ -128,6 +154,15 @@ impl Cli {
     }
 }
 
+fn parse_remote(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((module, url)) if !module.is_empty() && !url.is_empty() => {
+            Ok((module.to_string(), url.to_string()))
+        }
+        _ => Err(format!("expected MODULE=URL, got `{text}`")),
+    }
+}
+
 fn init_logging(filter: &str) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
     let _ = tracing_subscriber::fmt()
@@ -139,12 +174,24 @@ fn init_logging(filter: &str) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = Application::build(&config).await?;
     let names: Vec<_> = app.runtime().modules().iter().map(|m| m.name).collect();
-    // Printed on stdout so scripts and tests can find the port when listening on port 0.
+    let remotes: Vec<String> = app
+        .remotes()
+        .iter()
+        .map(|(m, url)| format!("{m}={url}"))
+        .collect();
+    // Printed on stdout so scripts and tests can find the ports when listening on port 0.
     println!(
-        "shop listening on http://{}:{} with modules {}",
+        "shop listening on http://{}:{} internal http://{}:{} with modules {}{}",
         config.listen.ip(),
         app.port(),
-        names.join(", ")
+        config.internal_listen.ip(),
+        app.internal_port(),
+        names.join(", "),
+        if remotes.is_empty() {
+            String::new()
+        } else {
+            format!(" remote {}", remotes.join(", "))
+        }
     );
     app.run_until_stopped().await
 }

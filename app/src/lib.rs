@@ -7,4 +7,4 @@ mod application;
 pub mod cli;
 mod linked_modules;
 
-pub use application::Application;
+pub use application::{Application, Listeners, ShopHandle};

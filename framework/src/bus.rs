@@ -76,6 +76,29 @@ pub enum DeliveryFailure {
     /// The receiver ran and refused the message (an event subscriber returned an error).
     #[error("rejected by receiver: {0}")]
     Rejected(String),
+    /// Sender and receiver were built against incompatible contract versions.
+    #[error("incompatible contract: {0}")]
+    Incompatible(String),
+}
+
+impl DeliveryFailure {
+    /// Whether the receiver was (probably) not reached or not working, as opposed to having
+    /// refused this particular message: outages are waited out, refusals use up attempts.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            DeliveryFailure::Unavailable(_) | DeliveryFailure::Timeout(_)
+        )
+    }
+}
+
+/// What a transport needs to know about the request it carries, besides its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outgoing<'a> {
+    /// The request's wire name.
+    pub name: &'a str,
+    /// Whether the contract allows sending it again after a lost answer.
+    pub idempotent: bool,
 }
 
 /// Sends an encoded request somewhere and brings back the encoded answer.
@@ -86,8 +109,13 @@ pub enum DeliveryFailure {
 pub trait RequestTransport: Send + Sync + 'static {
     /// The module that answers, for error messages and metrics.
     fn module(&self) -> &str;
-    /// Delivers `body` (the JSON-encoded request called `request`) and returns the answer.
-    async fn send(&self, request: &str, body: Vec<u8>) -> Result<WireReply, DeliveryFailure>;
+    /// Delivers `body` (the JSON-encoded request described by `request`) and returns the
+    /// answer.
+    async fn send(
+        &self,
+        request: Outgoing<'_>,
+        body: Vec<u8>,
+    ) -> Result<WireReply, DeliveryFailure>;
 }
 
 struct TypedHandler<R: Request>(Arc<dyn Handler<R>>);
@@ -104,11 +132,16 @@ impl<R: Request> RequestTransport for LocalWire<R> {
         self.module
     }
 
-    async fn send(&self, request: &str, body: Vec<u8>) -> Result<WireReply, DeliveryFailure> {
-        if request != R::NAME {
+    async fn send(
+        &self,
+        request: Outgoing<'_>,
+        body: Vec<u8>,
+    ) -> Result<WireReply, DeliveryFailure> {
+        if request.name != R::NAME {
             return Err(DeliveryFailure::BadPayload(format!(
-                "handler for `{}` received `{request}`",
-                R::NAME
+                "handler for `{}` received `{}`",
+                R::NAME,
+                request.name
             )));
         }
         let decoded: R = serde_json::from_slice(&body).map_err(|e| {
@@ -148,6 +181,7 @@ enum RequestRoute {
 #[derive(Default)]
 pub struct RoutingBuilder {
     requests: BTreeMap<String, RequestRoute>,
+    remote_modules: BTreeMap<String, Arc<dyn RequestTransport>>,
     subscribers: BTreeMap<String, Vec<String>>,
     event_routes: BTreeMap<String, Arc<dyn EventRoute>>,
     errors: Vec<String>,
@@ -176,6 +210,29 @@ impl RoutingBuilder {
             .insert(R::NAME.to_string(), RequestRoute::Local(route));
     }
 
+    /// Routes every request of `module` (names `"<module>.*"`) that is not handled in this
+    /// process to `transport`.
+    pub fn remote_module(&mut self, module: &str, transport: Arc<dyn RequestTransport>) {
+        if self
+            .remote_modules
+            .insert(module.to_string(), transport)
+            .is_some()
+        {
+            self.errors
+                .push(format!("module `{module}` has two remote routes"));
+        }
+    }
+
+    /// Whether requests of `module` go to another process.
+    pub fn is_remote(&self, module: &str) -> bool {
+        self.remote_modules.contains_key(module)
+    }
+
+    /// Whether events for `subscriber` have a route (local or remote).
+    pub fn reaches_subscriber(&self, subscriber: &str) -> bool {
+        self.event_routes.contains_key(subscriber)
+    }
+
     /// Routes the request called `request` to a transport (a remote module).
     pub fn remote_handler(&mut self, request: &str, transport: Arc<dyn RequestTransport>) {
         if self.requests.contains_key(request) {
@@ -199,7 +256,7 @@ impl RoutingBuilder {
 
     /// Whether some route answers `request`.
     pub fn serves(&self, request: &str) -> bool {
-        self.requests.contains_key(request)
+        self.requests.contains_key(request) || self.remote_modules.contains_key(owner_of(request))
     }
 
     pub(crate) fn take_errors(&mut self) -> Vec<String> {
@@ -209,6 +266,7 @@ impl RoutingBuilder {
 
 struct Routing {
     requests: HashMap<String, RequestRoute>,
+    remote_modules: HashMap<String, Arc<dyn RequestTransport>>,
     subscribers: HashMap<String, Vec<String>>,
     event_routes: HashMap<String, Arc<dyn EventRoute>>,
 }
@@ -260,6 +318,7 @@ impl Bus {
     pub(crate) fn seal(&self, builder: RoutingBuilder) -> Result<(), String> {
         let routing = Routing {
             requests: builder.requests.into_iter().collect(),
+            remote_modules: builder.remote_modules.into_iter().collect(),
             subscribers: builder.subscribers.into_iter().collect(),
             event_routes: builder.event_routes.into_iter().collect(),
         };
@@ -286,7 +345,13 @@ impl Bus {
             });
         };
         match routing.requests.get(R::NAME) {
-            None => Err(CallError::NoRoute { request: R::NAME }),
+            None => match routing.remote_modules.get(owner_of(R::NAME)) {
+                Some(transport) => {
+                    let transport = transport.clone();
+                    call_over_wire::<R>(transport.as_ref(), request).await
+                }
+                None => Err(CallError::NoRoute { request: R::NAME }),
+            },
             Some(RequestRoute::Local(local)) if !self.inner.serialize => {
                 let Some(typed) = local.typed.downcast_ref::<TypedHandler<R>>() else {
                     return Err(CallError::BadPayload {
@@ -322,6 +387,11 @@ impl Bus {
             RequestRoute::Local(local) => Some(local.wire.clone()),
             RequestRoute::Remote(_) => None,
         }
+    }
+
+    /// Where requests of `module` go when it is remote.
+    pub fn remote_module(&self, module: &str) -> Option<Arc<dyn RequestTransport>> {
+        self.routing()?.remote_modules.get(module).cloned()
     }
 
     /// The modules that receive `event`, in registration order.
@@ -372,7 +442,11 @@ async fn call_over_wire<R: Request>(
     };
     let body = serde_json::to_vec(&request)
         .map_err(|e| bad_payload(format!("cannot encode request: {e}")))?;
-    match transport.send(R::NAME, body).await {
+    let outgoing = Outgoing {
+        name: R::NAME,
+        idempotent: R::IDEMPOTENT,
+    };
+    match transport.send(outgoing, body).await {
         Ok(WireReply::Ok(bytes)) => serde_json::from_slice(&bytes)
             .map_err(|e| bad_payload(format!("cannot decode response: {e}"))),
         Ok(WireReply::Domain(bytes)) => Err(CallError::Domain(
@@ -385,6 +459,10 @@ async fn call_over_wire<R: Request>(
             after_ms,
         }),
         Err(DeliveryFailure::BadPayload(message)) => Err(bad_payload(message)),
+        Err(DeliveryFailure::Incompatible(message)) => Err(CallError::Incompatible {
+            module: transport.module().to_string(),
+            message,
+        }),
         Err(DeliveryFailure::Unavailable(reason)) | Err(DeliveryFailure::Rejected(reason)) => {
             Err(CallError::Unavailable {
                 module: transport.module().to_string(),
@@ -508,7 +586,7 @@ mod tests {
         fn module(&self) -> &str {
             "math"
         }
-        async fn send(&self, _: &str, _: Vec<u8>) -> Result<WireReply, DeliveryFailure> {
+        async fn send(&self, _: Outgoing<'_>, _: Vec<u8>) -> Result<WireReply, DeliveryFailure> {
             Ok(WireReply::Ok(b"\"not a number\"".to_vec()))
         }
     }
@@ -520,7 +598,7 @@ mod tests {
         fn module(&self) -> &str {
             "math"
         }
-        async fn send(&self, _: &str, _: Vec<u8>) -> Result<WireReply, DeliveryFailure> {
+        async fn send(&self, _: Outgoing<'_>, _: Vec<u8>) -> Result<WireReply, DeliveryFailure> {
             Err(DeliveryFailure::Timeout(250))
         }
     }
@@ -536,7 +614,7 @@ mod tests {
         ] {
             let bus = Bus::new(false);
             let mut routing = RoutingBuilder::default();
-            routing.remote_handler(Double::NAME, transport);
+            routing.remote_module("math", transport);
             bus.seal(routing).unwrap();
             let err = bus.call(Double { value: 1 }).await.unwrap_err();
             assert_eq!(err.kind(), kind, "{err}");

@@ -3,6 +3,7 @@
 //! Unknown keys are rejected at every layer so a typo is an error that names the key, not a
 //! setting silently ignored.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,21 @@ pub struct Config {
     pub log: String,
     /// Event delivery.
     pub outbox: OutboxConfig,
+    /// Modules this process hosts; every linked module when empty. In the environment a
+    /// comma-separated list: `SHOP_MODULES=catalog,orders`.
+    #[serde(deserialize_with = "names_or_list")]
+    pub modules: Vec<String>,
+    /// Modules hosted by other processes: module name to the base URL of that process's
+    /// internal listener, e.g. `billing = "http://127.0.0.1:9181"`.
+    pub remote: BTreeMap<String, String>,
+    /// Address of the internal listener, which serves this process's modules to other
+    /// processes; apart from the public API.
+    pub internal_listen: SocketAddr,
+    /// Shared secret of the internal endpoints, sent and required as a bearer token. Without
+    /// it the internal endpoints refuse every message.
+    pub internal_token: Option<String>,
+    /// How calls and event deliveries to remote modules behave.
+    pub extract: ExtractConfig,
 }
 
 impl Default for Config {
@@ -44,7 +60,75 @@ impl Default for Config {
             workers: None,
             log: "info,sqlx=warn,sea_orm=warn".to_string(),
             outbox: OutboxConfig::default(),
+            modules: Vec::new(),
+            remote: BTreeMap::new(),
+            internal_listen: SocketAddr::from(([127, 0, 0, 1], 9180)),
+            internal_token: None,
+            extract: ExtractConfig::default(),
         }
+    }
+}
+
+/// Reads a list of names from a TOML array or from a comma-separated string (environment).
+fn names_or_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Names {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Names::deserialize(deserializer)? {
+        Names::List(list) => list,
+        Names::Text(text) => text
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    })
+}
+
+/// Calls and event deliveries to modules in other processes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExtractConfig {
+    /// Deadline of one remote call or delivery, unless `timeouts` names the module.
+    pub timeout_ms: u64,
+    /// Per-module deadlines, e.g. `billing = 500`.
+    pub timeouts: BTreeMap<String, u64>,
+    /// Extra attempts for requests their contract marks idempotent (never for the others).
+    pub retries: u32,
+    /// Consecutive failures that open a remote module's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker fails calls at once before letting one through.
+    pub breaker_open_ms: u64,
+    /// Largest message body the internal endpoints accept.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ExtractConfig {
+    fn default() -> Self {
+        ExtractConfig {
+            timeout_ms: 2_000,
+            timeouts: BTreeMap::new(),
+            retries: 2,
+            breaker_failures: 5,
+            breaker_open_ms: 1_000,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl ExtractConfig {
+    /// The deadline for calls to `module`.
+    pub fn timeout_for(&self, module: &str) -> std::time::Duration {
+        std::time::Duration::from_millis(
+            self.timeouts
+                .get(module)
+                .copied()
+                .unwrap_or(self.timeout_ms),
+        )
     }
 }
 
@@ -191,6 +275,29 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("listen_addr"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn topology_keys_come_from_file_and_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "shop.toml",
+                "modules = [\"billing\"]\n[remote]\norders = \"http://127.0.0.1:9180\"\n[extract.timeouts]\norders = 300\n",
+            )?;
+            jail.set_env("SHOP_REMOTE__NOTIFICATIONS", "http://127.0.0.1:9182");
+            jail.set_env("SHOP_INTERNAL_TOKEN", "s3cret");
+            let config = Config::load(&ConfigSources::default()).unwrap();
+            assert_eq!(config.modules, ["billing"]);
+            assert_eq!(config.remote.len(), 2);
+            assert_eq!(config.remote["notifications"], "http://127.0.0.1:9182");
+            assert_eq!(config.internal_token.as_deref(), Some("s3cret"));
+            assert_eq!(config.extract.timeout_for("orders").as_millis(), 300);
+            assert_eq!(config.extract.timeout_for("catalog").as_millis(), 2_000);
+            jail.set_env("SHOP_MODULES", "catalog, orders");
+            let config = Config::load(&ConfigSources::default()).unwrap();
+            assert_eq!(config.modules, ["catalog", "orders"]);
             Ok(())
         });
     }

@@ -19,9 +19,9 @@ pub mod outbox;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use bus::{Bus, DeliveryFailure, Failure, Handler, RequestTransport, WireReply};
+pub use bus::{Bus, DeliveryFailure, Failure, Handler, Outgoing, RequestTransport, WireReply};
 pub use cleave_contract::{CallError, Contract, Event, Request, Version, owner_of};
-pub use config::{Config, OutboxConfig};
+pub use config::{Config, ExtractConfig, OutboxConfig};
 pub use events::{Delivered, EventEnvelope, HandlerError, PublishError, Publisher, Subscriber};
 pub use module::{
     ModuleContext, ModuleDescriptor, ModuleRegistration, RegisterError, Registrar, Runtime,

@@ -226,6 +226,14 @@ impl Registrar<'_> {
     }
 }
 
+/// How to give `module` a remote route, for start-up errors.
+fn remote_hint(module: &str) -> String {
+    format!(
+        "set `remote.{module}` to its internal URL (`--remote {module}=http://HOST:PORT` or `SHOP_REMOTE__{}`), or host it here",
+        module.to_uppercase()
+    )
+}
+
 /// The assembled modules of one process: database, routed bus and HTTP routes.
 pub struct Runtime {
     db: DatabaseConnection,
@@ -243,8 +251,9 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// Registers `modules` on `bus` over `db`, after the routes already in `routing` (remote
-    /// modules, test stubs), checks every module against its descriptor and every request a
-    /// module sends against the routes, then seals the bus.
+    /// modules, test stubs), checks every module against its descriptor and contract, every
+    /// request a module sends against the routes, and every event it publishes against the
+    /// subscribers among `contracts` (all modules known to the binary), then seals the bus.
     ///
     /// The database must already be migrated ([`crate::db::migrate`]).
     pub fn build(
@@ -252,6 +261,7 @@ impl Runtime {
         bus: Bus,
         modules: &[&'static ModuleDescriptor],
         mut routing: RoutingBuilder,
+        contracts: &[&'static Contract],
     ) -> Result<Runtime, RegisterError> {
         let mut errors = Vec::new();
         let mut seen = BTreeSet::new();
@@ -318,9 +328,23 @@ impl Runtime {
                 }
                 if !routing.serves(request) {
                     errors.push(format!(
-                        "module `{}` sends `{request}` but no module in this process handles it and no remote route is configured for module `{owner}`",
-                        m.name
+                        "module `{}` sends `{request}`, but module `{owner}` is not hosted in this process and has no remote route: {}",
+                        m.name,
+                        remote_hint(owner)
                     ));
+                }
+            }
+            for event in m.contract.publishes {
+                for subscriber in contracts.iter().filter(|c| c.subscribes.contains(event)) {
+                    if !routing.reaches_subscriber(subscriber.module) {
+                        errors.push(format!(
+                            "module `{}` publishes `{event}`, which module `{}` subscribes to, but `{}` is not hosted in this process and has no remote route: {}",
+                            m.name,
+                            subscriber.module,
+                            subscriber.module,
+                            remote_hint(subscriber.module)
+                        ));
+                    }
                 }
             }
         }

@@ -287,7 +287,9 @@ impl OutboxRelay {
             }
             Err(failure) => {
                 let attempts = row.attempts.saturating_add(1);
-                let exhausted = attempts as u32 >= self.config.max_attempts;
+                // An unreachable subscriber is waited out (at the capped backoff) however long
+                // it is down; only refusals of this very event use up the attempt budget.
+                let exhausted = !failure.is_outage() && attempts as u32 >= self.config.max_attempts;
                 let status = if exhausted { FAILED } else { PENDING };
                 let next = now_ms()
                     + i64::try_from(backoff_ms(&self.config, attempts as u32)).unwrap_or(i64::MAX);

@@ -96,15 +96,67 @@ async fn db() -> (tempfile::TempDir, DatabaseConnection) {
 
 async fn build(modules: &[&'static ModuleDescriptor]) -> Result<Runtime, RegisterError> {
     let (_dir, db) = db().await;
-    Runtime::build(db, Bus::new(false), modules, RoutingBuilder::default())
+    let contracts: Vec<_> = modules.iter().map(|m| m.contract).collect();
+    Runtime::build(
+        db,
+        Bus::new(false),
+        modules,
+        RoutingBuilder::default(),
+        &contracts,
+    )
 }
 
 #[tokio::test]
 async fn a_sent_request_without_a_route_stops_start_up() {
     let err = build(&[&CALLER]).await.unwrap_err().to_string();
     assert!(err.contains("module `caller` sends `pong.ping`"), "{err}");
-    assert!(err.contains("module `pong`"), "{err}");
+    assert!(err.contains("`remote.pong`"), "names the config key: {err}");
     assert!(build(&[&CALLER, &PONG]).await.is_ok());
+}
+
+/// Publishes pings that `listener` subscribes to.
+static PUBLISHER: ModuleDescriptor = ModuleDescriptor {
+    name: "pinger",
+    contract: &Contract {
+        module: "pinger",
+        version: Version { major: 1, minor: 0 },
+        handles: &[],
+        publishes: &["pinger.pinged"],
+        subscribes: &[],
+    },
+    summary: "publishes pings",
+    may_call: &[],
+    sends: &[],
+    routes: &[],
+    migrate: no_migrations,
+    register: nothing,
+};
+
+static LISTENER_CONTRACT: Contract = Contract {
+    module: "listener",
+    version: Version { major: 1, minor: 0 },
+    handles: &[],
+    publishes: &[],
+    subscribes: &["pinger.pinged"],
+};
+
+#[tokio::test]
+async fn a_subscriber_that_is_neither_hosted_nor_remote_stops_start_up() {
+    let (_dir, db) = db().await;
+    let err = Runtime::build(
+        db,
+        Bus::new(false),
+        &[&PUBLISHER],
+        RoutingBuilder::default(),
+        &[PUBLISHER.contract, &LISTENER_CONTRACT],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("which module `listener` subscribes to"),
+        "{err}"
+    );
+    assert!(err.contains("`remote.listener`"), "{err}");
 }
 
 #[tokio::test]

@@ -130,6 +130,7 @@ async fn the_serialize_flag_reaches_the_bus() {
         let dir = tempfile::tempdir().unwrap();
         let config = cleave::Config {
             listen: "127.0.0.1:0".parse().unwrap(),
+            internal_listen: "127.0.0.1:0".parse().unwrap(),
             database: crate::support::sqlite_in(dir.path()),
             serialize_messages: serialize,
             ..cleave::Config::default()

@@ -6,7 +6,10 @@
 mod bad_input;
 mod cli;
 mod crash;
+mod faults;
+mod internal;
 mod postgres;
 mod scenarios;
 mod support;
 mod tidy;
+mod topology;

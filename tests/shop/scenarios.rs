@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::{Mode, TestShop, spawn_app};
+use crate::topology::Topology;
 
 /// A placed order is invoiced, paid once, and the customer is told twice.
 pub(crate) async fn order_reaches_paid(shop: &TestShop) {
@@ -121,6 +122,70 @@ macro_rules! scenario_tests {
 
 scenario_tests!(in_process, Mode::InProcess);
 scenario_tests!(serialized, Mode::Serialized);
+
+/// The same scenarios with one module in a second process, reached over loopback HTTP.
+macro_rules! extracted_scenario_tests {
+    ($($module:ident),*) => {
+        $(
+            mod $module {
+                use super::*;
+
+                async fn shop() -> (Topology, TestShop) {
+                    let alone = stringify!($module);
+                    let rest: Vec<&str> = crate::topology::MODULES
+                        .into_iter()
+                        .filter(|m| *m != alone)
+                        .collect();
+                    let topology = Topology::start(&[&rest, &[alone]], Mode::InProcess).await;
+                    let shop = topology.shop();
+                    (topology, shop)
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn order_reaches_paid() {
+                    let (_topology, shop) = shop().await;
+                    super::super::order_reaches_paid(&shop).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn unknown_sku_is_refused() {
+                    let (_topology, shop) = shop().await;
+                    super::super::unknown_sku_is_refused(&shop).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn short_stock_reserves_nothing() {
+                    let (_topology, shop) = shop().await;
+                    super::super::short_stock_reserves_nothing(&shop).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn concurrent_orders_never_oversell() {
+                    let (_topology, shop) = shop().await;
+                    super::super::concurrent_orders_never_oversell(&shop).await;
+                }
+            }
+        )*
+    };
+}
+
+mod extracted {
+    use super::*;
+
+    extracted_scenario_tests!(billing, catalog, inventory, notifications, orders);
+
+    /// Every module in a process of its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_module_alone() {
+        let groups: Vec<[&str; 1]> = crate::topology::MODULES.iter().map(|m| [*m]).collect();
+        let groups: Vec<&[&str]> = groups.iter().map(|g| &g[..]).collect();
+        let topology = Topology::start(&groups, Mode::InProcess).await;
+        let shop = topology.shop();
+        super::order_reaches_paid(&shop).await;
+        super::short_stock_reserves_nothing(&shop).await;
+        super::concurrent_orders_never_oversell(&shop).await;
+    }
+}
 
 #[tokio::test]
 async fn health_answers() {

@@ -9,10 +9,12 @@ use cleave::{Config, OutboxConfig};
 use serde_json::{Value, json};
 use shop::Application;
 
-/// A running shop reached through its public API.
+/// A running shop reached through its public API: one process, or several behind a
+/// path-prefix router (as a gateway would route `/api/<module>` to the process hosting it).
 pub(crate) struct TestShop {
     pub(crate) base: String,
     pub(crate) client: reqwest::Client,
+    routes: Vec<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -52,6 +54,7 @@ pub(crate) async fn spawn_app_on(mode: Mode, database: Option<String>) -> TestSh
     let dir = tempfile::tempdir().expect("temporary directory");
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
+        internal_listen: "127.0.0.1:0".parse().unwrap(),
         database: database.unwrap_or_else(|| sqlite_in(dir.path())),
         serialize_messages: matches!(mode, Mode::Serialized),
         workers: Some(2),
@@ -64,6 +67,7 @@ pub(crate) async fn spawn_app_on(mode: Mode, database: Option<String>) -> TestSh
     TestShop {
         base,
         client: client(),
+        routes: Vec::new(),
         _dir: Some(dir),
     }
 }
@@ -73,14 +77,35 @@ impl TestShop {
         TestShop {
             base,
             client: client(),
+            routes: Vec::new(),
             _dir: None,
         }
+    }
+
+    /// A shop whose paths starting with each prefix go to that base URL, the rest to `base`.
+    pub(crate) fn routed(base: String, routes: Vec<(String, String)>) -> TestShop {
+        TestShop {
+            base,
+            client: client(),
+            routes,
+            _dir: None,
+        }
+    }
+
+    /// The full URL of `path`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        let base = self
+            .routes
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .map_or(self.base.as_str(), |(_, base)| base.as_str());
+        format!("{base}{path}")
     }
 
     pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         let r = self
             .client
-            .get(format!("{}{path}", self.base))
+            .get(self.url(path))
             .send()
             .await
             .unwrap_or_else(|e| panic!("GET {path}: {e}"));
@@ -96,7 +121,7 @@ impl TestShop {
     ) -> (u16, Value) {
         let r = self
             .client
-            .request(method.clone(), format!("{}{path}", self.base))
+            .request(method.clone(), self.url(path))
             .json(body)
             .send()
             .await
@@ -213,7 +238,15 @@ impl ShopProcess {
             .expect("log file");
         let mut command = shop_command(workdir);
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--internal-listen",
+                "127.0.0.1:0",
+                "--database",
+                database,
+            ])
             .env("SHOP_OUTBOX__POLL_INTERVAL_MS", "20")
             .env("SHOP_OUTBOX__BACKOFF_INITIAL_MS", "20")
             .stdin(Stdio::null())

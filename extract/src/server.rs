@@ -1,0 +1,258 @@
+//! The internal endpoints: this process's modules served to other processes.
+//!
+//! Every message is checked in the same order — token, destination, contract version, size,
+//! body — and refused with the public error shape and a 4xx status, so a bad or hostile peer
+//! cannot take the process down or get a message misdecoded.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use cleave::http::ApiError;
+use cleave::{Bus, Contract, DeliveryFailure, EventEnvelope, Outgoing, WireReply, owner_of};
+use futures_util::StreamExt;
+
+use crate::wire;
+
+/// What the internal endpoints serve and how they check callers.
+pub struct InternalEndpoints {
+    bus: Bus,
+    token: Option<String>,
+    hosted: Vec<&'static Contract>,
+    known: Vec<&'static Contract>,
+    max_body_bytes: usize,
+}
+
+impl InternalEndpoints {
+    /// Serves the modules of `hosted` through `bus`. Without a `token` every message is
+    /// refused. `known` are all contracts the binary knows, to check publishers' versions.
+    pub fn new(
+        bus: Bus,
+        token: Option<String>,
+        hosted: Vec<&'static Contract>,
+        known: Vec<&'static Contract>,
+        max_body_bytes: usize,
+    ) -> Self {
+        InternalEndpoints {
+            bus,
+            token,
+            hosted,
+            known,
+            max_body_bytes,
+        }
+    }
+
+    fn authorize(&self, request: &HttpRequest) -> Result<(), ApiError> {
+        let Some(token) = &self.token else {
+            return Err(unauthorized(
+                "this process has no internal_token configured, so it accepts no internal messages",
+            ));
+        };
+        let presented = request
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match presented {
+            Some(p) if constant_time_eq(p.as_bytes(), token.as_bytes()) => Ok(()),
+            Some(_) => Err(unauthorized("wrong internal token")),
+            None => Err(unauthorized(
+                "missing `authorization: Bearer <internal token>`",
+            )),
+        }
+    }
+
+    fn hosted(&self, module: &str) -> Option<&'static Contract> {
+        self.hosted.iter().copied().find(|c| c.module == module)
+    }
+
+    /// Checks the sender's `cleave-contract` header against `ours`.
+    fn check_contract(
+        &self,
+        request: &HttpRequest,
+        module: &str,
+        ours: Option<&'static Contract>,
+    ) -> Result<(), ApiError> {
+        let header = request
+            .headers()
+            .get(wire::CONTRACT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "missing_contract",
+                    format!(
+                        "missing `{}: <module>/<major>.<minor>` header",
+                        wire::CONTRACT_HEADER
+                    ),
+                )
+            })?;
+        let (named, theirs) = wire::parse_contract_header(header).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_contract",
+                format!(
+                    "`{}` must look like `{module}/1.0`, got `{header}`",
+                    wire::CONTRACT_HEADER
+                ),
+            )
+        })?;
+        if named != module {
+            return Err(ApiError::bad_request(
+                "bad_contract",
+                format!("the message belongs to `{module}`'s contract, the header names `{named}`"),
+            ));
+        }
+        match ours {
+            Some(ours) if !ours.version.compatible_with(&theirs) => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "incompatible_contract",
+                format!(
+                    "sender was built against {module} {theirs}, this process has {module} {}; major versions must match",
+                    ours.version
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    async fn read_body(&self, mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
+        let mut body = Vec::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request("bad_body", format!("cannot read the body: {e}"))
+            })?;
+            if body.len() + chunk.len() > self.max_body_bytes {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!(
+                        "internal messages are at most {} bytes",
+                        self.max_body_bytes
+                    ),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+/// Compares secrets without an early exit, so timing does not tell how much matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn failure_response(failure: DeliveryFailure) -> ApiError {
+    match failure {
+        DeliveryFailure::BadPayload(m) => ApiError::bad_request("bad_payload", m),
+        DeliveryFailure::Rejected(m) => ApiError::invalid("rejected", m),
+        DeliveryFailure::Incompatible(m) => {
+            ApiError::new(StatusCode::CONFLICT, "incompatible_contract", m)
+        }
+        DeliveryFailure::Unavailable(m) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+        }
+        DeliveryFailure::Timeout(ms) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("timed out after {ms} ms"),
+        ),
+    }
+}
+
+async fn serve_request(
+    endpoints: web::Data<InternalEndpoints>,
+    request: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    endpoints.authorize(&request)?;
+    let name = name.into_inner();
+    let module = owner_of(&name);
+    let contract = endpoints.hosted(module);
+    let handler = contract
+        .and_then(|_| endpoints.bus.local_wire_handler(&name))
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_request",
+                format!("no module in this process serves `{name}`"),
+            )
+        })?;
+    endpoints.check_contract(&request, module, contract)?;
+    let body = endpoints.read_body(payload).await?;
+    let outgoing = Outgoing {
+        name: &name,
+        idempotent: false,
+    };
+    match handler.send(outgoing, body).await {
+        Ok(WireReply::Ok(bytes)) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(bytes)),
+        Ok(WireReply::Domain(bytes)) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .insert_header((wire::OUTCOME_HEADER, wire::DOMAIN_ERROR))
+            .body(bytes)),
+        Err(failure) => Err(failure_response(failure)),
+    }
+}
+
+async fn serve_event(
+    endpoints: web::Data<InternalEndpoints>,
+    request: HttpRequest,
+    subscriber: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    endpoints.authorize(&request)?;
+    let subscriber = subscriber.into_inner();
+    if endpoints.hosted(&subscriber).is_none() || endpoints.bus.event_route(&subscriber).is_none() {
+        return Err(ApiError::not_found(
+            "unknown_subscriber",
+            format!("no module `{subscriber}` subscribes to events in this process"),
+        ));
+    }
+    let body = endpoints.read_body(payload).await?;
+    let envelope: EventEnvelope = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request("bad_payload", format!("not an event envelope: {e}")))?;
+    let publisher = endpoints
+        .known
+        .iter()
+        .copied()
+        .find(|c| c.module == envelope.publisher);
+    endpoints.check_contract(&request, &envelope.publisher, publisher)?;
+    endpoints
+        .bus
+        .deliver_event(&subscriber, &envelope)
+        .await
+        .map_err(failure_response)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "applied" })))
+}
+
+/// Adds the internal endpoints to an actix app (the internal listener's, not the public one).
+pub fn configure_internal(cfg: &mut web::ServiceConfig, endpoints: Arc<InternalEndpoints>) {
+    cfg.app_data(web::Data::from(endpoints))
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::bad_request("invalid_path", e.to_string()).into()),
+        )
+        .route(
+            &format!("{}/requests/{{name}}", wire::PREFIX),
+            web::post().to(serve_request),
+        )
+        .route(
+            &format!("{}/events/{{subscriber}}", wire::PREFIX),
+            web::post().to(serve_event),
+        );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn token_comparison() {
+        assert!(super::constant_time_eq(b"abc", b"abc"));
+        assert!(!super::constant_time_eq(b"abc", b"abd"));
+        assert!(!super::constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,50 @@
+//! The internal HTTP protocol between cleave processes.
+//!
+//! A request travels as `POST /_cleave/v1/requests/{name}` with the JSON-encoded request as
+//! body. A handled request answers 200 with the response body, or 200 with header
+//! `cleave-outcome: domain-error` and the JSON-encoded domain error. An event travels as
+//! `POST /_cleave/v1/events/{subscriber}` with the JSON [`cleave::EventEnvelope`]. Every
+//! message carries `authorization: Bearer <internal token>` and `cleave-contract:
+//! <module>/<major>.<minor>`, the version of the contract the sender was built against (for a
+//! request the callee's contract, for an event the publisher's). Failures answer with the
+//! public error body `{"error", "message"}` and these statuses:
+//!
+//! | status | meaning | caller sees |
+//! |---|---|---|
+//! | 400 | malformed message or missing contract header | `BadPayload` |
+//! | 401 | missing or wrong token | `Unavailable` |
+//! | 404 | module or request not served by this process | `Unavailable` |
+//! | 409 | incompatible contract versions | `Incompatible` |
+//! | 413 | body over the size cap | `BadPayload` |
+//! | 422 | an event subscriber refused the event | `Rejected` |
+//! | 503 | the handler failed inside (database down, bug) | `Unavailable` |
+
+/// Prefix of every internal path.
+pub const PREFIX: &str = "/_cleave/v1";
+/// Header naming the contract and version a message was built against.
+pub const CONTRACT_HEADER: &str = "cleave-contract";
+/// Header telling a domain error from a response in a 200 answer.
+pub const OUTCOME_HEADER: &str = "cleave-outcome";
+/// Value of [`OUTCOME_HEADER`] for a domain error.
+pub const DOMAIN_ERROR: &str = "domain-error";
+
+/// Path of a request.
+pub fn request_path(name: &str) -> String {
+    format!("{PREFIX}/requests/{name}")
+}
+
+/// Path of an event delivery to `subscriber`.
+pub fn event_path(subscriber: &str) -> String {
+    format!("{PREFIX}/events/{subscriber}")
+}
+
+/// The value of [`CONTRACT_HEADER`] for `contract`.
+pub fn contract_header(contract: &cleave::Contract) -> String {
+    format!("{}/{}", contract.module, contract.version)
+}
+
+/// Splits a [`CONTRACT_HEADER`] value into module and version.
+pub fn parse_contract_header(value: &str) -> Option<(&str, cleave::Version)> {
+    let (module, version) = value.split_once('/')?;
+    Some((module, cleave::Version::parse(version)?))
+}

@@ -1,0 +1,205 @@
+//! The internal endpoints refuse what they should, clearly, and stay up.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::Mode;
+use crate::topology::{MODULES, TOKEN, Topology};
+
+/// Path, token, contract header, body, expected status and error code.
+type Case<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+    Vec<u8>,
+    StatusCode,
+    &'a str,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_endpoints_check_token_destination_version_size_and_body() {
+    let rest: Vec<&str> = MODULES.into_iter().filter(|m| *m != "catalog").collect();
+    let topology = Topology::start(&[&rest, &["catalog"]], Mode::InProcess).await;
+    let shop = topology.shop();
+    shop.stock_product("PEN", 150, 5).await;
+    let base = topology.internal_url_of("catalog");
+    let client = reqwest::Client::new();
+    let post = |path: &str, token: Option<&str>, contract: Option<&str>, body: Vec<u8>| {
+        let mut request = client
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(contract) = contract {
+            request = request.header("cleave-contract", contract);
+        }
+        async move {
+            let response = request.send().await.expect("the internal listener answers");
+            let status = response.status();
+            let outcome = response
+                .headers()
+                .get("cleave-outcome")
+                .map(|v| v.to_str().unwrap().to_string());
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            (status, outcome, body)
+        }
+    };
+    let prices = "/_cleave/v1/requests/catalog.get_prices";
+    let good = br#"{"skus": ["PEN"]}"#.to_vec();
+
+    let (status, _, body) = post(prices, Some(TOKEN), Some("catalog/1.0"), good.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["products"][0]["price_cents"], 150);
+
+    let (status, outcome, body) = post(
+        prices,
+        Some(TOKEN),
+        Some("catalog/1.0"),
+        br#"{"skus": ["NOPE"]}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(
+        (status, outcome.as_deref()),
+        (StatusCode::OK, Some("domain-error"))
+    );
+    assert_eq!(body["code"], "unknown_skus");
+
+    let huge = format!(r#"{{"skus": ["{}"]}}"#, "x".repeat(2 * 1024 * 1024)).into_bytes();
+    let cases: Vec<Case<'_>> = vec![
+        (
+            prices,
+            None,
+            Some("catalog/1.0"),
+            good.clone(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            prices,
+            Some("wrong"),
+            Some("catalog/1.0"),
+            good.clone(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        ),
+        (
+            "/_cleave/v1/requests/catalog.nothing",
+            Some(TOKEN),
+            Some("catalog/1.0"),
+            good.clone(),
+            StatusCode::NOT_FOUND,
+            "unknown_request",
+        ),
+        (
+            "/_cleave/v1/requests/orders.anything",
+            Some(TOKEN),
+            Some("orders/1.0"),
+            good.clone(),
+            StatusCode::NOT_FOUND,
+            "unknown_request",
+        ),
+        (
+            prices,
+            Some(TOKEN),
+            None,
+            good.clone(),
+            StatusCode::BAD_REQUEST,
+            "missing_contract",
+        ),
+        (
+            prices,
+            Some(TOKEN),
+            Some("catalog/2.0"),
+            good.clone(),
+            StatusCode::CONFLICT,
+            "incompatible_contract",
+        ),
+        (
+            prices,
+            Some(TOKEN),
+            Some("catalog/1.0"),
+            b"{not json".to_vec(),
+            StatusCode::BAD_REQUEST,
+            "bad_payload",
+        ),
+        (
+            prices,
+            Some(TOKEN),
+            Some("catalog/1.0"),
+            br#"{"sku": 1}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+            "bad_payload",
+        ),
+        (
+            prices,
+            Some(TOKEN),
+            Some("catalog/1.0"),
+            huge,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "/_cleave/v1/events/catalog",
+            Some(TOKEN),
+            Some("orders/1.0"),
+            b"{}".to_vec(),
+            StatusCode::NOT_FOUND,
+            "unknown_subscriber",
+        ),
+        (
+            "/_cleave/v1/events/notifications",
+            Some(TOKEN),
+            Some("orders/1.0"),
+            b"{}".to_vec(),
+            StatusCode::NOT_FOUND,
+            "unknown_subscriber",
+        ),
+    ];
+    for (path, token, contract, body, status, code) in cases {
+        let (got, _, error) = post(path, token, contract, body).await;
+        assert_eq!(got, status, "{path} {token:?} {contract:?}: {error}");
+        assert_eq!(error["error"], code, "{path}: {error}");
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    // Event intake on the process that hosts notifications.
+    let events = topology.internal_url_of("notifications");
+    let envelope = |publisher: &str| {
+        json!({
+            "id": "01900000-0000-7000-8000-000000000001",
+            "name": "orders.order_placed",
+            "publisher": publisher,
+            "published_at_ms": 0,
+            "payload": {"order_id": "01900000-0000-7000-8000-000000000002", "customer": "zed", "lines": [], "total_cents": 5}
+        })
+    };
+    let send_event = |contract: &'static str, body: Value| {
+        let request = client
+            .post(format!("{events}/_cleave/v1/events/notifications"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("cleave-contract", contract)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (
+                response.status(),
+                response.json::<Value>().await.unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (status, body) = send_event("orders/9.0", envelope("orders")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, body) = send_event("orders/1.0", json!({"id": 1})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    for _ in 0..2 {
+        let (status, body) = send_event("orders/1.0", envelope("orders")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    assert_eq!(shop.notifications("zed").await.len(), 1, "applied once");
+
+    // Still serving after all of that.
+    let (status, _) = shop.get("/api/catalog/products/PEN").await;
+    assert_eq!(status, 200);
+}
