@@ -162,6 +162,7 @@ impl Application {
         let mut public = HttpServer::new(move || {
             let runtime = app_runtime.clone();
             App::new()
+                .wrap_fn(cleave::http::trace_request)
                 .configure(|cfg| runtime.configure_http(cfg))
                 .route("/health", web::get().to(health))
                 .default_service(web::to(cleave::http::not_found))

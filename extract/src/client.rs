@@ -170,15 +170,16 @@ impl RemoteModule {
                 ),
             )));
         }
-        let sent = self
+        let mut post = self
             .client
             .post(format!("{}{path}", self.base))
             .header("authorization", &self.authorization)
             .header(wire::CONTRACT_HEADER, contract_header)
-            .header("content-type", "application/json")
-            .body(body.to_vec())
-            .send()
-            .await;
+            .header("content-type", "application/json");
+        if let Some(traceparent) = cleave::trace::outgoing_header() {
+            post = post.header(cleave::trace::TRACEPARENT, traceparent);
+        }
+        let sent = post.body(body.to_vec()).send().await;
         let outcome = match sent {
             Ok(response) => {
                 let status = response.status().as_u16();

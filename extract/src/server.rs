@@ -9,8 +9,10 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use cleave::http::ApiError;
+use cleave::trace::{TRACEPARENT, TraceContext, in_trace};
 use cleave::{Bus, Contract, DeliveryFailure, EventEnvelope, Outgoing, WireReply, owner_of};
 use futures_util::StreamExt;
+use tracing::Instrument;
 
 use crate::wire;
 
@@ -136,6 +138,17 @@ impl InternalEndpoints {
     }
 }
 
+/// The trace this message continues: its `traceparent` header, else `fallback` (an event's
+/// envelope), else a new trace.
+fn incoming_trace(request: &HttpRequest, fallback: Option<&str>) -> TraceContext {
+    let header = request
+        .headers()
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .or(fallback);
+    TraceContext::continue_or_start(header)
+}
+
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
@@ -187,7 +200,11 @@ async fn serve_request(
         name: &name,
         idempotent: false,
     };
-    match handler.send(outgoing, body).await {
+    let context = incoming_trace(&request, None);
+    let span =
+        tracing::info_span!("internal_request", request = %name, trace_id = %context.trace_id);
+    let answer = in_trace(context, handler.send(outgoing, body).instrument(span)).await;
+    match answer {
         Ok(WireReply::Ok(bytes)) => Ok(HttpResponse::Ok()
             .content_type("application/json")
             .body(bytes)),
@@ -222,11 +239,22 @@ async fn serve_event(
         .copied()
         .find(|c| c.module == envelope.publisher);
     endpoints.check_contract(&request, &envelope.publisher, publisher)?;
-    endpoints
-        .bus
-        .deliver_event(&subscriber, &envelope)
-        .await
-        .map_err(failure_response)?;
+    let context = incoming_trace(&request, envelope.traceparent.as_deref());
+    let span = tracing::info_span!(
+        "internal_event",
+        event = %envelope.name,
+        subscriber = %subscriber,
+        trace_id = %context.trace_id,
+    );
+    in_trace(
+        context,
+        endpoints
+            .bus
+            .deliver_event(&subscriber, &envelope)
+            .instrument(span),
+    )
+    .await
+    .map_err(failure_response)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "applied" })))
 }
 

@@ -27,6 +27,9 @@ pub struct EventEnvelope {
     pub published_at_ms: i64,
     /// The event itself, JSON-encoded.
     pub payload: serde_json::Value,
+    /// W3C trace context of the work that published it, so its effects join the same trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// A decoded event handed to a subscriber, with its envelope's metadata.
@@ -118,6 +121,7 @@ impl<E: Event, S: Subscriber<E>> ErasedSubscriber for TypedSubscriber<E, S> {
 pub struct LocalEventRoute {
     module: &'static str,
     db: DatabaseConnection,
+    bus: Bus,
     handlers: HashMap<String, Arc<dyn ErasedSubscriber>>,
 }
 
@@ -125,11 +129,13 @@ impl LocalEventRoute {
     pub(crate) fn new(
         module: &'static str,
         db: DatabaseConnection,
+        bus: Bus,
         handlers: HashMap<String, Arc<dyn ErasedSubscriber>>,
     ) -> Self {
         LocalEventRoute {
             module,
             db,
+            bus,
             handlers,
         }
     }
@@ -159,7 +165,10 @@ impl EventRoute for LocalEventRoute {
         // On error the transaction is dropped, which rolls back the handler's work and the
         // inbox row together.
         handler.apply(&txn, envelope).await?;
-        txn.commit().await.map_err(db_failure)
+        txn.commit().await.map_err(db_failure)?;
+        // The subscriber may have published events of its own in that transaction.
+        self.bus.wake_outbox();
+        Ok(())
     }
 }
 
@@ -221,6 +230,7 @@ impl Publisher {
             publisher: self.module.to_string(),
             published_at_ms: outbox::now_ms(),
             payload: serde_json::to_value(event)?,
+            traceparent: crate::trace::outgoing_header(),
         };
         let subscribers = self.bus.subscribers_of(E::NAME);
         outbox::enqueue(txn, &envelope, &subscribers).await?;

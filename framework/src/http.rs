@@ -1,7 +1,14 @@
 //! The HTTP edge: one error shape for every route, `{"error": code, "message": text}`, and the
 //! extractor configuration that turns malformed input into that shape.
 
+use std::future::Future;
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header::HeaderValue;
+use tracing::Instrument;
+
+use crate::trace::{TRACEPARENT, TraceContext, in_trace};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use cleave_contract::CallError;
@@ -155,6 +162,41 @@ pub fn configure_extractors(cfg: &mut web::ServiceConfig) {
     )
     .app_data(web::PathConfig::default().error_handler(path_error))
     .app_data(web::QueryConfig::default().error_handler(query_error));
+}
+
+/// Middleware (for `App::wrap_fn`) that runs each request in a trace: the one its
+/// `traceparent` header continues, or a new one. The response carries the `traceparent` the
+/// request ran under, so a client can find its trace.
+pub fn trace_request<S, B>(
+    request: ServiceRequest,
+    service: &S,
+) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let header = request
+        .headers()
+        .get(TRACEPARENT)
+        .and_then(|v| v.to_str().ok());
+    let context = TraceContext::continue_or_start(header);
+    let span = tracing::info_span!(
+        "http_request",
+        method = %request.method(),
+        path = %request.path(),
+        trace_id = %context.trace_id,
+    );
+    let traceparent = HeaderValue::from_str(&context.header());
+    let response = service.call(request);
+    async move {
+        let mut response = in_trace(context, response.instrument(span)).await?;
+        if let Ok(value) = traceparent {
+            response.headers_mut().insert(
+                actix_web::http::header::HeaderName::from_static(TRACEPARENT),
+                value,
+            );
+        }
+        Ok(response)
+    }
 }
 
 /// The answer for a route that does not exist.

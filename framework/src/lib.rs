@@ -18,6 +18,7 @@ pub mod module;
 pub mod outbox;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trace;
 
 pub use bus::{Bus, DeliveryFailure, Failure, Handler, Outgoing, RequestTransport, WireReply};
 pub use cleave_contract::{CallError, Contract, Event, Request, Version, owner_of};

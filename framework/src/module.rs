@@ -309,6 +309,7 @@ impl Runtime {
                 let route = Arc::new(LocalEventRoute::new(
                     descriptor.name,
                     db.clone(),
+                    bus.clone(),
                     subscriptions,
                 ));
                 for event in events {

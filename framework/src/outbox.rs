@@ -19,6 +19,8 @@ use tokio::task::JoinHandle;
 use crate::bus::{Bus, DeliveryFailure};
 use crate::config::OutboxConfig;
 use crate::events::EventEnvelope;
+use crate::trace::{TraceContext, in_trace};
+use tracing::Instrument;
 
 /// Status of a delivery that still has to happen.
 pub const PENDING: &str = "pending";
@@ -68,6 +70,8 @@ pub mod entry {
         pub last_error: Option<String>,
         /// When the subscriber acknowledged it, ms since the epoch.
         pub delivered_at_ms: Option<i64>,
+        /// W3C trace context of the publishing work.
+        pub traceparent: Option<String>,
     }
 
     /// No relations: the outbox refers to modules by name only.
@@ -113,6 +117,7 @@ impl entry::Model {
             published_at_ms: self.published_at_ms,
             payload: serde_json::from_str(&self.payload)
                 .map_err(|e| DeliveryFailure::BadPayload(format!("stored payload: {e}")))?,
+            traceparent: self.traceparent.clone(),
         })
     }
 }
@@ -139,6 +144,7 @@ pub(crate) async fn enqueue(
         next_attempt_at_ms: Set(envelope.published_at_ms),
         last_error: Set(None),
         delivered_at_ms: Set(None),
+        traceparent: Set(envelope.traceparent.clone()),
         ..Default::default()
     });
     entry::Entity::insert_many(rows)
@@ -255,7 +261,22 @@ impl OutboxRelay {
             }
             attempted += 1;
             let outcome = match row.envelope() {
-                Ok(envelope) => self.bus.deliver_event(&row.subscriber, &envelope).await,
+                Ok(envelope) => {
+                    let context = TraceContext::continue_or_start(envelope.traceparent.as_deref());
+                    let span = tracing::info_span!(
+                        "event_delivery",
+                        event = %row.event_name,
+                        subscriber = %row.subscriber,
+                        trace_id = %context.trace_id,
+                    );
+                    in_trace(
+                        context,
+                        self.bus
+                            .deliver_event(&row.subscriber, &envelope)
+                            .instrument(span),
+                    )
+                    .await
+                }
                 Err(e) => Err(e),
             };
             self.record_outcome(&row, outcome).await?;

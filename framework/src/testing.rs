@@ -226,5 +226,6 @@ pub fn envelope<E: Event>(publisher: &str, event: &E) -> EventEnvelope {
         publisher: publisher.to_string(),
         published_at_ms: crate::outbox::now_ms(),
         payload: serde_json::to_value(event).expect("event encodes"),
+        traceparent: None,
     }
 }

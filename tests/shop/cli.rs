@@ -139,3 +139,92 @@ async fn the_serialize_flag_reaches_the_bus() {
         assert_eq!(app.runtime().bus().serializes(), serialize);
     }
 }
+
+#[test]
+fn a_module_without_a_route_to_its_peers_refuses_to_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = crate::support::sqlite_in(dir.path());
+    let out = shop_command(dir.path())
+        .args(["serve", "--modules", "orders", "--listen", "127.0.0.1:0"])
+        .args(["--internal-listen", "127.0.0.1:0", "--database", &database])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("module `orders` sends `catalog.get_prices`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("remote.catalog") && stderr.contains("SHOP_REMOTE__CATALOG"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("which module `billing` subscribes to"),
+        "{stderr}"
+    );
+
+    let out = shop_command(dir.path())
+        .args(["serve", "--modules", "billing", "--listen", "127.0.0.1:0"])
+        .args(["--internal-listen", "127.0.0.1:0", "--database", &database])
+        .args([
+            "--remote",
+            "orders=http://127.0.0.1:1,notifications=http://127.0.0.1:1",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("internal_token"),
+        "remote routes need the token: {stderr}"
+    );
+}
+
+/// `--no-default-features --features billing` links billing's implementation and no other
+/// module's: checked on the dependency graph cargo resolves for that build.
+#[test]
+fn a_single_module_build_links_only_that_module() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let out = std::process::Command::new(cargo)
+        .args([
+            "tree",
+            "--offline",
+            "--manifest-path",
+            manifest,
+            "-p",
+            "shop",
+        ])
+        .args(["--no-default-features", "--features", "billing"])
+        .args(["-e", "normal", "--prefix", "none", "-f", "{p}"])
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tree = String::from_utf8(out.stdout).unwrap();
+    let implementations: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|line| {
+            let path = line
+                .split_once('(')?
+                .1
+                .trim_end_matches(" (*)")
+                .trim_end_matches(')');
+            let module = path.rsplit_once("/modules/")?.1;
+            (!module.contains('/')).then_some(module)
+        })
+        .collect();
+    assert_eq!(
+        implementations.into_iter().collect::<Vec<_>>(),
+        ["billing"],
+        "implementation crates linked:\n{tree}"
+    );
+    assert!(
+        tree.contains("orders-api"),
+        "contracts stay linked:\n{tree}"
+    );
+}

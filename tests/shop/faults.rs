@@ -128,3 +128,51 @@ async fn a_stopped_module_is_a_fast_503_behind_a_breaker_then_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// One order is one trace, across the HTTP hop to billing and back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_order_is_one_trace_across_processes() {
+    let rest = all_but("billing");
+    let topology = Topology::start(&[&rest, &["billing"]], Mode::InProcess).await;
+    let shop = topology.shop();
+    shop.stock_product("BOOK", 1200, 5).await;
+    let trace = cleave::trace::TraceContext::new_root();
+    let response = shop
+        .client
+        .post(shop.url("/api/orders"))
+        .header("traceparent", trace.header())
+        .json(&serde_json::json!({"customer": "tia", "lines": [{"sku": "BOOK", "quantity": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    let answered = response.headers()["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(answered.contains(&trace.trace_id), "{answered}");
+    let body: serde_json::Value = response.json().await.unwrap();
+    shop.wait_paid(body["id"].as_str().unwrap()).await;
+
+    // OrderPlaced (published in the orders process) and PaymentCaptured (published by billing
+    // while applying OrderPlaced, in the other process) both belong to the order's trace.
+    for (module, event) in [
+        ("orders", "orders.order_placed"),
+        ("billing", "billing.payment_captured"),
+    ] {
+        let db = cleave::db::connect(&topology.database_of(module))
+            .await
+            .unwrap();
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let rows = outbox::entry::Entity::find()
+            .filter(outbox::entry::Column::EventName.eq(event))
+            .all(&db)
+            .await
+            .unwrap();
+        assert!(!rows.is_empty(), "{event}");
+        for row in rows {
+            let parent = row.traceparent.unwrap_or_default();
+            assert!(parent.contains(&trace.trace_id), "{event}: {parent}");
+        }
+    }
+}

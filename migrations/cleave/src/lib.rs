@@ -4,6 +4,7 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_outbox_inbox;
+mod m20261126_000002_outbox_traceparent;
 
 /// The framework's migration set.
 pub struct Migrator;
@@ -11,7 +12,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_outbox_inbox::Migration)]
+        vec![
+            Box::new(m20261126_000001_outbox_inbox::Migration),
+            Box::new(m20261126_000002_outbox_traceparent::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -1,0 +1,204 @@
+//! A remote call across a real HTTP hop: contract versions (a caller built against an older
+//! minor version keeps working when the callee adds an optional field; a different major
+//! version is refused with a clear error instead of being misdecoded) and the trace context.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpServer};
+use cleave::testing::Harness;
+use cleave::{CallError, Contract, Request, Version};
+use cleave_extract::{InternalEndpoints, RemoteModule, RemoteSettings, configure_internal};
+use serde::{Deserialize, Serialize};
+
+/// What the callee (greeter 1.1) understands: 1.1 added the optional `title`.
+mod v1_1 {
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(crate) struct Greet {
+        pub(crate) name: String,
+        #[serde(default)]
+        pub(crate) title: Option<String>,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(crate) struct Greeting {
+        pub(crate) text: String,
+        #[serde(default)]
+        pub(crate) formal: Option<bool>,
+    }
+
+    impl Request for Greet {
+        const NAME: &'static str = "greeter.greet";
+        type Response = Greeting;
+        type Error = String;
+    }
+
+    pub(crate) static CONTRACT: Contract = Contract {
+        module: "greeter",
+        version: Version { major: 1, minor: 1 },
+        handles: &["greeter.greet"],
+        publishes: &[],
+        subscribes: &[],
+    };
+}
+
+/// What an older caller was built against (greeter 1.0).
+mod v1_0 {
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(crate) struct Greet {
+        pub(crate) name: String,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub(crate) struct Greeting {
+        pub(crate) text: String,
+    }
+
+    impl Request for Greet {
+        const NAME: &'static str = "greeter.greet";
+        type Response = Greeting;
+        type Error = String;
+    }
+
+    pub(crate) static CONTRACT: Contract = Contract {
+        version: Version { major: 1, minor: 0 },
+        ..v1_1::CONTRACT
+    };
+
+    /// A caller from the future: same messages, incompatible major version.
+    pub(crate) static CONTRACT_2_0: Contract = Contract {
+        version: Version { major: 2, minor: 0 },
+        ..v1_1::CONTRACT
+    };
+}
+
+const TOKEN: &str = "versions-test";
+
+/// Serves greeter 1.1 on a loopback port; returns its base URL and keeps its runtime alive.
+async fn serve_greeter() -> (String, cleave::testing::TestApp) {
+    let app = Harness::new()
+        .stub::<v1_1::Greet, _, _>(|g: v1_1::Greet| async move {
+            // The trace the handler runs in, for the propagation test.
+            if g.name == "tracer" {
+                let trace = cleave::trace::current().map(|c| c.trace_id);
+                return Ok(v1_1::Greeting {
+                    text: trace.unwrap_or_default(),
+                    formal: None,
+                });
+            }
+            let text = match g.title {
+                Some(title) => format!("Good day, {title} {}", g.name),
+                None => format!("Hello, {}", g.name),
+            };
+            Ok(v1_1::Greeting {
+                text,
+                formal: Some(false),
+            })
+        })
+        .start()
+        .await;
+    let endpoints = Arc::new(InternalEndpoints::new(
+        app.bus().clone(),
+        Some(TOKEN.to_string()),
+        vec![&v1_1::CONTRACT],
+        vec![&v1_1::CONTRACT],
+        64 * 1024,
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = HttpServer::new(move || {
+        let endpoints = endpoints.clone();
+        App::new().configure(|cfg| configure_internal(cfg, endpoints))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    (base, app)
+}
+
+/// A caller process whose bus reaches greeter remotely, built against `contract`.
+async fn caller(base: &str, contract: &'static Contract) -> cleave::testing::TestApp {
+    let settings = RemoteSettings {
+        timeout: Duration::from_secs(2),
+        retries: 0,
+        breaker_failures: 5,
+        breaker_open: Duration::from_secs(1),
+        token: TOKEN.to_string(),
+    };
+    let remote = RemoteModule::new(contract, base, settings, &[contract]).unwrap();
+    Harness::new()
+        .routing(|routing| routing.remote_module("greeter", remote))
+        .start()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_added_optional_field_keeps_old_callers_working() {
+    let (base, _server) = serve_greeter().await;
+
+    let old = caller(&base, &v1_0::CONTRACT).await;
+    let greeting = old
+        .bus()
+        .call(v1_0::Greet { name: "Ada".into() })
+        .await
+        .expect("a 1.0 caller talks to a 1.1 callee");
+    assert_eq!(
+        greeting.text, "Hello, Ada",
+        "the unknown `formal` is ignored"
+    );
+
+    let new = caller(&base, &v1_1::CONTRACT).await;
+    let greeting = new
+        .bus()
+        .call(v1_1::Greet {
+            name: "Lovelace".into(),
+            title: Some("Countess".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(greeting.text, "Good day, Countess Lovelace");
+    assert_eq!(greeting.formal, Some(false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_different_major_version_is_refused_not_misdecoded() {
+    let (base, _server) = serve_greeter().await;
+    let future = caller(&base, &v1_0::CONTRACT_2_0).await;
+    match future.bus().call(v1_0::Greet { name: "Ada".into() }).await {
+        Err(CallError::Incompatible { module, message }) => {
+            assert_eq!(module, "greeter");
+            assert!(
+                message.contains("greeter 2.0") && message.contains("greeter 1.1"),
+                "{message}"
+            );
+        }
+        other => panic!("expected an incompatible-contract error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_context_crosses_the_hop() {
+    let (base, _server) = serve_greeter().await;
+    let caller = caller(&base, &v1_1::CONTRACT).await;
+    let trace = cleave::trace::TraceContext::new_root();
+    let seen = cleave::trace::in_trace(
+        trace.clone(),
+        caller.bus().call(v1_1::Greet {
+            name: "tracer".into(),
+            title: None,
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        seen.text, trace.trace_id,
+        "the callee ran in the caller's trace"
+    );
+}
