@@ -168,13 +168,16 @@ impl Application {
                 .default_service(web::to(cleave::http::not_found))
         })
         .shutdown_timeout(10);
-        let endpoints = Arc::new(InternalEndpoints::new(
-            bus,
-            config.internal_token.clone(),
-            hosted.iter().map(|m| m.contract).collect(),
-            known,
-            config.extract.max_body_bytes,
-        ));
+        let endpoints = Arc::new(
+            InternalEndpoints::new(
+                bus,
+                config.internal_token.clone(),
+                hosted.iter().map(|m| m.contract).collect(),
+                known,
+                config.extract.max_body_bytes,
+            )
+            .with_structure(runtime.db().clone(), remotes.clone()),
+        );
         let mut internal = HttpServer::new(move || {
             let endpoints = endpoints.clone();
             App::new()

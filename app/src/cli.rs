@@ -11,6 +11,7 @@ use cleave::{Config, ModuleDescriptor, outbox};
 use serde_json::{Map, Value};
 
 use crate::Application;
+use crate::docs::{self, GraphFormat};
 
 /// The cleave reference shop: one binary, five modules, durable events.
 #[derive(Debug, Parser)]
@@ -52,8 +53,25 @@ enum Command {
     },
     /// Apply every module's migrations and exit.
     Migrate,
-    /// List the linked modules: what each handles, sends, publishes and subscribes to.
-    Modules,
+    /// List the linked modules: what each handles, sends, publishes and subscribes to; or
+    /// draw their graph, or write their canvases.
+    Modules {
+        /// Print the module graph instead: calls solid, subscriptions dashed.
+        #[arg(long, value_enum, conflicts_with_all = ["canvas", "write_docs"])]
+        graph: Option<GraphFormat>,
+        /// Print the Markdown canvas of one module.
+        #[arg(long, value_name = "MODULE", conflicts_with = "write_docs")]
+        canvas: Option<String>,
+        /// Write every module's canvas and an index with the graph into DIR.
+        #[arg(long, value_name = "DIR")]
+        write_docs: Option<PathBuf>,
+    },
+    /// Check the boundary rules on this workspace and the linked modules; exit 1 on violations.
+    Verify {
+        /// The workspace's Cargo.toml.
+        #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
+        manifest_path: PathBuf,
+    },
     /// Show pending and failed event deliveries, or resubmit failed ones.
     Events {
         #[command(subcommand)]
@@ -135,9 +153,14 @@ impl Cli {
     }
 
     fn execute(self) -> anyhow::Result<()> {
-        if let Command::Modules = self.command {
-            print!("{}", describe_modules(&cleave::modules()));
-            return Ok(());
+        match &self.command {
+            Command::Modules {
+                graph,
+                canvas,
+                write_docs,
+            } => return modules_command(*graph, canvas.as_deref(), write_docs.as_deref()),
+            Command::Verify { manifest_path } => return verify_command(manifest_path),
+            _ => {}
         }
         let config = self.config()?;
         init_logging(&config.log);
@@ -148,10 +171,84 @@ impl Cli {
                 Command::Serve { .. } => serve(config).await,
                 Command::Migrate => migrate(&config).await,
                 Command::Events { action } => events(&config, action).await,
-                Command::Modules => unreachable!("handled above"),
+                Command::Modules { .. } | Command::Verify { .. } => {
+                    unreachable!("handled above")
+                }
             }
         })
     }
+}
+
+fn modules_command(
+    graph: Option<GraphFormat>,
+    canvas: Option<&str>,
+    write_docs: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let modules = cleave::modules();
+    if let Some(format) = graph {
+        print!("{}", docs::graph(&modules, format));
+        return Ok(());
+    }
+    if canvas.is_none() && write_docs.is_none() {
+        print!("{}", describe_modules(&modules));
+        return Ok(());
+    }
+    let runtime = tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
+    runtime.block_on(async {
+        if let Some(name) = canvas {
+            let Some(module) = modules.iter().find(|m| m.name == name) else {
+                anyhow::bail!(
+                    "no module `{name}` is linked (linked: {})",
+                    modules
+                        .iter()
+                        .map(|m| m.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            };
+            let tables = crate::verify::tables_created_by(module).await?;
+            print!("{}", docs::canvas(module, &tables));
+        }
+        if let Some(dir) = write_docs {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("Failed to create `{}`", dir.display()))?;
+            for module in &modules {
+                let tables = crate::verify::tables_created_by(module).await?;
+                let path = dir.join(format!("{}.md", module.name));
+                std::fs::write(&path, docs::canvas(module, &tables))
+                    .with_context(|| format!("Failed to write `{}`", path.display()))?;
+            }
+            std::fs::write(dir.join("README.md"), docs::index(&modules))?;
+            println!(
+                "wrote {} canvases and README.md to {}",
+                modules.len(),
+                dir.display()
+            );
+        }
+        Ok(())
+    })
+}
+
+fn verify_command(manifest: &std::path::Path) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
+    let violations = runtime.block_on(crate::verify::verify_workspace(manifest))?;
+    if violations.is_empty() {
+        println!(
+            "ok: {} modules keep their boundaries ({} rules: {})",
+            cleave::modules().len(),
+            cleave_verify::Rule::ALL.len(),
+            cleave_verify::Rule::ALL
+                .iter()
+                .map(|r| r.id())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(());
+    }
+    for v in &violations {
+        println!("{v}");
+    }
+    anyhow::bail!("{} boundary violations", violations.len())
 }
 
 fn parse_remote(text: &str) -> Result<(String, String), String> {

@@ -5,6 +5,8 @@
 
 mod application;
 pub mod cli;
+pub mod docs;
 mod linked_modules;
+pub mod verify;
 
 pub use application::{Application, Listeners, ShopHandle};

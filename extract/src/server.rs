@@ -12,6 +12,7 @@ use cleave::http::ApiError;
 use cleave::trace::{TRACEPARENT, TraceContext, in_trace};
 use cleave::{Bus, Contract, DeliveryFailure, EventEnvelope, Outgoing, WireReply, owner_of};
 use futures_util::StreamExt;
+use sea_orm::DatabaseConnection;
 use tracing::Instrument;
 
 use crate::wire;
@@ -23,6 +24,13 @@ pub struct InternalEndpoints {
     hosted: Vec<&'static Contract>,
     known: Vec<&'static Contract>,
     max_body_bytes: usize,
+    structure: Option<Structure>,
+}
+
+/// What `GET /_cleave/modules` reports besides the hosted contracts.
+struct Structure {
+    db: DatabaseConnection,
+    remotes: Vec<(String, String)>,
 }
 
 impl InternalEndpoints {
@@ -41,7 +49,19 @@ impl InternalEndpoints {
             hosted,
             known,
             max_body_bytes,
+            structure: None,
         }
+    }
+
+    /// Serves `GET /_cleave/modules`: hosted modules with their outbox counts from `db`, and
+    /// `remotes` (module, URL) with where they are reached.
+    pub fn with_structure(
+        mut self,
+        db: DatabaseConnection,
+        remotes: Vec<(String, String)>,
+    ) -> Self {
+        self.structure = Some(Structure { db, remotes });
+        self
     }
 
     fn authorize(&self, request: &HttpRequest) -> Result<(), ApiError> {
@@ -258,6 +278,49 @@ async fn serve_event(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "applied" })))
 }
 
+/// `GET /_cleave/modules`: every module this process knows of, where it runs, the contract
+/// version spoken with it, and (for hosted ones) its outbox counts.
+async fn structure(
+    endpoints: web::Data<InternalEndpoints>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    endpoints.authorize(&request)?;
+    let Some(structure) = &endpoints.structure else {
+        return Err(ApiError::not_found(
+            "no_structure",
+            "this process does not report its structure",
+        ));
+    };
+    let mut modules = Vec::new();
+    for contract in &endpoints.hosted {
+        let counts = cleave::outbox::counts_for(&structure.db, contract.module)
+            .await
+            .map_err(|e| ApiError::internal("cannot count outbox rows", e))?;
+        modules.push(serde_json::json!({
+            "name": contract.module,
+            "location": "local",
+            "contract_version": contract.version.to_string(),
+            "outbox": { "pending": counts.pending, "failed": counts.failed },
+        }));
+    }
+    for (module, url) in &structure.remotes {
+        let version = endpoints
+            .known
+            .iter()
+            .find(|c| c.module == module)
+            .map(|c| c.version.to_string());
+        modules.push(serde_json::json!({
+            "name": module,
+            "location": "remote",
+            "url": url,
+            "contract_version": version,
+            "outbox": null,
+        }));
+    }
+    modules.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "modules": modules })))
+}
+
 /// Adds the internal endpoints to an actix app (the internal listener's, not the public one).
 pub fn configure_internal(cfg: &mut web::ServiceConfig, endpoints: Arc<InternalEndpoints>) {
     cfg.app_data(web::Data::from(endpoints))
@@ -265,6 +328,7 @@ pub fn configure_internal(cfg: &mut web::ServiceConfig, endpoints: Arc<InternalE
             web::PathConfig::default()
                 .error_handler(|e, _| ApiError::bad_request("invalid_path", e.to_string()).into()),
         )
+        .route(wire::STRUCTURE_PATH, web::get().to(structure))
         .route(
             &format!("{}/requests/{{name}}", wire::PREFIX),
             web::post().to(serve_request),

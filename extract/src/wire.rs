@@ -21,6 +21,8 @@
 
 /// Prefix of every internal path.
 pub const PREFIX: &str = "/_cleave/v1";
+/// The runtime structure of a process (`GET`).
+pub const STRUCTURE_PATH: &str = "/_cleave/modules";
 /// Header naming the contract and version a message was built against.
 pub const CONTRACT_HEADER: &str = "cleave-contract";
 /// Header telling a domain error from a response in a 200 answer.

@@ -393,10 +393,24 @@ pub struct OutboxCounts {
 
 /// How many deliveries are pending and failed.
 pub async fn counts(db: &DatabaseConnection) -> Result<OutboxCounts, DbErr> {
+    counts_where(db, None).await
+}
+
+/// How many deliveries of `publisher`'s events are pending and failed.
+pub async fn counts_for(db: &DatabaseConnection, publisher: &str) -> Result<OutboxCounts, DbErr> {
+    counts_where(db, Some(publisher)).await
+}
+
+async fn counts_where(
+    db: &DatabaseConnection,
+    publisher: Option<&str>,
+) -> Result<OutboxCounts, DbErr> {
     let count = |status: &'static str| {
-        entry::Entity::find()
-            .filter(entry::Column::Status.eq(status))
-            .count(db)
+        let mut query = entry::Entity::find().filter(entry::Column::Status.eq(status));
+        if let Some(publisher) = publisher {
+            query = query.filter(entry::Column::Publisher.eq(publisher));
+        }
+        query.count(db)
     };
     Ok(OutboxCounts {
         pending: count(PENDING).await?,

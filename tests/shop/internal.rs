@@ -203,3 +203,44 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
     let (status, _) = shop.get("/api/catalog/products/PEN").await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_structure_endpoint_shows_where_each_module_runs() {
+    let rest: Vec<&str> = MODULES.into_iter().filter(|m| *m != "billing").collect();
+    let topology = Topology::start(&[&rest, &["billing"]], Mode::InProcess).await;
+    let shop = topology.shop();
+    let main = topology.internal_url_of("orders");
+    let client = reqwest::Client::new();
+    let unauthorized = client
+        .get(format!("{main}/_cleave/modules"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+
+    shop.stock_product("PEN", 150, 5).await;
+    let id = shop.place_order("uma", &[("PEN", 1)]).await;
+    shop.wait_paid(&id).await;
+    let body: Value = client
+        .get(format!("{main}/_cleave/modules"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let modules = body["modules"].as_array().unwrap();
+    let names: Vec<&str> = modules
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, MODULES);
+    let billing = &modules[0];
+    assert_eq!(billing["location"], "remote");
+    assert_eq!(billing["url"], topology.internal_url_of("billing"));
+    assert_eq!(billing["contract_version"], "1.0");
+    let orders = modules.iter().find(|m| m["name"] == "orders").unwrap();
+    assert_eq!(orders["location"], "local");
+    assert_eq!(orders["outbox"], json!({"pending": 0, "failed": 0}));
+}

@@ -3,6 +3,7 @@
 //! One test binary (shared helpers, one build): the scenario functions run against the shop
 //! in-process and in serializing mode; the crash tests run the real `shop` binary and kill it.
 
+mod architecture;
 mod bad_input;
 mod cli;
 mod crash;
