@@ -107,15 +107,7 @@ impl RemoteModule {
         settings: RemoteSettings,
         known: &[&'static Contract],
     ) -> Result<Arc<RemoteModule>, String> {
-        let base = base_url.trim_end_matches('/').to_string();
-        if !base.starts_with("http://") {
-            return Err(format!(
-                "remote URL of module `{}` must start with http:// (got `{base_url}`); the internal protocol runs on a private network and this build has no TLS client",
-                contract.module
-            ));
-        }
         let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| {
@@ -124,6 +116,26 @@ impl RemoteModule {
                     contract.module
                 )
             })?;
+        Self::with_client(contract, base_url, settings, known, client)
+    }
+
+    /// Like [`RemoteModule::new`], over an HTTP client the caller built (to share its
+    /// connection pool, or to compare it with other traffic on the same client). The
+    /// module's timeout applies to each request whatever the client's own settings.
+    pub fn with_client(
+        contract: &'static Contract,
+        base_url: &str,
+        settings: RemoteSettings,
+        known: &[&'static Contract],
+        client: reqwest::Client,
+    ) -> Result<Arc<RemoteModule>, String> {
+        let base = base_url.trim_end_matches('/').to_string();
+        if !base.starts_with("http://") {
+            return Err(format!(
+                "remote URL of module `{}` must start with http:// (got `{base_url}`); the internal protocol runs on a private network and this build has no TLS client",
+                contract.module
+            ));
+        }
         let policy = failsafe::failure_policy::consecutive_failures(
             settings.breaker_failures,
             failsafe::backoff::constant(settings.breaker_open),
@@ -173,6 +185,7 @@ impl RemoteModule {
         let mut post = self
             .client
             .post(format!("{}{path}", self.base))
+            .timeout(self.settings.timeout)
             .header("authorization", &self.authorization)
             .header(wire::CONTRACT_HEADER, contract_header)
             .header("content-type", "application/json");

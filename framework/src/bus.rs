@@ -5,7 +5,7 @@
 //! JSON wire codec (the serializing mode, which proves a module can be extracted); or to a
 //! [`RequestTransport`] that crosses the network (provided by `cleave-extract`).
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use cleave_contract::{CallError, Request, owner_of};
+use rustc_hash::FxHashMap;
 use tokio::sync::Notify;
 
 use crate::events::{EventEnvelope, EventRoute};
@@ -167,6 +168,7 @@ impl<R: Request> RequestTransport for LocalWire<R> {
 #[derive(Clone)]
 struct LocalRoute {
     module: &'static str,
+    type_id: TypeId,
     typed: Arc<dyn Any + Send + Sync>,
     wire: Arc<dyn RequestTransport>,
 }
@@ -203,6 +205,7 @@ impl RoutingBuilder {
         }
         let route = LocalRoute {
             module,
+            type_id: TypeId::of::<R>(),
             typed: Arc::new(TypedHandler::<R>(handler.clone())),
             wire: Arc::new(LocalWire::<R> { module, handler }),
         };
@@ -265,6 +268,8 @@ impl RoutingBuilder {
 }
 
 struct Routing {
+    /// Local handlers by request type, for in-process dispatch without hashing the name.
+    typed: FxHashMap<TypeId, Arc<dyn Any + Send + Sync>>,
     requests: HashMap<String, RequestRoute>,
     remote_modules: HashMap<String, Arc<dyn RequestTransport>>,
     subscribers: HashMap<String, Vec<String>>,
@@ -316,7 +321,16 @@ impl Bus {
 
     /// Installs the routing table; it can be installed once.
     pub(crate) fn seal(&self, builder: RoutingBuilder) -> Result<(), String> {
+        let typed = builder
+            .requests
+            .values()
+            .filter_map(|route| match route {
+                RequestRoute::Local(local) => Some((local.type_id, local.typed.clone())),
+                RequestRoute::Remote(_) => None,
+            })
+            .collect();
         let routing = Routing {
+            typed,
             requests: builder.requests.into_iter().collect(),
             remote_modules: builder.remote_modules.into_iter().collect(),
             subscribers: builder.subscribers.into_iter().collect(),
@@ -344,6 +358,17 @@ impl Bus {
                 reason: "the bus is not started yet".to_string(),
             });
         };
+        if !self.inner.serialize
+            && let Some(typed) = routing.typed.get(&TypeId::of::<R>())
+            && let Some(typed) = typed.downcast_ref::<TypedHandler<R>>()
+        {
+            // The hot path: one hash of a type id, one downcast, the handler's own future.
+            return match typed.0.handle(request).await {
+                Ok(response) => Ok(response),
+                Err(Failure::Domain(error)) => Err(CallError::Domain(error)),
+                Err(Failure::Internal(reason)) => Err(internal_failure(owner_of(R::NAME), reason)),
+            };
+        }
         match routing.requests.get(R::NAME) {
             None => match routing.remote_modules.get(owner_of(R::NAME)) {
                 Some(transport) => {
@@ -362,8 +387,7 @@ impl Bus {
                         ),
                     });
                 };
-                let handler = typed.0.clone();
-                match handler.handle(request).await {
+                match typed.0.handle(request).await {
                     Ok(response) => Ok(response),
                     Err(Failure::Domain(error)) => Err(CallError::Domain(error)),
                     Err(Failure::Internal(reason)) => Err(internal_failure(local.module, reason)),

@@ -5,6 +5,7 @@
 
 mod architecture;
 mod bad_input;
+mod bench_smoke;
 mod cli;
 mod crash;
 mod faults;

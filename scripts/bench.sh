@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs the benchmarks in release mode and writes target/bench/summary.json.
+#
+# Every figure is a ratio against a baseline measured in the same run on this machine.
+# `scripts/bench.sh --smoke` is a quick check that the benchmarks work; its figures mean nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release -p shop -p cleave-bench
+exec target/release/cleave-bench --shop target/release/shop --out target/bench/summary.json "$@"

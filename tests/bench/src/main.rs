@@ -1,0 +1,132 @@
+//! `cleave-bench`: runs every benchmark once and writes `target/bench/summary.json`.
+//!
+//! Use `scripts/bench.sh`, which builds the release binaries first.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use cleave_bench::{Scale, calls, order_flow, outbox};
+use serde_json::json;
+
+/// Benchmarks of cleave as ratios against baselines measured in the same run.
+#[derive(Debug, Parser)]
+struct Args {
+    /// A short run that only checks the benchmarks work; its figures mean nothing.
+    #[arg(long)]
+    smoke: bool,
+    /// The release `shop` binary, for the order-flow benchmark.
+    #[arg(long, default_value = "target/release/shop")]
+    shop: PathBuf,
+    /// Where to write the summary.
+    #[arg(long, default_value = "target/bench/summary.json")]
+    out: PathBuf,
+    /// Run only the remote benchmark and print its figures, without writing the summary (for
+    /// profiling it, e.g. under `perf record`).
+    #[arg(long)]
+    only_remote: bool,
+}
+
+fn machine() -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    json!({ "cpu": cpu, "cores": cores, "kernel": kernel })
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let scale = if args.smoke {
+        Scale::Smoke
+    } else {
+        Scale::Full
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        if args.only_remote {
+            let remote = calls::remote_calls(scale).await;
+            println!("{}", serde_json::to_string_pretty(&remote)?);
+            return anyhow::Ok(());
+        }
+        eprintln!("[1/4] in-process bus.call vs direct async_trait call …");
+        let local = calls::local_calls(scale).await;
+        eprintln!(
+            "      local_call_vs_direct = {}",
+            local.local_call_vs_direct
+        );
+        eprintln!("[2/4] remote bus.call vs bare actix-web echo on loopback …");
+        let remote = calls::remote_calls(scale).await;
+        eprintln!(
+            "      p50 {} p99 {} throughput {}",
+            remote.remote_call_p50_vs_bare_echo,
+            remote.remote_call_p99_vs_bare_echo,
+            remote.remote_throughput_vs_bare
+        );
+        eprintln!("[3/4] outbox events vs plain inserts on SQLite …");
+        let outbox = outbox::outbox(scale).await;
+        eprintln!(
+            "      {} events/s, {} of plain inserts",
+            outbox.outbox_events_per_s, outbox.outbox_vs_plain_inserts
+        );
+        eprintln!(
+            "[4/4] order flow CPU: monolith vs billing extracted ({}) …",
+            args.shop.display()
+        );
+        let flow = order_flow::order_flow(&args.shop, scale).await?;
+        eprintln!(
+            "      {} µs vs {} µs per order, {} µs per hop",
+            flow.monolith_cpu_us, flow.extracted_cpu_us, flow.cpu_us_per_hop
+        );
+
+        let summary = json!({
+            "scale": if args.smoke { "smoke" } else { "full" },
+            "machine": machine(),
+            "payload_bytes": calls::payload_bytes(),
+            "ratios": {
+                "local_call_vs_direct": local.local_call_vs_direct,
+                "remote_call_p50_vs_bare_echo": remote.remote_call_p50_vs_bare_echo,
+                "remote_call_p99_vs_bare_echo": remote.remote_call_p99_vs_bare_echo,
+                "remote_throughput_vs_bare": remote.remote_throughput_vs_bare,
+                "outbox_vs_plain_inserts": outbox.outbox_vs_plain_inserts,
+                "order_flow_extracted_vs_monolith_cpu": flow.extracted_vs_monolith_cpu,
+            },
+            "targets": {
+                "local_call_vs_direct": "<= 2.0",
+                "remote_call_p50_vs_bare_echo": "<= 1.2",
+                "remote_call_p99_vs_bare_echo": "<= 1.5",
+                "remote_throughput_vs_bare": ">= 0.9",
+            },
+            "outbox_events_per_s": outbox.outbox_events_per_s,
+            "order_flow_cpu_us": flow,
+            "raw": {
+                "local": local,
+                "remote": remote,
+                "outbox": outbox,
+            },
+        });
+        if let Some(dir) = args.out.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&args.out, serde_json::to_string_pretty(&summary)?)
+            .with_context(|| format!("writing {}", args.out.display()))?;
+        println!("{}", serde_json::to_string_pretty(&summary["ratios"])?);
+        eprintln!("wrote {}", args.out.display());
+        anyhow::Ok(())
+    })
+}

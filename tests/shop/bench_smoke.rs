@@ -1,0 +1,28 @@
+//! The benchmarks still run (smoke scale, debug build). Their figures are not checked against
+//! any target here: speed is measured by `scripts/bench.sh`, never by a timed test.
+
+use std::path::Path;
+
+use cleave_bench::{Scale, calls, order_flow, outbox};
+
+fn positive(name: &str, value: f64) {
+    assert!(value.is_finite() && value > 0.0, "{name} = {value}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_benchmark_runs_and_reports_its_figures() {
+    let local = calls::local_calls(Scale::Smoke).await;
+    positive("local_call_vs_direct", local.local_call_vs_direct);
+    let remote = calls::remote_calls(Scale::Smoke).await;
+    positive("remote p50 ratio", remote.remote_call_p50_vs_bare_echo);
+    positive("remote p99 ratio", remote.remote_call_p99_vs_bare_echo);
+    positive("remote throughput ratio", remote.remote_throughput_vs_bare);
+    let events = outbox::outbox(Scale::Smoke).await;
+    positive("outbox events/s", events.outbox_events_per_s);
+    positive("outbox ratio", events.outbox_vs_plain_inserts);
+    let flow = order_flow::order_flow(Path::new(env!("CARGO_BIN_EXE_shop")), Scale::Smoke)
+        .await
+        .expect("the order-flow benchmark runs");
+    positive("monolith cpu", flow.monolith_cpu_us);
+    positive("extracted cpu", flow.extracted_cpu_us);
+}
