@@ -55,6 +55,8 @@ pub struct RemoteModule {
     settings: RemoteSettings,
     breaker: Breaker,
     authorization: String,
+    /// This module's `cleave-contract` header value, for requests.
+    contract_header: String,
     /// `cleave-contract` header values by module, for the events this process publishes.
     publisher_headers: HashMap<&'static str, String>,
 }
@@ -144,6 +146,7 @@ impl RemoteModule {
         Ok(Arc::new(RemoteModule {
             contract,
             authorization: format!("Bearer {}", settings.token),
+            contract_header: wire::contract_header(contract),
             base,
             client,
             settings,
@@ -283,11 +286,11 @@ impl RequestTransport for RemoteModule {
         request: Outgoing<'_>,
         body: Vec<u8>,
     ) -> Result<WireReply, DeliveryFailure> {
-        let header = wire::contract_header(self.contract);
+        let header = &self.contract_header;
         let (status, domain, bytes) = self
             .post(
                 &wire::request_path(request.name),
-                &header,
+                header,
                 &body,
                 request.idempotent,
             )
