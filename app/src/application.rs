@@ -159,15 +159,26 @@ impl Application {
         let port = listeners.public.local_addr()?.port();
         let internal_port = listeners.internal.local_addr()?.port();
         let app_runtime = runtime.clone();
+        let readiness = web::Data::new(Readiness {
+            db: runtime.db().clone(),
+            remotes: remotes.clone(),
+            client: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(1))
+                .build()
+                .context("Failed to build the readiness HTTP client")?,
+        });
+        let public_readiness = readiness.clone();
         let mut public = HttpServer::new(move || {
             let runtime = app_runtime.clone();
             App::new()
                 .wrap_fn(cleave::http::trace_request)
                 .configure(|cfg| runtime.configure_http(cfg))
+                .app_data(public_readiness.clone())
                 .route("/health", web::get().to(health))
+                .route("/ready", web::get().to(ready))
                 .default_service(web::to(cleave::http::not_found))
         })
-        .shutdown_timeout(10);
+        .shutdown_timeout(config.shutdown_timeout_s);
         let endpoints = Arc::new(
             InternalEndpoints::new(
                 bus,
@@ -182,10 +193,12 @@ impl Application {
             let endpoints = endpoints.clone();
             App::new()
                 .configure(|cfg| configure_internal(cfg, endpoints))
+                .app_data(readiness.clone())
                 .route("/health", web::get().to(health))
+                .route("/ready", web::get().to(ready))
                 .default_service(web::to(cleave::http::not_found))
         })
-        .shutdown_timeout(10);
+        .shutdown_timeout(config.shutdown_timeout_s);
         if let Some(workers) = config.workers {
             public = public.workers(workers.max(1));
             internal = internal.workers(workers.max(1));
@@ -249,4 +262,46 @@ impl Application {
 
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// What `/ready` checks: the database, and that each remote module's process answers.
+struct Readiness {
+    db: sea_orm::DatabaseConnection,
+    remotes: Vec<(String, String)>,
+    client: reqwest::Client,
+}
+
+/// `GET /ready`: 200 when this process can do its work, 503 with the failing checks when it
+/// cannot. Migrations need no check of their own: a process serves only after applying them.
+async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
+    let mut all_ok = true;
+    let database = match readiness.db.ping().await {
+        Ok(()) => serde_json::json!({ "ok": true }),
+        Err(e) => {
+            all_ok = false;
+            serde_json::json!({ "ok": false, "error": e.to_string() })
+        }
+    };
+    let mut remotes = serde_json::Map::new();
+    for (module, url) in &readiness.remotes {
+        let answer = readiness.client.get(format!("{url}/health")).send().await;
+        let check = match answer {
+            Ok(r) if r.status().is_success() => serde_json::json!({ "ok": true, "url": url }),
+            Ok(r) => {
+                serde_json::json!({ "ok": false, "url": url, "error": format!("answered {}", r.status()) })
+            }
+            Err(e) => serde_json::json!({ "ok": false, "url": url, "error": e.to_string() }),
+        };
+        all_ok &= check["ok"] == true;
+        remotes.insert(module.clone(), check);
+    }
+    let body = serde_json::json!({
+        "status": if all_ok { "ready" } else { "not_ready" },
+        "checks": { "database": database, "remote_modules": remotes },
+    });
+    if all_ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }

@@ -163,7 +163,7 @@ impl Cli {
             _ => {}
         }
         let config = self.config()?;
-        init_logging(&config.log);
+        init_logging(&config.log, config.log_format);
         let runtime =
             tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
         runtime.block_on(async move {
@@ -260,12 +260,15 @@ fn parse_remote(text: &str) -> Result<(String, String), String> {
     }
 }
 
-fn init_logging(filter: &str) {
+fn init_logging(filter: &str, format: cleave::LogFormat) {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        cleave::LogFormat::Text => builder.try_init(),
+        cleave::LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    };
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

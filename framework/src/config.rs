@@ -32,6 +32,11 @@ pub struct Config {
     pub workers: Option<usize>,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax.
     pub log: String,
+    /// `text` for people, `json` (one object per line) for log collectors.
+    pub log_format: LogFormat,
+    /// On SIGTERM or SIGINT: seconds to let in-flight requests finish before the servers
+    /// close their connections; the relay then stops after the delivery in progress.
+    pub shutdown_timeout_s: u64,
     /// Event delivery.
     pub outbox: OutboxConfig,
     /// Modules this process hosts; every linked module when empty. In the environment a
@@ -59,6 +64,8 @@ impl Default for Config {
             serialize_messages: false,
             workers: None,
             log: "info,sqlx=warn,sea_orm=warn".to_string(),
+            log_format: LogFormat::Text,
+            shutdown_timeout_s: 10,
             outbox: OutboxConfig::default(),
             modules: Vec::new(),
             remote: BTreeMap::new(),
@@ -67,6 +74,16 @@ impl Default for Config {
             extract: ExtractConfig::default(),
         }
     }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Reads a list of names from a TOML array or from a comma-separated string (environment).

@@ -22,7 +22,7 @@ pub mod trace;
 
 pub use bus::{Bus, DeliveryFailure, Failure, Handler, Outgoing, RequestTransport, WireReply};
 pub use cleave_contract::{CallError, Contract, Event, Request, Version, owner_of};
-pub use config::{Config, ExtractConfig, OutboxConfig};
+pub use config::{Config, ExtractConfig, LogFormat, OutboxConfig};
 pub use events::{Delivered, EventEnvelope, HandlerError, PublishError, Publisher, Subscriber};
 pub use module::{
     ModuleContext, ModuleDescriptor, ModuleRegistration, RegisterError, Registrar, Runtime,

@@ -176,3 +176,25 @@ async fn one_order_is_one_trace_across_processes() {
         }
     }
 }
+
+/// `/ready` tells a load balancer (and a person) whether the process can work: it turns 503,
+/// naming the remote module, while that module's process is down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_reports_a_remote_module_that_is_down() {
+    let rest = all_but("billing");
+    let mut topology = Topology::start(&[&rest, &["billing"]], Mode::InProcess).await;
+    let shop = topology.shop();
+    let (status, body) = shop.get("/ready").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["checks"]["database"]["ok"], true);
+    assert_eq!(body["checks"]["remote_modules"]["billing"]["ok"], true);
+
+    topology.stop("billing").await;
+    let (status, body) = shop.get("/ready").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["checks"]["remote_modules"]["billing"]["ok"], false);
+    let (status, _) = shop.get("/health").await;
+    assert_eq!(status, 200, "alive though not ready");
+}

@@ -12,6 +12,7 @@ mod faults;
 mod internal;
 mod postgres;
 mod scenarios;
+mod shutdown;
 mod support;
 mod tidy;
 mod topology;

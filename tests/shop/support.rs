@@ -272,6 +272,16 @@ impl ShopProcess {
         ShopProcess { child, base }
     }
 
+    /// SIGTERM, then waits for the process to exit and returns how it did.
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("send SIGTERM");
+        self.child.wait().expect("reap the shop")
+    }
+
     /// SIGKILL: no shutdown code runs, exactly like a crash.
     pub(crate) fn kill9(mut self) {
         nix::sys::signal::kill(
