@@ -187,7 +187,13 @@ impl Application {
                 known,
                 config.extract.max_body_bytes,
             )
-            .with_structure(runtime.db().clone(), remotes.clone()),
+            .with_structure(runtime.db().clone(), remotes.clone())
+            .with_contracts(
+                hosted
+                    .iter()
+                    .filter_map(|m| Some((m.name.to_string(), crate::contract_schema(m.name)?)))
+                    .collect(),
+            ),
         );
         let mut internal = HttpServer::new(move || {
             let endpoints = endpoints.clone();

@@ -66,6 +66,13 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         write_docs: Option<PathBuf>,
     },
+    /// Print every module's published contract (JSON Schema of its messages), or write one
+    /// file per module into DIR.
+    Contracts {
+        /// Write `<module>.json` files into DIR.
+        #[arg(long, value_name = "DIR")]
+        write: Option<PathBuf>,
+    },
     /// Check the boundary rules on this workspace and the linked modules; exit 1 on violations.
     Verify {
         /// The workspace's Cargo.toml.
@@ -160,6 +167,7 @@ impl Cli {
                 write_docs,
             } => return modules_command(*graph, canvas.as_deref(), write_docs.as_deref()),
             Command::Verify { manifest_path } => return verify_command(manifest_path),
+            Command::Contracts { write } => return contracts_command(write.as_deref()),
             _ => {}
         }
         let config = self.config()?;
@@ -171,7 +179,7 @@ impl Cli {
                 Command::Serve { .. } => serve(config).await,
                 Command::Migrate => migrate(&config).await,
                 Command::Events { action } => events(&config, action).await,
-                Command::Modules { .. } | Command::Verify { .. } => {
+                Command::Modules { .. } | Command::Verify { .. } | Command::Contracts { .. } => {
                     unreachable!("handled above")
                 }
             }
@@ -227,6 +235,34 @@ fn modules_command(
         }
         Ok(())
     })
+}
+
+/// The text of a published contract file.
+pub fn contract_file(schema: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn contracts_command(write: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let schemas = crate::contract_schemas();
+    let Some(dir) = write else {
+        let all: Map<String, Value> = schemas
+            .into_iter()
+            .map(|(m, s)| (m.to_string(), s))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("Failed to create `{}`", dir.display()))?;
+    for (module, schema) in &schemas {
+        let path = dir.join(format!("{module}.json"));
+        std::fs::write(&path, contract_file(schema))
+            .with_context(|| format!("Failed to write `{}`", path.display()))?;
+    }
+    println!("wrote {} contracts to {}", schemas.len(), dir.display());
+    Ok(())
 }
 
 fn verify_command(manifest: &std::path::Path) -> anyhow::Result<()> {

@@ -7,6 +7,8 @@ mod application;
 pub mod cli;
 pub mod docs;
 mod linked_modules;
+
+pub use linked_modules::{contract_schema, contract_schemas};
 pub mod verify;
 
 pub use application::{Application, Listeners, ShopHandle};

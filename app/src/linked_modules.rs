@@ -20,6 +20,34 @@ pub(crate) const CONTRACTS: &[&Contract] = &[
     &orders_api::CONTRACT,
 ];
 
+/// Builds a module's published contract document.
+type SchemaFn = fn() -> serde_json::Value;
+
+/// The published contract (JSON Schema of every message) of every module, by module name.
+pub(crate) const CONTRACT_SCHEMAS: &[(&str, SchemaFn)] = &[
+    (billing_api::MODULE, billing_api::json_schema),
+    (catalog_api::MODULE, catalog_api::json_schema),
+    (inventory_api::MODULE, inventory_api::json_schema),
+    (notifications_api::MODULE, notifications_api::json_schema),
+    (orders_api::MODULE, orders_api::json_schema),
+];
+
+/// The published contract of `module`, if the binary knows it.
+pub fn contract_schema(module: &str) -> Option<serde_json::Value> {
+    CONTRACT_SCHEMAS
+        .iter()
+        .find(|(name, _)| *name == module)
+        .map(|(_, schema)| schema())
+}
+
+/// Every module's published contract, by module name.
+pub fn contract_schemas() -> Vec<(&'static str, serde_json::Value)> {
+    CONTRACT_SCHEMAS
+        .iter()
+        .map(|(name, schema)| (*name, schema()))
+        .collect()
+}
+
 #[cfg(feature = "billing")]
 use billing as _;
 #[cfg(feature = "catalog")]

@@ -25,6 +25,7 @@ pub struct InternalEndpoints {
     known: Vec<&'static Contract>,
     max_body_bytes: usize,
     structure: Option<Structure>,
+    contracts: Vec<(String, serde_json::Value)>,
 }
 
 /// What `GET /_cleave/modules` reports besides the hosted contracts.
@@ -50,7 +51,15 @@ impl InternalEndpoints {
             known,
             max_body_bytes,
             structure: None,
+            contracts: Vec::new(),
         }
+    }
+
+    /// Serves `GET /_cleave/contracts`: the published contracts (JSON Schema) of the hosted
+    /// modules, by module name.
+    pub fn with_contracts(mut self, contracts: Vec<(String, serde_json::Value)>) -> Self {
+        self.contracts = contracts;
+        self
     }
 
     /// Serves `GET /_cleave/modules`: hosted modules with their outbox counts from `db`, and
@@ -329,6 +338,17 @@ async fn structure(
     Ok(HttpResponse::Ok().json(serde_json::json!({ "modules": modules })))
 }
 
+/// `GET /_cleave/contracts`: the published contracts of the modules hosted here.
+async fn contracts(
+    endpoints: web::Data<InternalEndpoints>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    endpoints.authorize(&request)?;
+    let contracts: serde_json::Map<String, serde_json::Value> =
+        endpoints.contracts.iter().cloned().collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "contracts": contracts })))
+}
+
 /// Adds the internal endpoints to an actix app (the internal listener's, not the public one).
 pub fn configure_internal(cfg: &mut web::ServiceConfig, endpoints: Arc<InternalEndpoints>) {
     // A static route per hosted request: matching a path with a `{name}` segment runs a regex
@@ -354,6 +374,7 @@ pub fn configure_internal(cfg: &mut web::ServiceConfig, endpoints: Arc<InternalE
                 .error_handler(|e, _| ApiError::bad_request("invalid_path", e.to_string()).into()),
         )
         .route(wire::STRUCTURE_PATH, web::get().to(structure))
+        .route(wire::CONTRACTS_PATH, web::get().to(contracts))
         .route(
             &format!("{}/requests/{{name}}", wire::PREFIX),
             web::post().to(serve_named_request),

@@ -23,6 +23,8 @@
 pub const PREFIX: &str = "/_cleave/v1";
 /// The runtime structure of a process (`GET`).
 pub const STRUCTURE_PATH: &str = "/_cleave/modules";
+/// The published contracts of the hosted modules (`GET`).
+pub const CONTRACTS_PATH: &str = "/_cleave/contracts";
 /// Header naming the contract and version a message was built against.
 pub const CONTRACT_HEADER: &str = "cleave-contract";
 /// Header telling a domain error from a response in a 200 answer.

@@ -262,3 +262,40 @@ async fn the_committed_module_docs_are_current() {
         );
     }
 }
+
+/// The committed contracts under docs/contracts are what the api crates publish today.
+#[test]
+fn the_committed_contracts_are_current() {
+    let dir = root().join("docs/contracts");
+    for (module, schema) in shop::contract_schemas() {
+        let committed =
+            std::fs::read_to_string(dir.join(format!("{module}.json"))).unwrap_or_default();
+        assert!(
+            committed == shop::cli::contract_file(&schema),
+            "docs/contracts/{module}.json is stale: run `cargo run -p shop -- contracts --write docs/contracts`"
+        );
+    }
+    // Every message of every contract is in its document, with a schema for each part.
+    let orders = shop::contract_schema("orders").unwrap();
+    assert_eq!(orders["version"], "1.0");
+    let placed = &orders["events"]["orders.order_placed"];
+    assert_eq!(placed["title"], "OrderPlaced");
+    let required: Vec<&str> = placed["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(required, ["order_id", "customer", "lines", "total_cents"]);
+    let inventory = shop::contract_schema("inventory").unwrap();
+    for request in ["inventory.reserve_stock", "inventory.release_reservation"] {
+        let entry = &inventory["requests"][request];
+        assert_eq!(entry["idempotent"], true, "{request}");
+        for part in ["request", "response", "error"] {
+            assert!(
+                entry[part]["title"].is_string(),
+                "{request} {part}: {entry}"
+            );
+        }
+    }
+}

@@ -244,3 +244,36 @@ async fn the_structure_endpoint_shows_where_each_module_runs() {
     assert_eq!(orders["location"], "local");
     assert_eq!(orders["outbox"], json!({"pending": 0, "failed": 0}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_internal_listener_publishes_the_hosted_contracts() {
+    let rest: Vec<&str> = MODULES.into_iter().filter(|m| *m != "billing").collect();
+    let topology = Topology::start(&[&rest, &["billing"]], Mode::InProcess).await;
+    let billing = topology.internal_url_of("billing");
+    let client = reqwest::Client::new();
+    let refused = client
+        .get(format!("{billing}/_cleave/contracts"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = client
+        .get(format!("{billing}/_cleave/contracts"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let contracts = body["contracts"].as_object().unwrap();
+    assert_eq!(
+        contracts.keys().collect::<Vec<_>>(),
+        ["billing"],
+        "only what this process hosts"
+    );
+    assert_eq!(
+        contracts["billing"],
+        shop::contract_schema("billing").unwrap()
+    );
+}

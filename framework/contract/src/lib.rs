@@ -87,6 +87,63 @@ pub struct Contract {
     pub subscribes: &'static [&'static str],
 }
 
+/// JSON Schema documents of a contract's messages (feature `schema`).
+#[cfg(feature = "schema")]
+pub mod schema {
+    use schemars::{JsonSchema, schema_for};
+    use serde_json::{Value, json};
+
+    use crate::{Contract, Event, Request};
+
+    /// Request, response and domain error of `R`, and whether it may be retried.
+    pub fn request<R>() -> (&'static str, Value)
+    where
+        R: Request + JsonSchema,
+        R::Response: JsonSchema,
+        R::Error: JsonSchema,
+    {
+        (
+            R::NAME,
+            json!({
+                "idempotent": R::IDEMPOTENT,
+                "request": schema_for!(R),
+                "response": schema_for!(R::Response),
+                "error": schema_for!(R::Error),
+            }),
+        )
+    }
+
+    /// The payload of event `E`.
+    pub fn event<E: Event + JsonSchema>() -> (&'static str, Value) {
+        (E::NAME, json!(schema_for!(E)))
+    }
+
+    /// The whole published contract: version, requests, events, subscriptions.
+    pub fn document(
+        contract: &Contract,
+        requests: Vec<(&'static str, Value)>,
+        events: Vec<(&'static str, Value)>,
+    ) -> Value {
+        let requests: serde_json::Map<String, Value> = requests
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let events: serde_json::Map<String, Value> = events
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        json!({
+            "$comment": "Generated from the api crate by `shop contracts --write docs/contracts`; do not edit.",
+            "module": contract.module,
+            "version": contract.version.to_string(),
+            "wire": "JSON over HTTP: POST /_cleave/v1/requests/{name} and /_cleave/v1/events/{subscriber}, headers `authorization: Bearer <token>` and `cleave-contract: <module>/<version>`; a domain error answers 200 with `cleave-outcome: domain-error`",
+            "requests": requests,
+            "events": events,
+            "subscribes": contract.subscribes,
+        })
+    }
+}
+
 /// The module that owns a message name: the part before the first dot.
 pub fn owner_of(message_name: &str) -> &str {
     message_name.split('.').next().unwrap_or(message_name)

@@ -10,7 +10,7 @@ use uuid::Uuid;
 pub const MODULE: &str = "billing";
 
 /// The payment for an order was captured.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PaymentCaptured {
     /// The order paid for.
     pub order_id: Uuid,
@@ -37,3 +37,13 @@ pub const CONTRACT: Contract = Contract {
     // Named by string: an api crate does not depend on another module's api crate.
     subscribes: &["orders.order_placed"],
 };
+
+/// The published contract: JSON Schema of every message, for implementing `billing` in another
+/// language. Written to `docs/contracts/billing.json` and served on the internal listener.
+pub fn json_schema() -> serde_json::Value {
+    cleave_contract::schema::document(
+        &CONTRACT,
+        vec![],
+        vec![cleave_contract::schema::event::<PaymentCaptured>()],
+    )
+}

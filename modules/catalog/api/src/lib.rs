@@ -9,14 +9,14 @@ use serde::{Deserialize, Serialize};
 pub const MODULE: &str = "catalog";
 
 /// Looks up the current name and price of each SKU.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GetPrices {
     /// The SKUs to price; duplicates are answered once.
     pub skus: Vec<String>,
 }
 
 /// Name and unit price of one product.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PricedProduct {
     /// Stock keeping unit.
     pub sku: String,
@@ -27,14 +27,16 @@ pub struct PricedProduct {
 }
 
 /// Prices of every requested SKU, in request order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Prices {
     /// One entry per distinct requested SKU.
     pub products: Vec<PricedProduct>,
 }
 
 /// Why the catalog refused a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, thiserror::Error,
+)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum CatalogError {
     /// Some SKUs are not in the catalog.
@@ -60,3 +62,13 @@ pub const CONTRACT: Contract = Contract {
     publishes: &[],
     subscribes: &[],
 };
+
+/// The published contract: JSON Schema of every message, for implementing `catalog` in another
+/// language. Written to `docs/contracts/catalog.json` and served on the internal listener.
+pub fn json_schema() -> serde_json::Value {
+    cleave_contract::schema::document(
+        &CONTRACT,
+        vec![cleave_contract::schema::request::<GetPrices>()],
+        vec![],
+    )
+}

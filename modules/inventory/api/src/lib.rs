@@ -10,7 +10,7 @@ use uuid::Uuid;
 pub const MODULE: &str = "inventory";
 
 /// One SKU and a quantity.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StockLine {
     /// Stock keeping unit.
     pub sku: String,
@@ -22,7 +22,7 @@ pub struct StockLine {
 ///
 /// Idempotent by `reservation_id`: sending the same reservation again answers as the first
 /// time did without reserving twice, so a caller may retry after a lost answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReserveStock {
     /// Chosen by the caller (orders uses the order id).
     pub reservation_id: Uuid,
@@ -31,7 +31,7 @@ pub struct ReserveStock {
 }
 
 /// The reservation exists.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Reserved {
     /// The reservation's id.
     pub reservation_id: Uuid,
@@ -39,21 +39,23 @@ pub struct Reserved {
 
 /// Gives back the stock held by a reservation; releasing an unknown or already released
 /// reservation is not an error (idempotent).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReleaseReservation {
     /// The reservation to release.
     pub reservation_id: Uuid,
 }
 
 /// Whether stock was given back by this call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Released {
     /// `false` when there was nothing (left) to release.
     pub released: bool,
 }
 
 /// Why inventory refused a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema, thiserror::Error,
+)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum InventoryError {
     /// Not enough unreserved stock for one of the lines; nothing was reserved.
@@ -96,3 +98,16 @@ pub const CONTRACT: Contract = Contract {
     publishes: &[],
     subscribes: &[],
 };
+
+/// The published contract: JSON Schema of every message, for implementing `inventory` in another
+/// language. Written to `docs/contracts/inventory.json` and served on the internal listener.
+pub fn json_schema() -> serde_json::Value {
+    cleave_contract::schema::document(
+        &CONTRACT,
+        vec![
+            cleave_contract::schema::request::<ReserveStock>(),
+            cleave_contract::schema::request::<ReleaseReservation>(),
+        ],
+        vec![],
+    )
+}

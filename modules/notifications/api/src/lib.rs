@@ -20,3 +20,9 @@ pub const CONTRACT: Contract = Contract {
     publishes: &[],
     subscribes: &["orders.order_placed", "billing.payment_captured"],
 };
+
+/// The published contract: JSON Schema of every message, for implementing `notifications` in another
+/// language. Written to `docs/contracts/notifications.json` and served on the internal listener.
+pub fn json_schema() -> serde_json::Value {
+    cleave_contract::schema::document(&CONTRACT, vec![], vec![])
+}

@@ -10,7 +10,7 @@ use uuid::Uuid;
 pub const MODULE: &str = "orders";
 
 /// One line of a placed order, priced when it was placed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderLine {
     /// Stock keeping unit.
     pub sku: String,
@@ -21,7 +21,7 @@ pub struct OrderLine {
 }
 
 /// An order was accepted: its prices are fixed and its stock is reserved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderPlaced {
     /// The order.
     pub order_id: Uuid,
@@ -46,3 +46,13 @@ pub const CONTRACT: Contract = Contract {
     // Named by string: an api crate does not depend on another module's api crate.
     subscribes: &["billing.payment_captured"],
 };
+
+/// The published contract: JSON Schema of every message, for implementing `orders` in another
+/// language. Written to `docs/contracts/orders.json` and served on the internal listener.
+pub fn json_schema() -> serde_json::Value {
+    cleave_contract::schema::document(
+        &CONTRACT,
+        vec![],
+        vec![cleave_contract::schema::event::<OrderPlaced>()],
+    )
+}
