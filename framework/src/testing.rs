@@ -160,6 +160,18 @@ impl Harness {
     }
 }
 
+/// A descriptor's `migrate` for a module without tables (test and benchmark modules).
+pub fn no_migrations(
+    _: &DatabaseConnection,
+) -> crate::bus::BoxFuture<'_, Result<(), sea_orm::DbErr>> {
+    Box::pin(async { Ok(()) })
+}
+
+/// A descriptor's `register` for a module that registers nothing.
+pub fn register_nothing(_: &mut crate::Registrar<'_>) -> Result<(), crate::RegisterError> {
+    Ok(())
+}
+
 /// Outbox settings for tests: quick polling and retries.
 pub fn test_outbox_config() -> OutboxConfig {
     OutboxConfig {

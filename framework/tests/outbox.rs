@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cleave::outbox::{self, OutboxRelay};
-use cleave::testing::{Harness, eventually, test_outbox_config};
+use cleave::testing::{Harness, eventually, no_migrations, register_nothing, test_outbox_config};
 use cleave::{
     Contract, Delivered, Event, HandlerError, ModuleDescriptor, RegisterError, Registrar,
     Subscriber, Version,
@@ -50,14 +50,6 @@ impl Subscriber<Pinged> for CountPings {
     }
 }
 
-fn no_migrations(_: &DatabaseConnection) -> cleave::bus::BoxFuture<'_, Result<(), DbErr>> {
-    Box::pin(async { Ok(()) })
-}
-
-fn register_pinger(_: &mut Registrar<'_>) -> Result<(), RegisterError> {
-    Ok(())
-}
-
 fn register_counter(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     r.subscribe::<Pinged>(CountPings);
     Ok(())
@@ -77,7 +69,7 @@ static PINGER: ModuleDescriptor = ModuleDescriptor {
     sends: &[],
     routes: &[],
     migrate: no_migrations,
-    register: register_pinger,
+    register: register_nothing,
 };
 
 static COUNTER: ModuleDescriptor = ModuleDescriptor {

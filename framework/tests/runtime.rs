@@ -3,11 +3,12 @@
 
 use async_trait::async_trait;
 use cleave::bus::RoutingBuilder;
+use cleave::testing::{no_migrations, register_nothing};
 use cleave::{
     Bus, Contract, Failure, Handler, ModuleDescriptor, RegisterError, Registrar, Request, Runtime,
     Version,
 };
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -26,14 +27,6 @@ impl Handler<Ping> for Pong {
     async fn handle(&self, _: Ping) -> Result<(), Failure<String>> {
         Ok(())
     }
-}
-
-fn no_migrations(_: &DatabaseConnection) -> cleave::bus::BoxFuture<'_, Result<(), DbErr>> {
-    Box::pin(async { Ok(()) })
-}
-
-fn nothing(_: &mut Registrar<'_>) -> Result<(), RegisterError> {
-    Ok(())
 }
 
 fn serve_ping(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
@@ -59,7 +52,7 @@ static CALLER: ModuleDescriptor = ModuleDescriptor {
     sends: &[Ping::NAME],
     routes: &[],
     migrate: no_migrations,
-    register: nothing,
+    register: register_nothing,
 };
 
 static PONG: ModuleDescriptor = ModuleDescriptor {
@@ -76,7 +69,7 @@ static PONG: ModuleDescriptor = ModuleDescriptor {
 /// Claims to answer pings but registers nothing.
 static LIAR: ModuleDescriptor = ModuleDescriptor {
     summary: "claims to answer pings",
-    register: nothing,
+    register: register_nothing,
     ..PONG
 };
 
@@ -129,7 +122,7 @@ static PUBLISHER: ModuleDescriptor = ModuleDescriptor {
     sends: &[],
     routes: &[],
     migrate: no_migrations,
-    register: nothing,
+    register: register_nothing,
 };
 
 static LISTENER_CONTRACT: Contract = Contract {

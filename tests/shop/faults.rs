@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use cleave::outbox;
 
 use crate::support::Mode;
-use crate::topology::{MODULES, Topology};
+use crate::topology::Topology;
 
 async fn deliveries(database: &str, status: &str) -> Vec<outbox::DeliveryView> {
     let db = cleave::db::connect(database).await.unwrap();
@@ -14,14 +14,9 @@ async fn deliveries(database: &str, status: &str) -> Vec<outbox::DeliveryView> {
     rows
 }
 
-fn all_but(module: &str) -> Vec<&'static str> {
-    MODULES.into_iter().filter(|m| *m != module).collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billing_stopped_mid_flow_loses_and_duplicates_nothing() {
-    let rest = all_but("billing");
-    let mut topology = Topology::start(&[&rest, &["billing"]], Mode::InProcess).await;
+    let mut topology = Topology::extracting("billing", Mode::InProcess).await;
     let shop = topology.shop();
     shop.stock_product("BOOK", 1200, 50).await;
     let first = shop.place_order("before", &[("BOOK", 1)]).await;
@@ -87,8 +82,7 @@ async fn billing_stopped_mid_flow_loses_and_duplicates_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_module_is_a_fast_503_behind_a_breaker_then_recovers() {
-    let rest = all_but("catalog");
-    let mut topology = Topology::start(&[&rest, &["catalog"]], Mode::InProcess).await;
+    let mut topology = Topology::extracting("catalog", Mode::InProcess).await;
     let shop = topology.shop();
     shop.stock_product("MUG", 700, 10).await;
     topology.stop("catalog").await;
@@ -132,8 +126,7 @@ async fn a_stopped_module_is_a_fast_503_behind_a_breaker_then_recovers() {
 /// One order is one trace, across the HTTP hop to billing and back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_order_is_one_trace_across_processes() {
-    let rest = all_but("billing");
-    let topology = Topology::start(&[&rest, &["billing"]], Mode::InProcess).await;
+    let topology = Topology::extracting("billing", Mode::InProcess).await;
     let shop = topology.shop();
     shop.stock_product("BOOK", 1200, 5).await;
     let trace = cleave::trace::TraceContext::new_root();
@@ -181,8 +174,7 @@ async fn one_order_is_one_trace_across_processes() {
 /// naming the remote module, while that module's process is down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_reports_a_remote_module_that_is_down() {
-    let rest = all_but("billing");
-    let mut topology = Topology::start(&[&rest, &["billing"]], Mode::InProcess).await;
+    let mut topology = Topology::extracting("billing", Mode::InProcess).await;
     let shop = topology.shop();
     let (status, body) = shop.get("/ready").await;
     assert_eq!(status, 200, "{body}");

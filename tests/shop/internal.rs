@@ -18,8 +18,7 @@ type Case<'a> = (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_endpoints_check_token_destination_version_size_and_body() {
-    let rest: Vec<&str> = MODULES.into_iter().filter(|m| *m != "catalog").collect();
-    let topology = Topology::start(&[&rest, &["catalog"]], Mode::InProcess).await;
+    let topology = Topology::extracting("catalog", Mode::InProcess).await;
     let shop = topology.shop();
     shop.stock_product("PEN", 150, 5).await;
     let base = topology.internal_url_of("catalog");
@@ -206,8 +205,7 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_structure_endpoint_shows_where_each_module_runs() {
-    let rest: Vec<&str> = MODULES.into_iter().filter(|m| *m != "billing").collect();
-    let topology = Topology::start(&[&rest, &["billing"]], Mode::InProcess).await;
+    let topology = Topology::extracting("billing", Mode::InProcess).await;
     let shop = topology.shop();
     let main = topology.internal_url_of("orders");
     let client = reqwest::Client::new();
@@ -247,8 +245,7 @@ async fn the_structure_endpoint_shows_where_each_module_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_internal_listener_publishes_the_hosted_contracts() {
-    let rest: Vec<&str> = MODULES.into_iter().filter(|m| *m != "billing").collect();
-    let topology = Topology::start(&[&rest, &["billing"]], Mode::InProcess).await;
+    let topology = Topology::extracting("billing", Mode::InProcess).await;
     let billing = topology.internal_url_of("billing");
     let client = reqwest::Client::new();
     let refused = client

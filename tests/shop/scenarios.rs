@@ -134,12 +134,8 @@ macro_rules! extracted_scenario_tests {
                 use super::*;
 
                 async fn shop() -> (Topology, TestShop) {
-                    let alone = stringify!($module);
-                    let rest: Vec<&str> = crate::topology::MODULES
-                        .into_iter()
-                        .filter(|m| *m != alone)
-                        .collect();
-                    let topology = Topology::start(&[&rest, &[alone]], Mode::InProcess).await;
+                    let topology =
+                        Topology::extracting(stringify!($module), Mode::InProcess).await;
                     let shop = topology.shop();
                     (topology, shop)
                 }

@@ -90,6 +90,12 @@ impl Topology {
         }
     }
 
+    /// Two processes: `module` alone, and every other module together.
+    pub(crate) async fn extracting(module: &str, mode: Mode) -> Topology {
+        let rest: Vec<&str> = MODULES.into_iter().filter(|m| *m != module).collect();
+        Topology::start(&[&rest, &[module]], mode).await
+    }
+
     /// The whole shop behind one router: `/api/<module>` goes to the process hosting it.
     pub(crate) fn shop(&self) -> TestShop {
         let mut routes = Vec::new();

@@ -4,14 +4,12 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cleave::testing::Harness;
+use cleave::testing::{Harness, no_migrations, register_nothing};
 use cleave::{
     Contract, Delivered, Event, HandlerError, ModuleDescriptor, RegisterError, Registrar,
     Subscriber, Version,
 };
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
 use serde::{Deserialize, Serialize};
 
 use crate::Scale;
@@ -41,14 +39,6 @@ impl Subscriber<Ticked> for Ignore {
     ) -> Result<(), HandlerError> {
         Ok(())
     }
-}
-
-fn no_migrations(_: &DatabaseConnection) -> cleave::bus::BoxFuture<'_, Result<(), DbErr>> {
-    Box::pin(async { Ok(()) })
-}
-
-fn register_nothing(_: &mut Registrar<'_>) -> Result<(), RegisterError> {
-    Ok(())
 }
 
 fn register_listener(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
