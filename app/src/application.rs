@@ -168,14 +168,17 @@ impl Application {
                 .context("Failed to build the readiness HTTP client")?,
         });
         let public_readiness = readiness.clone();
+        let document = web::Data::new(openapi(&hosted));
         let mut public = HttpServer::new(move || {
             let runtime = app_runtime.clone();
             App::new()
                 .wrap_fn(cleave::http::trace_request)
                 .configure(|cfg| runtime.configure_http(cfg))
                 .app_data(public_readiness.clone())
+                .app_data(document.clone())
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
+                .route("/api/openapi.json", web::get().to(openapi_json))
                 .default_service(web::to(cleave::http::not_found))
         })
         .shutdown_timeout(config.shutdown_timeout_s);
@@ -266,6 +269,32 @@ impl Application {
     }
 }
 
+/// The process's own routes, for the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "cleave shop",
+        description = "The public API of the cleave reference shop."
+    ),
+    paths(health, ready)
+)]
+struct ShopApi;
+
+/// The OpenAPI document of this process's public API: its own routes and every hosted module's.
+pub fn openapi(hosted: &[&'static cleave::ModuleDescriptor]) -> utoipa::openapi::OpenApi {
+    let mut document = <ShopApi as utoipa::OpenApi>::openapi();
+    for module in hosted {
+        document.merge((module.openapi)());
+    }
+    document
+}
+
+async fn openapi_json(document: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
+    HttpResponse::Ok().json(document.get_ref())
+}
+
+/// Whether the process is alive.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "`{\"status\":\"ok\"}` while the process runs")))]
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
@@ -279,6 +308,15 @@ struct Readiness {
 
 /// `GET /ready`: 200 when this process can do its work, 503 with the failing checks when it
 /// cannot. Migrations need no check of their own: a process serves only after applying them.
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready: database and remote modules answer"),
+        (status = 503, description = "Not ready: the body names the failing checks"),
+    )
+)]
 async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
     let mut all_ok = true;
     let database = match readiness.db.ping().await {

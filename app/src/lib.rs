@@ -11,4 +11,4 @@ mod linked_modules;
 pub use linked_modules::{contract_schema, contract_schemas};
 pub mod verify;
 
-pub use application::{Application, Listeners, ShopHandle};
+pub use application::{Application, Listeners, ShopHandle, openapi};

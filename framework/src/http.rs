@@ -29,9 +29,23 @@ pub struct ApiError {
 }
 
 #[derive(Serialize)]
-struct ErrorBody<'a> {
+struct ErrorJson<'a> {
     error: &'a str,
     message: &'a str,
+}
+
+/// The body of every error answer of the public API, for OpenAPI documents.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `unknown_sku`.
+    pub error: String,
+    /// What went wrong, for people.
+    pub message: String,
+}
+
+/// The OpenAPI document of a module without public routes.
+pub fn no_routes() -> utoipa::openapi::OpenApi {
+    utoipa::openapi::OpenApi::default()
 }
 
 impl ApiError {
@@ -114,7 +128,7 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        HttpResponse::build(self.status).json(ErrorJson {
             error: self.code,
             message: &self.message,
         })

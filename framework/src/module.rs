@@ -36,6 +36,9 @@ pub struct ModuleDescriptor {
     pub sends: &'static [&'static str],
     /// Public HTTP routes, as `"METHOD /path"`.
     pub routes: &'static [&'static str],
+    /// The OpenAPI document of those routes (utoipa); the application merges every hosted
+    /// module's into `/api/openapi.json`.
+    pub openapi: fn() -> utoipa::openapi::OpenApi,
     /// Applies the module's own migration set; see [`migrate_with`].
     pub migrate: for<'a> fn(&'a DatabaseConnection) -> BoxFuture<'a, Result<(), DbErr>>,
     /// Registers handlers, subscribers and routes.

@@ -68,6 +68,7 @@ static PINGER: ModuleDescriptor = ModuleDescriptor {
     may_call: &[],
     sends: &[],
     routes: &[],
+    openapi: cleave::http::no_routes,
     migrate: no_migrations,
     register: register_nothing,
 };
@@ -85,6 +86,7 @@ static COUNTER: ModuleDescriptor = ModuleDescriptor {
     may_call: &[],
     sends: &[],
     routes: &[],
+    openapi: cleave::http::no_routes,
     migrate: no_migrations,
     register: register_counter,
 };

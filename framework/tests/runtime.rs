@@ -51,6 +51,7 @@ static CALLER: ModuleDescriptor = ModuleDescriptor {
     may_call: &["pong"],
     sends: &[Ping::NAME],
     routes: &[],
+    openapi: cleave::http::no_routes,
     migrate: no_migrations,
     register: register_nothing,
 };
@@ -62,6 +63,7 @@ static PONG: ModuleDescriptor = ModuleDescriptor {
     may_call: &[],
     sends: &[],
     routes: &[],
+    openapi: cleave::http::no_routes,
     migrate: no_migrations,
     register: serve_ping,
 };
@@ -121,6 +123,7 @@ static PUBLISHER: ModuleDescriptor = ModuleDescriptor {
     may_call: &[],
     sends: &[],
     routes: &[],
+    openapi: cleave::http::no_routes,
     migrate: no_migrations,
     register: register_nothing,
 };

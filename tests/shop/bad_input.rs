@@ -237,3 +237,41 @@ fn every_declared_route_has_a_bad_input_case() {
         }
     }
 }
+
+/// The OpenAPI document served by the shop lists every public route with its method.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_public_route_is_in_the_openapi_document() {
+    let shop = spawn_app(Mode::InProcess).await;
+    let (status, document) = shop.get("/api/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(
+        document["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.")),
+        "{document}"
+    );
+    let paths = document["paths"].as_object().expect("paths");
+    let mut routes: Vec<String> = vec!["GET /health".into(), "GET /ready".into()];
+    for module in cleave::modules() {
+        routes.extend(module.routes.iter().map(|r| r.to_string()));
+    }
+    for route in routes {
+        let (method, path) = route.split_once(' ').unwrap();
+        let entry = paths
+            .get(path)
+            .unwrap_or_else(|| panic!("`{route}` is missing from /api/openapi.json"));
+        assert!(
+            entry.get(method.to_lowercase()).is_some(),
+            "`{route}`: the document has {path} but not {method}"
+        );
+    }
+    // Errors are documented with the one error shape.
+    let schemas = document["components"]["schemas"]
+        .as_object()
+        .expect("schemas");
+    assert!(
+        schemas.contains_key("ErrorBody"),
+        "{:?}",
+        schemas.keys().collect::<Vec<_>>()
+    );
+}

@@ -20,11 +20,20 @@ pub static MODULE: ModuleDescriptor = ModuleDescriptor {
     may_call: &[],
     sends: &[],
     routes: &["GET /api/billing/invoices"],
+    openapi,
     migrate: cleave::migrate_with::<billing_migrations::Migrator>,
     register,
 };
 
 cleave::register_module!(MODULE);
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(routes::list_invoices))]
+struct BillingApi;
+
+fn openapi() -> utoipa::openapi::OpenApi {
+    <BillingApi as utoipa::OpenApi>::openapi()
+}
 
 fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     let context = r.context().clone();

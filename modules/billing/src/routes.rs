@@ -1,7 +1,7 @@
 //! Public HTTP routes of billing.
 
 use actix_web::{HttpResponse, web};
-use cleave::http::ApiError;
+use cleave::http::{ApiError, ErrorBody};
 use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,35 +12,47 @@ pub(crate) struct BillingState {
     pub(crate) db: DatabaseConnection,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 pub(crate) struct InvoiceQuery {
     order_id: Uuid,
 }
 
-#[derive(Serialize)]
-struct PaymentBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PaymentBody {
     id: String,
     amount_cents: i64,
+    #[schema(value_type = String, format = DateTime)]
     captured_at: ChronoDateTimeUtc,
 }
 
-#[derive(Serialize)]
-struct InvoiceBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct InvoiceBody {
     id: String,
     order_id: String,
     customer: String,
     amount_cents: i64,
     status: String,
+    #[schema(value_type = String, format = DateTime)]
     created_at: ChronoDateTimeUtc,
     payments: Vec<PaymentBody>,
 }
 
-#[derive(Serialize)]
-struct InvoicesBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct InvoicesBody {
     invoices: Vec<InvoiceBody>,
 }
 
 /// `GET /api/billing/invoices?order_id=…`: the order's invoices with their payments.
+#[utoipa::path(
+    get,
+    path = "/api/billing/invoices",
+    tag = "billing",
+    params(InvoiceQuery),
+    responses(
+        (status = 200, description = "The order's invoices, each with its payments", body = InvoicesBody),
+        (status = 400, description = "Missing or invalid `order_id` (`invalid_query`)", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_invoices(
     state: web::Data<BillingState>,
     query: web::Query<InvoiceQuery>,

@@ -22,11 +22,20 @@ pub static MODULE: ModuleDescriptor = ModuleDescriptor {
         "POST /api/catalog/products",
         "GET /api/catalog/products/{sku}",
     ],
+    openapi,
     migrate: cleave::migrate_with::<catalog_migrations::Migrator>,
     register,
 };
 
 cleave::register_module!(MODULE);
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(routes::create_product, routes::get_product))]
+struct CatalogApi;
+
+fn openapi() -> utoipa::openapi::OpenApi {
+    <CatalogApi as utoipa::OpenApi>::openapi()
+}
 
 fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     let db = r.context().db.clone();

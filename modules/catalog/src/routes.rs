@@ -1,7 +1,7 @@
 //! Public HTTP routes of the catalog.
 
 use actix_web::{HttpResponse, web};
-use cleave::http::ApiError;
+use cleave::http::{ApiError, ErrorBody};
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
@@ -13,15 +13,15 @@ pub(crate) struct CatalogState {
     pub(crate) db: DatabaseConnection,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewProduct {
     sku: String,
     name: String,
     price_cents: i64,
 }
 
-#[derive(Serialize)]
-struct ProductBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ProductBody {
     sku: String,
     name: String,
     price_cents: i64,
@@ -38,6 +38,18 @@ impl From<product::Model> for ProductBody {
 }
 
 /// `POST /api/catalog/products`: 201 with the product, 409 if the SKU exists.
+#[utoipa::path(
+    post,
+    path = "/api/catalog/products",
+    tag = "catalog",
+    request_body = NewProduct,
+    responses(
+        (status = 201, description = "The product was created", body = ProductBody),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 409, description = "A product with this SKU exists (`sku_exists`)", body = ErrorBody),
+        (status = 422, description = "Invalid SKU, name or price", body = ErrorBody),
+    )
+)]
 pub(crate) async fn create_product(
     state: web::Data<CatalogState>,
     body: web::Json<NewProduct>,
@@ -94,6 +106,16 @@ pub(crate) async fn create_product(
 }
 
 /// `GET /api/catalog/products/{sku}`.
+#[utoipa::path(
+    get,
+    path = "/api/catalog/products/{sku}",
+    tag = "catalog",
+    params(("sku" = String, Path, description = "Stock keeping unit")),
+    responses(
+        (status = 200, description = "The product", body = ProductBody),
+        (status = 404, description = "No such product (`product_not_found`)", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_product(
     state: web::Data<CatalogState>,
     sku: web::Path<String>,

@@ -22,11 +22,20 @@ pub static MODULE: ModuleDescriptor = ModuleDescriptor {
         "PUT /api/inventory/stock/{sku}",
         "GET /api/inventory/stock/{sku}",
     ],
+    openapi,
     migrate: cleave::migrate_with::<inventory_migrations::Migrator>,
     register,
 };
 
 cleave::register_module!(MODULE);
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(routes::set_stock, routes::get_stock))]
+struct InventoryApi;
+
+fn openapi() -> utoipa::openapi::OpenApi {
+    <InventoryApi as utoipa::OpenApi>::openapi()
+}
 
 fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     let db = r.context().db.clone();

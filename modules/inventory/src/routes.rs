@@ -1,7 +1,7 @@
 //! Public HTTP routes of the inventory.
 
 use actix_web::{HttpResponse, web};
-use cleave::http::ApiError;
+use cleave::http::{ApiError, ErrorBody};
 use sea_orm::ActiveValue::Set;
 use sea_orm::TransactionTrait;
 use sea_orm::entity::prelude::*;
@@ -14,13 +14,13 @@ pub(crate) struct InventoryState {
     pub(crate) db: DatabaseConnection,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct SetStock {
     quantity: u32,
 }
 
-#[derive(Serialize)]
-struct StockBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct StockBody {
     sku: String,
     on_hand: i64,
     reserved: i64,
@@ -49,6 +49,19 @@ fn checked_sku(sku: String) -> Result<String, ApiError> {
 }
 
 /// `PUT /api/inventory/stock/{sku}`: sets the units on hand; 409 below what is reserved.
+#[utoipa::path(
+    put,
+    path = "/api/inventory/stock/{sku}",
+    tag = "inventory",
+    params(("sku" = String, Path, description = "Stock keeping unit")),
+    request_body = SetStock,
+    responses(
+        (status = 200, description = "The stock level", body = StockBody),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 409, description = "Below what is reserved (`below_reserved`)", body = ErrorBody),
+        (status = 422, description = "Invalid quantity or SKU", body = ErrorBody),
+    )
+)]
 pub(crate) async fn set_stock(
     state: web::Data<InventoryState>,
     sku: web::Path<String>,
@@ -104,6 +117,16 @@ pub(crate) async fn set_stock(
 }
 
 /// `GET /api/inventory/stock/{sku}`.
+#[utoipa::path(
+    get,
+    path = "/api/inventory/stock/{sku}",
+    tag = "inventory",
+    params(("sku" = String, Path, description = "Stock keeping unit")),
+    responses(
+        (status = 200, description = "The stock level", body = StockBody),
+        (status = 404, description = "No stock for this SKU (`stock_not_found`)", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_stock(
     state: web::Data<InventoryState>,
     sku: web::Path<String>,

@@ -21,11 +21,20 @@ pub static MODULE: ModuleDescriptor = ModuleDescriptor {
     may_call: &[],
     sends: &[],
     routes: &["GET /api/notifications"],
+    openapi,
     migrate: cleave::migrate_with::<notifications_migrations::Migrator>,
     register,
 };
 
 cleave::register_module!(MODULE);
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(routes::list_notifications))]
+struct NotificationsApi;
+
+fn openapi() -> utoipa::openapi::OpenApi {
+    <NotificationsApi as utoipa::OpenApi>::openapi()
+}
 
 fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     let db = r.context().db.clone();

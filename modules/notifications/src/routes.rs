@@ -1,7 +1,7 @@
 //! Public HTTP routes of notifications.
 
 use actix_web::{HttpResponse, web};
-use cleave::http::ApiError;
+use cleave::http::{ApiError, ErrorBody};
 use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -12,21 +12,38 @@ pub(crate) struct NotificationsState {
     pub(crate) db: DatabaseConnection,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 pub(crate) struct CustomerQuery {
     customer: String,
 }
 
-#[derive(Serialize)]
-struct NotificationBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct NotificationBody {
     id: String,
     kind: String,
     order_id: String,
     text: String,
+    #[schema(value_type = String, format = DateTime)]
     created_at: ChronoDateTimeUtc,
 }
 
+/// What a customer was told.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct NotificationsBody {
+    notifications: Vec<NotificationBody>,
+}
+
 /// `GET /api/notifications?customer=…`: what the customer was told, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/notifications",
+    tag = "notifications",
+    params(CustomerQuery),
+    responses(
+        (status = 200, description = "Oldest first", body = NotificationsBody),
+        (status = 400, description = "Missing or empty `customer` (`invalid_query`)", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list_notifications(
     state: web::Data<NotificationsState>,
     query: web::Query<CustomerQuery>,
@@ -55,5 +72,5 @@ pub(crate) async fn list_notifications(
             created_at: m.created_at,
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "notifications": notifications })))
+    Ok(HttpResponse::Ok().json(NotificationsBody { notifications }))
 }

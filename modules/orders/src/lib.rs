@@ -27,11 +27,20 @@ pub static MODULE: ModuleDescriptor = ModuleDescriptor {
         ReleaseReservation::NAME,
     ],
     routes: &["POST /api/orders", "GET /api/orders/{id}"],
+    openapi,
     migrate: cleave::migrate_with::<orders_migrations::Migrator>,
     register,
 };
 
 cleave::register_module!(MODULE);
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(routes::place_order, routes::get_order))]
+struct OrdersApi;
+
+fn openapi() -> utoipa::openapi::OpenApi {
+    <OrdersApi as utoipa::OpenApi>::openapi()
+}
 
 fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     let context = r.context().clone();

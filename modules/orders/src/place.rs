@@ -26,14 +26,14 @@ pub(crate) struct PlaceOrder {
 }
 
 /// The body of `POST /api/orders`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewOrder {
     customer: String,
     lines: Vec<NewLine>,
 }
 
-#[derive(Debug, Deserialize)]
-struct NewLine {
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub(crate) struct NewLine {
     sku: String,
     quantity: u32,
 }

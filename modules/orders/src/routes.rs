@@ -1,16 +1,38 @@
 //! Public HTTP routes of orders.
 
 use actix_web::{HttpResponse, web};
-use cleave::http::ApiError;
+use cleave::http::{ApiError, ErrorBody};
 use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
-use serde_json::json;
 
 use crate::order::{header, line};
 use crate::place::{NewOrder, PlaceOrder};
 
+/// The answer to a placed order.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PlacedBody {
+    id: Uuid,
+    /// Always `placed`; it becomes `paid` once billing captured the payment.
+    status: &'static str,
+    total_cents: i64,
+}
+
 /// `POST /api/orders`: 201 `{id, status: "placed", total_cents}`.
+#[utoipa::path(
+    post,
+    path = "/api/orders",
+    tag = "orders",
+    request_body = NewOrder,
+    responses(
+        (status = 201, description = "Accepted: priced, stock reserved, `orders.order_placed` published", body = PlacedBody),
+        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 404, description = "Unknown SKU (`unknown_sku`)", body = ErrorBody),
+        (status = 409, description = "Not enough stock; nothing reserved (`insufficient_stock`)", body = ErrorBody),
+        (status = 422, description = "Invalid customer, lines or quantities", body = ErrorBody),
+        (status = 503, description = "A module the order needs is unavailable", body = ErrorBody),
+    )
+)]
 pub(crate) async fn place_order(
     orders: web::Data<PlaceOrder>,
     body: web::Json<NewOrder>,
@@ -18,32 +40,45 @@ pub(crate) async fn place_order(
     let placed = orders.place(body.into_inner()).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/orders/{}", placed.id)))
-        .json(json!({
-            "id": placed.id,
-            "status": crate::order::PLACED,
-            "total_cents": placed.total_cents,
-        })))
+        .json(PlacedBody {
+            id: placed.id,
+            status: crate::order::PLACED,
+            total_cents: placed.total_cents,
+        }))
 }
 
-#[derive(Serialize)]
-struct LineBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct LineBody {
     sku: String,
     quantity: i64,
     unit_price_cents: i64,
 }
 
-#[derive(Serialize)]
-struct OrderBody {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct OrderBody {
     id: Uuid,
     customer: String,
     status: String,
     total_cents: i64,
     lines: Vec<LineBody>,
+    #[schema(value_type = String, format = DateTime)]
     created_at: ChronoDateTimeUtc,
+    #[schema(value_type = String, format = DateTime)]
     updated_at: ChronoDateTimeUtc,
 }
 
 /// `GET /api/orders/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}",
+    tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The order; `status` is `placed` or `paid`", body = OrderBody),
+        (status = 400, description = "Not a UUID (`invalid_path`)", body = ErrorBody),
+        (status = 404, description = "No such order (`order_not_found`)", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_order(
     orders: web::Data<PlaceOrder>,
     id: web::Path<Uuid>,

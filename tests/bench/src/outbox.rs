@@ -59,6 +59,7 @@ static TICKER: ModuleDescriptor = ModuleDescriptor {
     may_call: &[],
     sends: &[],
     routes: &[],
+    openapi: cleave::http::no_routes,
     migrate: no_migrations,
     register: register_nothing,
 };
@@ -76,6 +77,7 @@ static LISTENER: ModuleDescriptor = ModuleDescriptor {
     may_call: &[],
     sends: &[],
     routes: &[],
+    openapi: cleave::http::no_routes,
     migrate: no_migrations,
     register: register_listener,
 };
