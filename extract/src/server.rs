@@ -211,20 +211,20 @@ async fn serve_named_request(
     name: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    serve_request(endpoints, request, name.into_inner(), payload).await
+    serve_request(endpoints, request, &name, payload).await
 }
 
 async fn serve_request(
     endpoints: web::Data<InternalEndpoints>,
     request: HttpRequest,
-    name: String,
+    name: &str,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     endpoints.authorize(&request)?;
-    let module = owner_of(&name);
+    let module = owner_of(name);
     let contract = endpoints.hosted(module);
     let handler = contract
-        .and_then(|_| endpoints.bus.local_wire_handler(&name))
+        .and_then(|_| endpoints.bus.local_wire_handler(name))
         .ok_or_else(|| {
             ApiError::not_found(
                 "unknown_request",
@@ -234,7 +234,7 @@ async fn serve_request(
     endpoints.check_contract(&request, module, contract)?;
     let body = endpoints.read_body(payload).await?;
     let outgoing = Outgoing {
-        name: &name,
+        name,
         idempotent: false,
     };
     let context = incoming_trace(&request, None);
@@ -362,7 +362,7 @@ pub fn configure_internal(cfg: &mut web::ServiceConfig, endpoints: Arc<InternalE
                     move |endpoints: web::Data<InternalEndpoints>,
                           request: HttpRequest,
                           payload: web::Payload| {
-                        serve_request(endpoints, request, name.to_string(), payload)
+                        serve_request(endpoints, request, name, payload)
                     },
                 ),
             );

@@ -377,21 +377,16 @@ impl Bus {
                 }
                 None => Err(CallError::NoRoute { request: R::NAME }),
             },
+            // The type-id lookup above found no handler for `R`, yet one is registered under
+            // its name: a different type claims the same wire name.
             Some(RequestRoute::Local(local)) if !self.inner.serialize => {
-                let Some(typed) = local.typed.downcast_ref::<TypedHandler<R>>() else {
-                    return Err(CallError::BadPayload {
-                        request: R::NAME,
-                        message: format!(
-                            "the handler in `{}` serves a different type under this name",
-                            local.module
-                        ),
-                    });
-                };
-                match typed.0.handle(request).await {
-                    Ok(response) => Ok(response),
-                    Err(Failure::Domain(error)) => Err(CallError::Domain(error)),
-                    Err(Failure::Internal(reason)) => Err(internal_failure(local.module, reason)),
-                }
+                Err(CallError::BadPayload {
+                    request: R::NAME,
+                    message: format!(
+                        "the handler in `{}` serves a different type under this name",
+                        local.module
+                    ),
+                })
             }
             Some(RequestRoute::Local(local)) => {
                 let wire = local.wire.clone();

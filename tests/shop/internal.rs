@@ -203,31 +203,30 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
     assert_eq!(status, 200);
 }
 
+/// `GET url` on an internal listener, with `token` as bearer token if given.
+async fn get_internal(url: &str, token: Option<&str>) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let response = request.send().await.expect("the internal listener answers");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_structure_endpoint_shows_where_each_module_runs() {
     let topology = Topology::extracting("billing", Mode::InProcess).await;
     let shop = topology.shop();
     let main = topology.internal_url_of("orders");
-    let client = reqwest::Client::new();
-    let unauthorized = client
-        .get(format!("{main}/_cleave/modules"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unauthorized.status(), StatusCode::UNAUTHORIZED);
+    let url = format!("{main}/_cleave/modules");
+    assert_eq!(get_internal(&url, None).await.0, StatusCode::UNAUTHORIZED);
 
     shop.stock_product("PEN", 150, 5).await;
     let id = shop.place_order("uma", &[("PEN", 1)]).await;
     shop.wait_paid(&id).await;
-    let body: Value = client
-        .get(format!("{main}/_cleave/modules"))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, body) = get_internal(&url, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let modules = body["modules"].as_array().unwrap();
     let names: Vec<&str> = modules
         .iter()
@@ -247,22 +246,10 @@ async fn the_structure_endpoint_shows_where_each_module_runs() {
 async fn the_internal_listener_publishes_the_hosted_contracts() {
     let topology = Topology::extracting("billing", Mode::InProcess).await;
     let billing = topology.internal_url_of("billing");
-    let client = reqwest::Client::new();
-    let refused = client
-        .get(format!("{billing}/_cleave/contracts"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
-    let body: Value = client
-        .get(format!("{billing}/_cleave/contracts"))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let url = format!("{billing}/_cleave/contracts");
+    assert_eq!(get_internal(&url, None).await.0, StatusCode::UNAUTHORIZED);
+    let (status, body) = get_internal(&url, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let contracts = body["contracts"].as_object().unwrap();
     assert_eq!(
         contracts.keys().collect::<Vec<_>>(),

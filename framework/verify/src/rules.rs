@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
+use cleave_contract::owner_of;
+
 use crate::graph::CrateGraph;
 
 /// What verification knows about one module, from its descriptor, contract and schema.
@@ -130,10 +132,6 @@ const HEAVY: &[&str] = &[
     "cleave",
     "cleave-extract",
 ];
-
-fn owner_of(message: &str) -> &str {
-    message.split('.').next().unwrap_or(message)
-}
 
 /// Checks every rule; an empty answer means the workspace keeps its boundaries.
 pub fn verify(graph: &CrateGraph, modules: &[ModuleFacts]) -> Vec<Violation> {
