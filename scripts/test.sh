@@ -4,7 +4,10 @@
 #
 # - installs cargo-nextest if it is missing;
 # - finds or starts a PostgreSQL server for the PostgreSQL suite (scripts/postgres.sh); without
-#   one that suite skips locally with a printed reason, and fails when CI is set.
+#   one that suite skips locally with a printed reason, and fails when CI is set;
+# - builds the static release binary the container suite's image is made of
+#   (scripts/build-static.sh), when Docker is there or CI is set; without Docker the container
+#   suite skips locally with a printed reason, and fails when CI is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +21,13 @@ if url=$(bash scripts/postgres.sh); then
     echo "test.sh: PostgreSQL suite runs against ${url%%@*}@…" >&2
 else
     echo "test.sh: no PostgreSQL available; its suite will skip (or fail, with CI set)" >&2
+fi
+
+if [ -n "${CI:-}" ] || [ -n "${DOCKER_HOST:-}" ] || [ -S /var/run/docker.sock ]; then
+    echo "test.sh: building the static shop binary for the container suite" >&2
+    bash scripts/build-static.sh
+else
+    echo "test.sh: no Docker here; the container suite will skip" >&2
 fi
 
 exec cargo nextest run --workspace --no-fail-fast "$@"

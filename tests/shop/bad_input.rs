@@ -139,6 +139,20 @@ const CASES: &[Case] = &[
         "order_not_found",
     ),
     case(
+        "GET /api/orders/{id}/receipt",
+        "/api/orders/123/receipt",
+        None,
+        400,
+        "invalid_path",
+    ),
+    case(
+        "GET /api/orders/{id}/receipt",
+        "/api/orders/01900000-0000-7000-8000-000000000000/receipt",
+        None,
+        404,
+        "order_not_found",
+    ),
+    case(
         "GET /api/billing/invoices",
         "/api/billing/invoices",
         None,

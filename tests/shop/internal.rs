@@ -236,7 +236,7 @@ async fn the_structure_endpoint_shows_where_each_module_runs() {
     let billing = &modules[0];
     assert_eq!(billing["location"], "remote");
     assert_eq!(billing["url"], topology.internal_url_of("billing"));
-    assert_eq!(billing["contract_version"], "1.0");
+    assert_eq!(billing["contract_version"], "1.1");
     let orders = modules.iter().find(|m| m["name"] == "orders").unwrap();
     assert_eq!(orders["location"], "local");
     assert_eq!(orders["outbox"], json!({"pending": 0, "failed": 0}));

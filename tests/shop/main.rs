@@ -7,6 +7,7 @@ mod architecture;
 mod bad_input;
 mod bench_smoke;
 mod cli;
+mod containers;
 mod crash;
 mod faults;
 mod internal;

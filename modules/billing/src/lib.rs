@@ -1,14 +1,16 @@
 //! The `billing` module: an invoice and a (simulated) payment for every placed order.
 //!
 //! Subscribes to `orders.order_placed`; in the same transaction that applies it, records the
-//! invoice and the payment and publishes `billing.payment_captured`. Owns `billing_invoices`
-//! and `billing_payments`.
+//! invoice and the payment and publishes `billing.payment_captured`. Answers
+//! `billing.get_invoice`. Owns `billing_invoices` and `billing_payments`.
 
 use actix_web::http::Method;
+use billing_api::GetInvoice;
 use cleave::{ModuleDescriptor, RegisterError, Registrar};
 use orders_api::OrderPlaced;
 
 mod charge;
+mod get_invoice;
 mod invoice;
 mod routes;
 
@@ -37,7 +39,10 @@ fn openapi() -> utoipa::openapi::OpenApi {
 
 fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     let context = r.context().clone();
-    r.subscribe::<OrderPlaced>(charge::ChargeOrder {
+    r.handle::<GetInvoice>(get_invoice::GetInvoiceHandler {
+        db: context.db.clone(),
+    })
+    .subscribe::<OrderPlaced>(charge::ChargeOrder {
         events: context.events,
     })
     .data(routes::BillingState { db: context.db })

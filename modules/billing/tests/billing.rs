@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use actix_web::{App, test};
-use billing_api::PaymentCaptured;
+use billing_api::{BillingError, GetInvoice, PaymentCaptured};
+use cleave::CallError;
 use cleave::testing::{Harness, envelope, eventually};
 use orders_api::{OrderLine, OrderPlaced};
 use serde_json::Value;
@@ -44,6 +45,20 @@ async fn a_placed_order_is_invoiced_and_paid_once() {
     assert_eq!(events.len(), 1, "one payment event for two deliveries");
     assert_eq!(events[0].order_id, order_id);
     assert_eq!(events[0].amount_cents, 2000);
+
+    // Other modules ask for the invoice over the bus.
+    let invoice = app.bus().call(GetInvoice { order_id }).await.unwrap();
+    assert_eq!(invoice.order_id, order_id);
+    assert_eq!((invoice.amount_cents, invoice.paid_cents), (2000, 2000));
+    assert_eq!(invoice.invoice_id, events[0].invoice_id);
+    assert_eq!(invoice.status, "paid");
+    let unknown = Uuid::now_v7();
+    match app.bus().call(GetInvoice { order_id: unknown }).await {
+        Err(CallError::Domain(BillingError::NotInvoiced { order_id })) => {
+            assert_eq!(order_id, unknown)
+        }
+        other => panic!("expected NotInvoiced, got {other:?}"),
+    }
 
     let service = test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
     let r = test::TestRequest::get()

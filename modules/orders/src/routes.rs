@@ -6,6 +6,8 @@ use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
 
+use billing_api::{BillingError, GetInvoice};
+
 use crate::order::{header, line};
 use crate::place::{NewOrder, PlaceOrder};
 
@@ -47,6 +49,15 @@ pub(crate) async fn place_order(
         }))
 }
 
+/// The order's header row, or 404 `order_not_found`.
+async fn find_order(db: &DatabaseConnection, id: Uuid) -> Result<header::Model, ApiError> {
+    header::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await
+        .map_err(|e| ApiError::internal("cannot read the order", e))?
+        .ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct LineBody {
     sku: String,
@@ -84,18 +95,13 @@ pub(crate) async fn get_order(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let failed = |e: DbErr| ApiError::internal("cannot read the order", e);
-    let order = header::Entity::find_by_id(id.to_string())
-        .one(&orders.db)
-        .await
-        .map_err(failed)?
-        .ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))?;
+    let order = find_order(&orders.db, id).await?;
     let lines = line::Entity::find()
         .filter(line::Column::OrderId.eq(order.id.as_str()))
         .order_by_asc(line::Column::Sku)
         .all(&orders.db)
         .await
-        .map_err(failed)?;
+        .map_err(|e| ApiError::internal("cannot read the order", e))?;
     Ok(HttpResponse::Ok().json(OrderBody {
         id,
         customer: order.customer,
@@ -111,5 +117,64 @@ pub(crate) async fn get_order(
             .collect(),
         created_at: order.created_at,
         updated_at: order.updated_at,
+    }))
+}
+
+/// What billing says about an order's invoice.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct InvoiceSummary {
+    id: Uuid,
+    amount_cents: i64,
+    paid_cents: i64,
+    status: String,
+}
+
+/// An order with its invoice, as billing reports it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ReceiptBody {
+    order_id: Uuid,
+    status: String,
+    total_cents: i64,
+    /// `null` until billing has invoiced the order.
+    invoice: Option<InvoiceSummary>,
+}
+
+/// `GET /api/orders/{id}/receipt`: the order and its invoice, asked of billing over the bus.
+///
+/// The one public route that needs billing synchronously: while billing is unreachable it
+/// answers 503 `unavailable` within the call timeout, while placing orders keeps working.
+#[utoipa::path(
+    get,
+    path = "/api/orders/{id}/receipt",
+    tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses(
+        (status = 200, description = "The order and its invoice (`null` until invoiced)", body = ReceiptBody),
+        (status = 400, description = "Not a UUID (`invalid_path`)", body = ErrorBody),
+        (status = 404, description = "No such order (`order_not_found`)", body = ErrorBody),
+        (status = 503, description = "Billing is unavailable (`unavailable`)", body = ErrorBody),
+    )
+)]
+pub(crate) async fn get_receipt(
+    orders: web::Data<PlaceOrder>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let order = find_order(&orders.db, id).await?;
+    let invoice = match orders.bus.call(GetInvoice { order_id: id }).await {
+        Ok(invoice) => Some(InvoiceSummary {
+            id: invoice.invoice_id,
+            amount_cents: invoice.amount_cents,
+            paid_cents: invoice.paid_cents,
+            status: invoice.status,
+        }),
+        Err(cleave::CallError::Domain(BillingError::NotInvoiced { .. })) => None,
+        Err(e) => return Err(ApiError::from_call(e, |e| ApiError::internal("billing", e))),
+    };
+    Ok(HttpResponse::Ok().json(ReceiptBody {
+        order_id: id,
+        status: order.status,
+        total_cents: order.total_cents,
+        invoice,
     }))
 }

@@ -1,12 +1,12 @@
-//! Orders on its own: catalog and inventory are stubs on the bus, billing is a recorder and a
-//! hand-delivered event. The orders handlers, tables, outbox and inbox are real.
+//! Orders on its own: catalog and inventory are stubs on the bus, billing is a recorder, a
+//! stub for receipts and a hand-delivered event. The orders handlers, tables, outbox and inbox are real.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix_web::{App, test};
-use billing_api::PaymentCaptured;
+use billing_api::{BillingError, GetInvoice, Invoice, PaymentCaptured};
 use catalog_api::{CatalogError, GetPrices, PricedProduct, Prices};
 use cleave::testing::{Harness, Recorder, TestApp, envelope, eventually};
 use inventory_api::{InventoryError, ReleaseReservation, Released, ReserveStock, Reserved};
@@ -44,12 +44,16 @@ struct Shop {
     app: TestApp,
     placed: Recorder<OrderPlaced>,
     reservations: Arc<AtomicUsize>,
+    /// Whether the billing stub has an invoice for every order.
+    billed: Arc<AtomicBool>,
 }
 
 /// Inventory stub: at most 3 units of anything; counts successful reservations.
 async fn shop(serialize: bool) -> Shop {
     let reservations = Arc::new(AtomicUsize::new(0));
     let counter = reservations.clone();
+    let billed = Arc::new(AtomicBool::new(false));
+    let invoiced = billed.clone();
     let (harness, placed) = Harness::new()
         .module(&orders::MODULE)
         .serialize_messages(serialize)
@@ -75,11 +79,29 @@ async fn shop(serialize: bool) -> Shop {
         .stub::<ReleaseReservation, _, _>(|_: ReleaseReservation| async {
             Ok(Released { released: true })
         })
+        .stub::<GetInvoice, _, _>(move |request: GetInvoice| {
+            let invoiced = invoiced.load(Ordering::SeqCst);
+            async move {
+                if !invoiced {
+                    return Err(BillingError::NotInvoiced {
+                        order_id: request.order_id,
+                    });
+                }
+                Ok(Invoice {
+                    invoice_id: Uuid::nil(),
+                    order_id: request.order_id,
+                    amount_cents: 2250,
+                    paid_cents: 2250,
+                    status: "paid".into(),
+                })
+            }
+        })
         .record::<OrderPlaced>("billing");
     Shop {
         app: harness.start().await,
         placed,
         reservations,
+        billed,
     }
 }
 
@@ -112,6 +134,13 @@ async fn an_order_is_priced_reserved_published_and_then_paid() {
         assert_eq!(event.total_cents, 2250);
         assert_eq!(event.lines.len(), 2);
 
+        // The receipt asks billing, which has no invoice yet.
+        let receipt = test::TestRequest::get()
+            .uri(&format!("/api/orders/{id}/receipt"))
+            .to_request();
+        let answered: Value = test::call_and_read_body_json(&service, receipt).await;
+        assert_eq!(answered["invoice"], Value::Null, "{answered}");
+
         // Billing answers; the same event delivered twice marks the order paid once.
         let captured = envelope(
             "billing",
@@ -138,6 +167,13 @@ async fn an_order_is_priced_reserved_published_and_then_paid() {
         let order: Value = test::read_body_json(read).await;
         assert_eq!(order["status"], "paid", "serialize={serialize}");
         assert_eq!(order["lines"][0]["sku"], "BOOK");
+        shop.billed.store(true, Ordering::SeqCst);
+        let receipt = test::TestRequest::get()
+            .uri(&format!("/api/orders/{id}/receipt"))
+            .to_request();
+        let answered: Value = test::call_and_read_body_json(&service, receipt).await;
+        assert_eq!(answered["status"], "paid");
+        assert_eq!(answered["invoice"]["paid_cents"], 2250, "{answered}");
     }
 }
 

@@ -1,0 +1,198 @@
+//! `cleave-compare`: runs the same workload and faults against the monolith and the extracted
+//! topologies in containers, and writes `report.md`, `summary.json` and SVG charts.
+//!
+//! `scripts/compare.sh` builds the static binary and this tool, then runs it.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use clap::Parser;
+use cleave_compare::docker;
+use cleave_compare::image::{self, ImageSettings};
+use cleave_compare::report::{self, NodeFigures, Summary, TopologyFigures};
+use cleave_compare::topology::{Kind, Options, Topology};
+use cleave_compare::workload::{self, Fault, FaultPlan, Shop};
+
+#[derive(Parser, Debug)]
+#[command(about = "Compare the shop as a monolith and as services, in containers")]
+struct Args {
+    /// Directory for report.md, summary.json and the charts.
+    #[arg(long, default_value_os_t = image::target_dir().join("compare"))]
+    out: PathBuf,
+    /// Orders placed one at a time for the latency figures.
+    #[arg(long, default_value_t = 200)]
+    latency_orders: usize,
+    /// Orders placed by concurrent clients for throughput and CPU per order.
+    #[arg(long, default_value_t = 600)]
+    load_orders: usize,
+    /// Clients placing orders at once.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Skip the fault runs.
+    #[arg(long)]
+    no_faults: bool,
+}
+
+fn progress(step: &str) {
+    eprintln!("[{}] {step}", chrono_like_now());
+}
+
+fn chrono_like_now() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{:02}:{:02}:{:02}",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let started = Instant::now();
+    let engine = docker::engine().await?;
+    let settings = ImageSettings::from_env()?;
+    progress(&format!("image {}:{} …", settings.name, settings.tag));
+    let image = image::ensure(&engine, &settings).await?;
+    progress(&format!(
+        "image {} ({:.1} MiB{})",
+        image.reference(),
+        image.size_bytes as f64 / 1048576.0,
+        if image.built { ", built now" } else { "" }
+    ));
+    let options = Options::default();
+    let mut topologies = Vec::new();
+    for (index, kind) in Kind::ALL.into_iter().enumerate() {
+        let step = |what: &str| {
+            progress(&format!(
+                "[{}/{}] {}: {what}",
+                index + 1,
+                Kind::ALL.len(),
+                kind.name()
+            ))
+        };
+        step("starting containers");
+        let mut topology = Topology::start(kind, &image, &options).await?;
+        step(&format!(
+            "{} containers ready in {:.2} s",
+            topology.nodes.len(),
+            topology.time_to_ready.as_secs_f64()
+        ));
+        let figures = measure(&engine, &mut topology, &args, &step)
+            .await
+            .with_context(|| format!("{}; container logs:\n{}", kind.name(), "(below)"));
+        let figures = match figures {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("{}", topology.logs().await);
+                return Err(e);
+            }
+        };
+        topologies.push(figures);
+        step("stopping");
+        drop(topology);
+    }
+    let summary = Summary {
+        run: report::RunInfo {
+            unix_time: SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            latency_orders: args.latency_orders,
+            load_orders: args.load_orders,
+            concurrency: args.concurrency,
+            call_timeout_ms: options.call_timeout_ms,
+        },
+        image: report::ImageInfo {
+            reference: image.reference(),
+            size_mib: image.size_bytes as f64 / 1048576.0,
+        },
+        topologies,
+        ratios: Vec::new(),
+        service_weaver: report::SERVICE_WEAVER,
+    }
+    .with_ratios();
+    report::write(&summary, &args.out)?;
+    for r in &summary.ratios {
+        progress(&format!(
+            "{} vs monolith: place p50 {:.2}x, to paid p50 {:.2}x, throughput {:.2}x, CPU/order {:.2}x, memory {:.2}x",
+            r.kind, r.place_p50, r.to_paid_p50, r.throughput, r.cpu_per_order, r.memory
+        ));
+    }
+    progress(&format!(
+        "wrote {} (report.md, summary.json, latency.svg, cost.svg, faults.svg) in {:.0} s",
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+async fn measure(
+    engine: &docker::Docker,
+    topology: &mut Topology,
+    args: &Args,
+    step: &dyn Fn(&str),
+) -> anyhow::Result<TopologyFigures> {
+    // A paused monolith holds every request: the client gives up after 5 s.
+    let shop = Shop::new(topology, Duration::from_secs(5));
+    shop.stock_product("LAT", 1_000, 1_000_000).await?;
+    shop.stock_product("LOAD", 1_000, 1_000_000).await?;
+    step("warming up");
+    workload::latencies(&shop, "LAT", 20).await?;
+    step(&format!("{} orders one at a time", args.latency_orders));
+    let latencies = workload::latencies(&shop, "LAT", args.latency_orders).await?;
+    step(&format!(
+        "place p50 {:.2} ms, to paid p50 {:.2} ms; {} orders from {} clients",
+        latencies.place.p50_ms, latencies.to_paid.p50_ms, args.load_orders, args.concurrency
+    ));
+    let before = topology.usage(engine).await?;
+    let throughput =
+        workload::throughput(&shop, "LOAD", args.load_orders, args.concurrency).await?;
+    let after = topology.usage(engine).await?;
+    step(&format!(
+        "{:.0} orders/s, all paid after {:.1} s",
+        throughput.orders_per_s, throughput.all_paid_s
+    ));
+    let orders = args.load_orders.max(1) as f64;
+    let nodes: Vec<NodeFigures> = topology
+        .nodes
+        .iter()
+        .zip(before.iter().zip(after.iter()))
+        .map(|(node, ((_, b), (_, a)))| NodeFigures {
+            name: node.name.to_string(),
+            modules: node.modules.iter().map(|m| m.to_string()).collect(),
+            ready_s: node.time_to_ready.as_secs_f64(),
+            memory_mib: a.memory_bytes as f64 / 1048576.0,
+            cpu_us_per_order: a.cpu_ns.saturating_sub(b.cpu_ns) as f64 / 1e3 / orders,
+        })
+        .collect();
+    let mut faults = Vec::new();
+    if !args.no_faults {
+        for fault in [Fault::Kill, Fault::Pause] {
+            step(&format!("fault: billing {}", fault.name()));
+            let run = workload::fault_run(topology, &shop, fault, FaultPlan::default()).await?;
+            step(&format!(
+                "fault {}: {} accepted / {} refused while down, recovered in {:.2} s, {}/{} invoiced once",
+                fault.name(),
+                run.accepted_during,
+                run.refused_during,
+                run.recovered_s,
+                run.invoiced_once,
+                run.accepted
+            ));
+            faults.push(run);
+        }
+    }
+    Ok(TopologyFigures {
+        kind: topology.kind.name().to_string(),
+        ready_s: topology.time_to_ready.as_secs_f64(),
+        cpu_us_per_order: nodes.iter().map(|n| n.cpu_us_per_order).sum(),
+        memory_mib: nodes.iter().map(|n| n.memory_mib).sum(),
+        nodes,
+        latencies,
+        throughput,
+        faults,
+    })
+}

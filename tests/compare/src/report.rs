@@ -1,0 +1,691 @@
+//! The comparison's figures, written as `summary.json`, `report.md` and SVG charts.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use plotters::prelude::*;
+use serde::Serialize;
+
+use crate::workload::{FaultRun, Latencies, Throughput};
+
+/// Published by the Service Weaver paper (Ghemawat et al., "Towards Modern Development of
+/// Cloud Applications", HotOS '23): its prototype, one binary deployed as the runtime sees fit,
+/// against the same application as microservices.
+pub const SERVICE_WEAVER: PaperRatios = PaperRatios {
+    source: "Ghemawat et al., \"Towards Modern Development of Cloud Applications\", HotOS '23",
+    latency_up_to: 15.0,
+    cost_up_to: 9.0,
+};
+
+/// Ratios a paper published, for comparison with ours.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PaperRatios {
+    /// Where they come from.
+    pub source: &'static str,
+    /// Microservices' latency over the monolith's, at most.
+    pub latency_up_to: f64,
+    /// Microservices' cost over the monolith's, at most.
+    pub cost_up_to: f64,
+}
+
+/// One container's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeFigures {
+    /// Its name in the topology.
+    pub name: String,
+    /// The modules it hosts.
+    pub modules: Vec<String>,
+    /// From asking the engine to start it until its `/health` answered, in seconds.
+    pub ready_s: f64,
+    /// Memory in use after the load (working set), in MiB.
+    pub memory_mib: f64,
+    /// CPU time it spent on the load, per order, in microseconds.
+    pub cpu_us_per_order: f64,
+}
+
+/// One topology's figures, all from the same run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TopologyFigures {
+    /// `monolith`, `billing-extracted`, `all-separate`.
+    pub kind: String,
+    /// Its containers.
+    pub nodes: Vec<NodeFigures>,
+    /// From the first container's start until every `/ready` answered 200, in seconds.
+    pub ready_s: f64,
+    /// One order at a time.
+    pub latencies: Latencies,
+    /// Orders from several clients at once.
+    pub throughput: Throughput,
+    /// CPU time of all containers per order of the load, in microseconds.
+    pub cpu_us_per_order: f64,
+    /// Memory of all containers after the load, in MiB.
+    pub memory_mib: f64,
+    /// Billing killed, then billing paused.
+    pub faults: Vec<FaultRun>,
+}
+
+/// Ratios of a topology to the monolith (the monolith is 1).
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratios {
+    /// The topology.
+    pub kind: String,
+    /// Median order placement latency.
+    pub place_p50: f64,
+    /// 99th percentile order placement latency.
+    pub place_p99: f64,
+    /// Median time from placing an order until it is paid.
+    pub to_paid_p50: f64,
+    /// Throughput at the fixed concurrency.
+    pub throughput: f64,
+    /// CPU time per order (the running cost).
+    pub cpu_per_order: f64,
+    /// Memory of all containers.
+    pub memory: f64,
+}
+
+/// Everything a comparison run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// When, and with which commit.
+    pub run: RunInfo,
+    /// The image every container ran.
+    pub image: ImageInfo,
+    /// One entry per topology.
+    pub topologies: Vec<TopologyFigures>,
+    /// Each extracted topology against the monolith.
+    pub ratios: Vec<Ratios>,
+    /// The published figures ours are set beside.
+    pub service_weaver: PaperRatios,
+}
+
+/// The run's circumstances.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    /// Seconds since the Unix epoch.
+    pub unix_time: u64,
+    /// CPUs the engine's host has.
+    pub cpus: usize,
+    /// Orders in the latency phase (one at a time).
+    pub latency_orders: usize,
+    /// Orders in the throughput phase.
+    pub load_orders: usize,
+    /// Clients placing orders at once in the throughput phase.
+    pub concurrency: usize,
+    /// `extract.timeout_ms` of every container.
+    pub call_timeout_ms: u64,
+}
+
+/// The image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImageInfo {
+    /// `name:tag`.
+    pub reference: String,
+    /// Size as the engine reports it, in MiB.
+    pub size_mib: f64,
+}
+
+impl Summary {
+    /// Computes the ratios of every topology to the first (the monolith).
+    pub fn with_ratios(mut self) -> Summary {
+        let Some(base) = self.topologies.first().cloned() else {
+            return self;
+        };
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+        self.ratios = self
+            .topologies
+            .iter()
+            .skip(1)
+            .map(|t| Ratios {
+                kind: t.kind.clone(),
+                place_p50: ratio(t.latencies.place.p50_ms, base.latencies.place.p50_ms),
+                place_p99: ratio(t.latencies.place.p99_ms, base.latencies.place.p99_ms),
+                to_paid_p50: ratio(t.latencies.to_paid.p50_ms, base.latencies.to_paid.p50_ms),
+                throughput: ratio(t.throughput.orders_per_s, base.throughput.orders_per_s),
+                cpu_per_order: ratio(t.cpu_us_per_order, base.cpu_us_per_order),
+                memory: ratio(t.memory_mib, base.memory_mib),
+            })
+            .collect();
+        self
+    }
+}
+
+/// Writes `summary.json`, `report.md` and the charts into `dir`.
+pub fn write(summary: &Summary, dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(summary)?,
+    )?;
+    charts(summary, dir)?;
+    std::fs::write(dir.join("report.md"), markdown(summary))?;
+    Ok(())
+}
+
+fn fault<'a>(t: &'a TopologyFigures, name: &str) -> Option<&'a FaultRun> {
+    t.faults.iter().find(|f| f.fault.name() == name)
+}
+
+/// The report: every figure next to the claim it tests.
+pub fn markdown(s: &Summary) -> String {
+    let mut md = String::new();
+    let w = &mut md;
+    let _ = writeln!(
+        w,
+        "# Monolith or services? The same shop, measured three ways\n"
+    );
+    let _ = writeln!(
+        w,
+        "One image (`{}`, {:.1} MiB, `FROM scratch`), three placements of the same five modules, \
+         each in containers started by testcontainers on a network of its own, on one machine \
+         with {} CPUs. All figures come from one run (`scripts/compare.sh`); the machine is \
+         shared, so read the ratios, not the absolute numbers.\n",
+        s.image.reference, s.image.size_mib, s.run.cpus
+    );
+    let _ = writeln!(w, "| topology | containers | modules per container |");
+    let _ = writeln!(w, "|---|---|---|");
+    for t in &s.topologies {
+        let placement: Vec<String> = t
+            .nodes
+            .iter()
+            .map(|n| format!("{}: {}", n.name, n.modules.join(", ")))
+            .collect();
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} |",
+            t.kind,
+            t.nodes.len(),
+            placement.join("; ")
+        );
+    }
+
+    let _ = writeln!(w, "\n## 1. The latency and cost of the network\n");
+    let _ = writeln!(
+        w,
+        "Claim: every module boundary that becomes a network hop costs latency and CPU. Placing \
+         an order calls catalog and inventory synchronously; payment follows through two events \
+         (orders → billing → orders). {} orders one at a time, then {} orders from {} clients at \
+         once.\n",
+        s.run.latency_orders, s.run.load_orders, s.run.concurrency
+    );
+    let _ = writeln!(
+        w,
+        "| topology | place p50 ms | place p99 ms | to paid p50 ms | to paid p99 ms | orders/s @{} | CPU µs/order | memory MiB |",
+        s.run.concurrency
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
+    for t in &s.topologies {
+        let _ = writeln!(
+            w,
+            "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0} | {:.0} | {:.1} |",
+            t.kind,
+            t.latencies.place.p50_ms,
+            t.latencies.place.p99_ms,
+            t.latencies.to_paid.p50_ms,
+            t.latencies.to_paid.p99_ms,
+            t.throughput.orders_per_s,
+            t.cpu_us_per_order,
+            t.memory_mib
+        );
+    }
+    let _ = writeln!(
+        w,
+        "\n![latency](latency.svg)\n\n![cost](cost.svg)\n\nRatios to the monolith (above 1 is \
+         worse, except throughput), beside the Service Weaver paper's published figures \
+         (monolith vs microservices: latency up to {}x, cost up to {}x; {}):\n",
+        s.service_weaver.latency_up_to, s.service_weaver.cost_up_to, s.service_weaver.source
+    );
+    let _ = writeln!(
+        w,
+        "| topology | place p50 | place p99 | to paid p50 | throughput | CPU per order | memory |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+    for r in &s.ratios {
+        let _ = writeln!(
+            w,
+            "| {} | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x | {:.2}x |",
+            r.kind,
+            r.place_p50,
+            r.place_p99,
+            r.to_paid_p50,
+            r.throughput,
+            r.cpu_per_order,
+            r.memory
+        );
+    }
+    let _ = writeln!(
+        w,
+        "| Service Weaver paper (microservices) | up to {}x | | | | up to {}x (cost) | |",
+        s.service_weaver.latency_up_to, s.service_weaver.cost_up_to
+    );
+    let _ = writeln!(
+        w,
+        "\nTheir application had far more services and hops per request than this shop's five \
+         modules and two synchronous calls per order, and their cost counts machines, ours CPU \
+         time and memory; the direction is the same, the size grows with the number of hops."
+    );
+
+    let _ = writeln!(w, "\n## 2. Resilience to one failing part\n");
+    let _ = writeln!(
+        w,
+        "Claim: with billing in its own container, a billing failure does not stop orders; in \
+         the monolith it is everyone's failure. Orders are placed every 50 ms while billing's \
+         container is killed (then started again) or paused (then thawed). A receipt \
+         (`GET /api/orders/{{id}}/receipt`) needs billing synchronously; placing an order does \
+         not. Everything below was read through the public API.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| topology | fault | orders accepted while down | refused while down | receipts while down (status, ms) | receipt after | recovered in s | accepted orders paid with one invoice |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
+    for t in &s.topologies {
+        for f in &t.faults {
+            let receipts: Vec<String> = f
+                .receipts_during
+                .iter()
+                .map(|(status, ms)| format!("{status} in {ms:.0}"))
+                .collect();
+            let _ = writeln!(
+                w,
+                "| {} | {} | {} | {} | {} | {} | {:.2} | {}/{} |",
+                t.kind,
+                f.fault.name(),
+                f.accepted_during,
+                f.refused_during,
+                receipts.join(", "),
+                f.receipt_after,
+                f.recovered_s,
+                f.invoiced_once,
+                f.accepted
+            );
+        }
+    }
+    let _ = writeln!(
+        w,
+        "\n![faults](faults.svg)\n\nStatus 0 means no HTTP answer at all (connection refused: \
+         the process is gone). In the monolith, killing billing's container kills the shop, so \
+         orders are refused until it is back; with billing extracted, orders keep being \
+         accepted, receipts fail fast with 503 (a timeout of {} ms bounds a paused billing, and \
+         the circuit breaker then answers at once), and the payments follow when billing \
+         returns — none lost, none doubled.",
+        s.run.call_timeout_ms
+    );
+
+    let _ = writeln!(w, "\n## 3. Independent scaling\n");
+    let _ = writeln!(
+        w,
+        "Claim: a module in its own container can be given more instances without copying the \
+         rest. What one more instance costs, in memory after the load, and where the CPU goes:\n"
+    );
+    let _ = writeln!(
+        w,
+        "| topology | container | memory MiB | CPU µs per order |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|");
+    for t in &s.topologies {
+        for n in &t.nodes {
+            let _ = writeln!(
+                w,
+                "| {} | {} | {:.1} | {:.0} |",
+                t.kind, n.name, n.memory_mib, n.cpu_us_per_order
+            );
+        }
+    }
+    if let (Some(mono), Some(split)) = (s.topologies.first(), s.topologies.get(1))
+        && let Some(billing) = split.nodes.iter().find(|n| n.name == "billing")
+    {
+        let _ = writeln!(
+            w,
+            "\nOne more billing instance: {:.1} MiB as its own container, {:.1} MiB as another \
+             monolith. The services pay for that option with the extra CPU per order and \
+             memory in section 1 on every order, whether or not billing ever needs scaling.",
+            billing.memory_mib, mono.memory_mib
+        );
+    }
+
+    let _ = writeln!(w, "\n## 4. Independent deployment\n");
+    let _ = writeln!(
+        w,
+        "Claim: an extracted module is deployed (restarted with a new version) without stopping \
+         the others. The kill run above is also a deploy of billing: the figures are how long \
+         the restarted container took to be ready, and what callers saw meanwhile.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| topology | whole topology ready s (first start) | billing's container ready s (first start) | billing's container ready s (restart) | orders refused during billing's restart |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|");
+    for t in &s.topologies {
+        let billing = t
+            .nodes
+            .iter()
+            .find(|n| n.modules.iter().any(|m| m == "billing"))
+            .map_or(0.0, |n| n.ready_s);
+        let kill = fault(t, "kill");
+        let _ = writeln!(
+            w,
+            "| {} | {:.2} | {:.2} | {:.2} | {} |",
+            t.kind,
+            t.ready_s,
+            billing,
+            kill.map_or(0.0, |f| f.restart_s),
+            kill.map_or(0, |f| f.refused_during)
+        );
+    }
+    let _ = writeln!(
+        w,
+        "\nEvery container runs the same image here; a team deploying billing alone would build \
+         it with `--no-default-features --features billing`. Deploying independently also means \
+         keeping contracts compatible across versions (checked by the `cleave-contract` header \
+         and ADR 5), which the monolith never has to."
+    );
+    let _ = writeln!(
+        w,
+        "\n## When each wins\n\nSee `ADRs/0008-no-silver-bullet.md`: the decision, with the \
+         numbers of a recorded run."
+    );
+    md
+}
+
+const TOPOLOGY_COLORS: [RGBColor; 3] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+];
+
+type ChartResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Grouped bars: one group per metric, one bar per topology.
+fn grouped_bars(
+    path: &Path,
+    title: &str,
+    unit: &str,
+    metrics: &[&str],
+    topologies: &[&str],
+    values: &[Vec<f64>],
+) -> ChartResult {
+    let root = SVGBackend::new(path, (860, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let top = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0_f64, f64::max)
+        * 1.15;
+    let groups = metrics.len() as f64;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.0..groups, 0.0..top.max(1e-9))?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(metrics.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            if (x - x.floor() - 0.5).abs() < 1e-6 && i < metrics.len() {
+                metrics[i].to_string()
+            } else {
+                String::new()
+            }
+        })
+        .y_desc(unit)
+        .draw()?;
+    let width = 0.8 / topologies.len() as f64;
+    for (t, name) in topologies.iter().enumerate() {
+        let color = TOPOLOGY_COLORS[t % TOPOLOGY_COLORS.len()];
+        chart
+            .draw_series(metrics.iter().enumerate().map(|(m, _)| {
+                let x0 = m as f64 + 0.1 + t as f64 * width;
+                let v = values[t][m];
+                Rectangle::new([(x0, 0.0), (x0 + width * 0.9, v)], color.filled())
+            }))?
+            .label(*name)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// Placement latency over time during the kill run, one panel per topology.
+fn fault_timeline(path: &Path, s: &Summary) -> ChartResult {
+    let root = SVGBackend::new(path, (860, 200 * s.topologies.len().max(1) as u32 + 40))
+        .into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(
+        "Placing orders while billing is killed and started again (red: not accepted)",
+        ("sans-serif", 18),
+    )?;
+    let panels = root.split_evenly((s.topologies.len().max(1), 1));
+    for (t, area) in s.topologies.iter().zip(panels.iter()) {
+        let Some(run) = fault(t, "kill") else {
+            continue;
+        };
+        let end = run.timeline.iter().map(|x| x.at_s).fold(1.0, f64::max);
+        let top = run.timeline.iter().map(|x| x.ms).fold(1.0, f64::max) * 1.1;
+        let mut chart = ChartBuilder::on(area)
+            .caption(&t.kind, ("sans-serif", 15))
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..end, 0.0..top)?;
+        chart
+            .configure_mesh()
+            .x_desc("s since the run started")
+            .y_desc("ms")
+            .draw()?;
+        let (first, last) = (
+            run.timeline.iter().find(|x| x.during).map(|x| x.at_s),
+            run.timeline.iter().rev().find(|x| x.during).map(|x| x.at_s),
+        );
+        if let (Some(a), Some(b)) = (first, last) {
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(a, 0.0), (b, top)],
+                RGBColor(200, 200, 200).mix(0.4).filled(),
+            )))?;
+        }
+        chart.draw_series(run.timeline.iter().map(|x| {
+            let color = if x.status == 201 {
+                TOPOLOGY_COLORS[0]
+            } else {
+                RED
+            };
+            Circle::new((x.at_s, x.ms), 3, color.filled())
+        }))?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn charts(s: &Summary, dir: &Path) -> anyhow::Result<()> {
+    let names: Vec<&str> = s.topologies.iter().map(|t| t.kind.as_str()).collect();
+    let latency: Vec<Vec<f64>> = s
+        .topologies
+        .iter()
+        .map(|t| {
+            vec![
+                t.latencies.place.p50_ms,
+                t.latencies.place.p99_ms,
+                t.latencies.to_paid.p50_ms,
+                t.latencies.to_paid.p99_ms,
+                t.throughput.place.p50_ms,
+            ]
+        })
+        .collect();
+    let chart = |r: ChartResult, name: &str| r.map_err(|e| anyhow::anyhow!("chart {name}: {e}"));
+    chart(
+        grouped_bars(
+            &dir.join("latency.svg"),
+            "Order latency by topology",
+            "ms",
+            &[
+                "place p50",
+                "place p99",
+                "to paid p50",
+                "to paid p99",
+                "place p50 under load",
+            ],
+            &names,
+            &latency,
+        ),
+        "latency",
+    )?;
+    let cost: Vec<Vec<f64>> = s
+        .topologies
+        .iter()
+        .map(|t| {
+            vec![
+                t.cpu_us_per_order / 100.0,
+                t.memory_mib,
+                t.throughput.orders_per_s / 10.0,
+            ]
+        })
+        .collect();
+    chart(
+        grouped_bars(
+            &dir.join("cost.svg"),
+            "Cost and capacity by topology",
+            "see labels",
+            &["CPU per order (100 µs)", "memory (MiB)", "orders/s (x10)"],
+            &names,
+            &cost,
+        ),
+        "cost",
+    )?;
+    chart(fault_timeline(&dir.join("faults.svg"), s), "faults")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::{Fault, Percentiles, Sample};
+
+    fn topology(kind: &str, scale: f64) -> TopologyFigures {
+        let p = |ms: f64| Percentiles {
+            count: 10,
+            p50_ms: ms * scale,
+            p99_ms: 2.0 * ms * scale,
+            max_ms: 3.0 * ms * scale,
+        };
+        let run = |fault, refused| FaultRun {
+            fault,
+            accepted_during: 10 - refused,
+            refused_during: refused,
+            refused_outside: 0,
+            receipts_during: vec![(503, 12.0)],
+            receipt_after: 200,
+            restart_s: 0.5,
+            recovered_s: 1.5,
+            accepted: 20,
+            invoiced_once: 20,
+            timeline: (0..30)
+                .map(|i| Sample {
+                    at_s: f64::from(i) * 0.1,
+                    status: if (10..20).contains(&i) && refused > 0 {
+                        0
+                    } else {
+                        201
+                    },
+                    ms: 3.0,
+                    during: (10..20).contains(&i),
+                })
+                .collect(),
+        };
+        TopologyFigures {
+            kind: kind.to_string(),
+            nodes: vec![NodeFigures {
+                name: "billing".into(),
+                modules: vec!["billing".into()],
+                ready_s: 0.4,
+                memory_mib: 12.0,
+                cpu_us_per_order: 900.0 * scale,
+            }],
+            ready_s: 0.8,
+            latencies: Latencies {
+                place: p(3.0),
+                to_paid: p(12.0),
+            },
+            throughput: Throughput {
+                orders: 100,
+                concurrency: 8,
+                orders_per_s: 300.0 / scale,
+                place: p(5.0),
+                all_paid_s: 1.0,
+                ids: Vec::new(),
+            },
+            cpu_us_per_order: 900.0 * scale,
+            memory_mib: 12.0 * scale,
+            faults: vec![
+                run(Fault::Kill, if scale == 1.0 { 10 } else { 0 }),
+                run(Fault::Pause, 0),
+            ],
+        }
+    }
+
+    /// The writer, on made-up figures: every file is there and every claim has its section.
+    /// (What the figures are is the business of `scripts/compare.sh`, not of a test.)
+    #[test]
+    fn the_report_maps_figures_to_claims_and_draws_the_charts() {
+        let summary = Summary {
+            run: RunInfo {
+                unix_time: 0,
+                cpus: 2,
+                latency_orders: 10,
+                load_orders: 100,
+                concurrency: 8,
+                call_timeout_ms: 1000,
+            },
+            image: ImageInfo {
+                reference: "shop:test".into(),
+                size_mib: 33.0,
+            },
+            topologies: vec![
+                topology("monolith", 1.0),
+                topology("billing-extracted", 1.5),
+                topology("all-separate", 2.0),
+            ],
+            ratios: Vec::new(),
+            service_weaver: SERVICE_WEAVER,
+        }
+        .with_ratios();
+        assert_eq!(summary.ratios.len(), 2);
+        assert!((summary.ratios[1].place_p50 - 2.0).abs() < 1e-9);
+        let dir = tempfile::tempdir().unwrap();
+        write(&summary, dir.path()).unwrap();
+        let report = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+        for claim in [
+            "The latency and cost of the network",
+            "Resilience to one failing part",
+            "Independent scaling",
+            "Independent deployment",
+            "up to 15x",
+            "up to 9x",
+        ] {
+            assert!(report.contains(claim), "{claim} missing from:\n{report}");
+        }
+        for chart in ["latency.svg", "cost.svg", "faults.svg"] {
+            let svg = std::fs::read_to_string(dir.path().join(chart)).unwrap();
+            assert!(
+                svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+                "{chart}"
+            );
+            assert!(svg.contains("monolith"), "{chart} names the topologies");
+        }
+        let json: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(json["topologies"].as_array().unwrap().len(), 3);
+    }
+}

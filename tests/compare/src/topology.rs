@@ -1,0 +1,319 @@
+//! The three placements of the shop's modules, as containers on a network made for the run.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use testcontainers::bollard::Docker;
+use testcontainers::core::{ContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use crate::docker::{Usage, usage};
+use crate::image::ShopImage;
+
+/// Every module of the shop.
+pub const MODULES: [&str; 5] = ["catalog", "inventory", "orders", "billing", "notifications"];
+/// The public port inside every container.
+pub const PUBLIC_PORT: u16 = 8080;
+/// The internal port (module-to-module calls and events) inside every container.
+pub const INTERNAL_PORT: u16 = 9180;
+
+/// How the modules are placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Every module in one container.
+    Monolith,
+    /// Billing in its own container, the other four together in another.
+    BillingExtracted,
+    /// Every module in its own container.
+    AllSeparate,
+}
+
+impl Kind {
+    /// The three placements, from fewest to most containers.
+    pub const ALL: [Kind; 3] = [Kind::Monolith, Kind::BillingExtracted, Kind::AllSeparate];
+
+    /// Short name used in reports and container names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Monolith => "monolith",
+            Kind::BillingExtracted => "billing-extracted",
+            Kind::AllSeparate => "all-separate",
+        }
+    }
+
+    /// The containers: a name and the modules it hosts.
+    pub fn nodes(self) -> Vec<(&'static str, Vec<&'static str>)> {
+        match self {
+            Kind::Monolith => vec![("shop", MODULES.to_vec())],
+            Kind::BillingExtracted => vec![
+                ("billing", vec!["billing"]),
+                (
+                    "rest",
+                    vec!["catalog", "inventory", "orders", "notifications"],
+                ),
+            ],
+            Kind::AllSeparate => MODULES.iter().map(|m| (*m, vec![*m])).collect(),
+        }
+    }
+}
+
+/// Settings every container of a topology gets.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Timeout of one call to another container (`extract.timeout_ms`).
+    pub call_timeout_ms: u64,
+    /// Longest wait between delivery attempts (`outbox.backoff_max_ms`): how soon deliveries
+    /// resume after a module comes back.
+    pub backoff_max_ms: u64,
+    /// How long a container may take to print that it listens.
+    pub startup_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            call_timeout_ms: 1_000,
+            backoff_max_ms: 1_000,
+            startup_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One container of a topology.
+pub struct Node {
+    /// Name within the topology (`shop`, `billing`, `rest`, or a module's name).
+    pub name: &'static str,
+    /// The modules it hosts.
+    pub modules: Vec<&'static str>,
+    /// Its public API from the host, e.g. `http://127.0.0.1:32768`.
+    pub public_url: String,
+    /// Its internal endpoints from the host.
+    pub internal_url: String,
+    /// From asking the engine to start it until its `/health` answered.
+    pub time_to_ready: Duration,
+    container: ContainerAsync<GenericImage>,
+}
+
+/// A running topology; its containers and network go when it is dropped.
+pub struct Topology {
+    /// The placement.
+    pub kind: Kind,
+    /// Its containers.
+    pub nodes: Vec<Node>,
+    /// The shared internal token.
+    pub token: String,
+    /// From the first container's start until every container's `/ready` answered 200.
+    pub time_to_ready: Duration,
+    http: reqwest::Client,
+}
+
+impl Topology {
+    /// Starts every container of `kind` on a new network and waits until all are ready.
+    pub async fn start(kind: Kind, image: &ShopImage, options: &Options) -> anyhow::Result<Self> {
+        let run = format!("cleave-{}-{:08x}", kind.name(), fastrand::u32(..));
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let layout = kind.nodes();
+        let host_of = |module: &str| {
+            layout
+                .iter()
+                .find(|(_, modules)| modules.contains(&module))
+                .map(|(node, _)| format!("http://{run}-{node}:{INTERNAL_PORT}"))
+                .expect("every module is placed")
+        };
+        let started = Instant::now();
+        let mut nodes = Vec::new();
+        for (name, modules) in &layout {
+            let mut request = GenericImage::new(image.name.clone(), image.tag.clone())
+                .with_exposed_port(ContainerPort::Tcp(PUBLIC_PORT))
+                .with_exposed_port(ContainerPort::Tcp(INTERNAL_PORT))
+                .with_wait_for(WaitFor::message_on_stdout("shop listening"))
+                .with_network(run.clone())
+                .with_container_name(format!("{run}-{name}"))
+                .with_startup_timeout(options.startup_timeout)
+                .with_env_var("SHOP_INTERNAL_TOKEN", token.clone())
+                .with_env_var(
+                    "SHOP_EXTRACT__TIMEOUT_MS",
+                    options.call_timeout_ms.to_string(),
+                )
+                .with_env_var(
+                    "SHOP_OUTBOX__BACKOFF_MAX_MS",
+                    options.backoff_max_ms.to_string(),
+                )
+                .with_env_var("SHOP_LOG", "warn");
+            if kind != Kind::Monolith {
+                request = request.with_env_var("SHOP_MODULES", modules.join(","));
+                for module in MODULES.iter().filter(|m| !modules.contains(m)) {
+                    request = request.with_env_var(
+                        format!("SHOP_REMOTE__{}", module.to_uppercase()),
+                        host_of(module),
+                    );
+                }
+            }
+            let node_started = Instant::now();
+            let container = request
+                .start()
+                .await
+                .with_context(|| format!("start container {run}-{name}"))?;
+            let (public_url, internal_url) = urls(&container).await?;
+            wait_for(
+                &http,
+                &format!("{public_url}/health"),
+                options.startup_timeout,
+            )
+            .await?;
+            nodes.push(Node {
+                name,
+                modules: modules.clone(),
+                public_url,
+                internal_url,
+                time_to_ready: node_started.elapsed(),
+                container,
+            });
+        }
+        let topology_deadline = options.startup_timeout;
+        for node in &nodes {
+            wait_for(
+                &http,
+                &format!("{}/ready", node.public_url),
+                topology_deadline,
+            )
+            .await?;
+        }
+        Ok(Topology {
+            kind,
+            nodes,
+            token,
+            time_to_ready: started.elapsed(),
+            http,
+        })
+    }
+
+    /// The node hosting `module`.
+    pub fn node_of(&self, module: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.modules.contains(&module))
+            .unwrap_or_else(|| panic!("no container hosts `{module}`"))
+    }
+
+    fn node_of_mut(&mut self, module: &str) -> &mut Node {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.modules.contains(&module))
+            .unwrap_or_else(|| panic!("no container hosts `{module}`"))
+    }
+
+    /// Where a client sends each module's public routes: `/api/<module>` → its container.
+    pub fn routes(&self) -> Vec<(String, String)> {
+        MODULES
+            .iter()
+            .map(|m| (format!("/api/{m}"), self.node_of(m).public_url.clone()))
+            .collect()
+    }
+
+    /// Kills the container hosting `module` at once (no graceful shutdown: a crash).
+    pub async fn kill(&self, module: &str) -> anyhow::Result<()> {
+        self.node_of(module)
+            .container
+            .stop_with_timeout(Some(0))
+            .await
+            .with_context(|| format!("kill the container of {module}"))
+    }
+
+    /// Starts the killed container of `module` again (same container, same database) and
+    /// waits until it is ready; its public URL may change (the engine maps a new host port).
+    pub async fn restart(&mut self, module: &str, timeout: Duration) -> anyhow::Result<Duration> {
+        let http = self.http.clone();
+        let node = self.node_of_mut(module);
+        let started = Instant::now();
+        node.container.start().await?;
+        let (public_url, internal_url) = urls(&node.container).await?;
+        node.public_url = public_url;
+        node.internal_url = internal_url;
+        wait_for(&http, &format!("{}/ready", node.public_url), timeout).await?;
+        Ok(started.elapsed())
+    }
+
+    /// Freezes every process of the container hosting `module`: connections are accepted by
+    /// the kernel but never answered, the hardest failure for a caller.
+    pub async fn pause(&self, module: &str) -> anyhow::Result<()> {
+        Ok(self.node_of(module).container.pause().await?)
+    }
+
+    /// Thaws a paused container.
+    pub async fn unpause(&self, module: &str) -> anyhow::Result<()> {
+        Ok(self.node_of(module).container.unpause().await?)
+    }
+
+    /// CPU time and memory of every container, as the engine reports them.
+    pub async fn usage(&self, docker: &Docker) -> anyhow::Result<Vec<(&'static str, Usage)>> {
+        let mut all = Vec::new();
+        for node in &self.nodes {
+            all.push((node.name, usage(docker, node.container.id()).await?));
+        }
+        Ok(all)
+    }
+
+    /// The standard error of every container (its log), for diagnosing a failure.
+    pub async fn logs(&self) -> String {
+        let mut all = String::new();
+        for node in &self.nodes {
+            let log = node.container.stderr_to_vec().await.unwrap_or_default();
+            all.push_str(&format!(
+                "--- {} ---\n{}\n",
+                node.name,
+                String::from_utf8_lossy(&log)
+            ));
+        }
+        all
+    }
+
+    /// `GET` on a node's internal listener with the token, e.g. `/_cleave/modules`.
+    pub async fn internal_get(&self, node: &str, path: &str) -> anyhow::Result<serde_json::Value> {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.name == node)
+            .with_context(|| format!("no node {node}"))?;
+        let response = self
+            .http
+            .get(format!("{}{path}", node.internal_url))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("{path} on {}: {}", node.name, response.status());
+        }
+        Ok(response.json().await?)
+    }
+}
+
+async fn urls(container: &ContainerAsync<GenericImage>) -> anyhow::Result<(String, String)> {
+    let host = container.get_host().await?;
+    let public = container.get_host_port_ipv4(PUBLIC_PORT).await?;
+    let internal = container.get_host_port_ipv4(INTERNAL_PORT).await?;
+    Ok((
+        format!("http://{host}:{public}"),
+        format!("http://{host}:{internal}"),
+    ))
+}
+
+/// Polls `url` until it answers 200.
+pub async fn wait_for(http: &reqwest::Client, url: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match http.get(url).send().await {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            Ok(r) => format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+            Err(e) => e.to_string(),
+        };
+        if Instant::now() > deadline {
+            bail!("{url} not ready within {timeout:?}: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
