@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds the statically linked release binary the `shop` image is made of:
-#   target/x86_64-unknown-linux-gnu/release/shop
-# It runs in an empty root (`FROM scratch`, see Dockerfile). Extra arguments go to cargo, e.g.
-# `-p cleave-compare` to build the comparison tool with the same flags (and shared artifacts).
+# Builds a statically linked release binary: by default `shop`, the binary the `shop` image is
+# made of (target/x86_64-unknown-linux-gnu/release/shop), which runs in an empty root
+# (`FROM scratch`, see Dockerfile). `scripts/build-static.sh cleave-compare` builds the
+# comparison tool with the same flags. One package per cargo run, so that each always resolves
+# the same features and an incremental build stays incremental.
 #
-# The image itself is built from this binary through the Docker engine's API by the container
-# tests and by `scripts/compare.sh` whenever the binary changed (tests/compare/src/image.rs).
+# The image itself is built from the shop binary through the Docker engine's API by the
+# container tests and by `scripts/compare.sh` whenever the binary changed
+# (tests/compare/src/image.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUSTFLAGS='-C target-feature=+crt-static'
-exec cargo build --release --target x86_64-unknown-linux-gnu -p shop "$@"
+exec cargo build --release --target x86_64-unknown-linux-gnu -p "${1:-shop}"

@@ -5,5 +5,6 @@
 # binary changed) and the tool first. Arguments go to cleave-compare (`--help`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/build-static.sh -p cleave-compare
+bash scripts/build-static.sh
+bash scripts/build-static.sh cleave-compare
 exec target/x86_64-unknown-linux-gnu/release/cleave-compare "$@"
