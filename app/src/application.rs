@@ -47,6 +47,7 @@ pub struct Application {
     internal: Server,
     runtime: Arc<Runtime>,
     relay: Option<RelayHandle>,
+    upkeep: tokio::task::JoinHandle<()>,
     remotes: Vec<(String, String)>,
 }
 
@@ -152,6 +153,7 @@ impl Application {
             .await
             .context("Failed to migrate the database")?;
         let bus = Bus::new(config.serialize_messages);
+        let metrics = bus.metrics().clone();
         let runtime = Runtime::build(db, bus.clone(), &hosted, routing, &known)
             .context("The modules cannot start")?;
         let runtime = Arc::new(runtime);
@@ -168,6 +170,12 @@ impl Application {
                 .context("Failed to build the readiness HTTP client")?,
         });
         let public_readiness = readiness.clone();
+        let scrape = web::Data::new(Scrape {
+            db: runtime.db().clone(),
+            metrics: metrics.clone(),
+        });
+        let public_scrape = scrape.clone();
+        let public_metrics = metrics.clone();
         let document = web::Data::new(openapi(&hosted));
         let mut public = HttpServer::new(move || {
             let runtime = app_runtime.clone();
@@ -175,9 +183,12 @@ impl Application {
                 .wrap_fn(cleave::http::trace_request)
                 .configure(|cfg| runtime.configure_http(cfg))
                 .app_data(public_readiness.clone())
+                .app_data(public_metrics.clone())
+                .app_data(public_scrape.clone())
                 .app_data(document.clone())
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
+                .route("/metrics", web::get().to(prometheus))
                 .route("/api/openapi.json", web::get().to(openapi_json))
                 .default_service(web::to(cleave::http::not_found))
         })
@@ -203,8 +214,10 @@ impl Application {
             App::new()
                 .configure(|cfg| configure_internal(cfg, endpoints))
                 .app_data(readiness.clone())
+                .app_data(scrape.clone())
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
+                .route("/metrics", web::get().to(prometheus))
                 .default_service(web::to(cleave::http::not_found))
         })
         .shutdown_timeout(config.shutdown_timeout_s);
@@ -218,6 +231,15 @@ impl Application {
             .outbox
             .relay
             .then(|| runtime.spawn_relay(&config.outbox));
+        // Histograms keep their recent samples until rendered; compact them now and then so a
+        // process nobody scrapes does not grow.
+        let upkeep = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                metrics.run_upkeep();
+            }
+        });
         Ok(Application {
             port,
             internal_port,
@@ -225,6 +247,7 @@ impl Application {
             internal,
             runtime,
             relay,
+            upkeep,
             remotes,
         })
     }
@@ -261,6 +284,7 @@ impl Application {
     /// relay after the delivery in progress.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (public, internal) = tokio::join!(self.public, self.internal);
+        self.upkeep.abort();
         if let Some(relay) = self.relay {
             relay.stop().await;
         }
@@ -297,6 +321,24 @@ async fn openapi_json(document: web::Data<utoipa::openapi::OpenApi>) -> HttpResp
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, description = "`{\"status\":\"ok\"}` while the process runs")))]
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// What `/metrics` reads besides the recorded metrics: the outbox, counted at scrape time.
+struct Scrape {
+    db: sea_orm::DatabaseConnection,
+    metrics: cleave::Metrics,
+}
+
+/// `GET /metrics`: the Prometheus text format. The outbox gauges are counted from the table
+/// now, so they are right in every process that shares the database.
+async fn prometheus(scrape: web::Data<Scrape>) -> HttpResponse {
+    match cleave::outbox::counts(&scrape.db).await {
+        Ok(counts) => scrape.metrics.set_outbox(&counts),
+        Err(e) => tracing::warn!(error = %e, "cannot count the outbox for /metrics"),
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(scrape.metrics.render())
 }
 
 /// What `/ready` checks: the database, and that each remote module's process answers.

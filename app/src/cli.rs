@@ -171,10 +171,12 @@ impl Cli {
             _ => {}
         }
         let config = self.config()?;
-        init_logging(&config.log, config.log_format);
+        // Spans are exported only by `serve`; the other commands are short-lived tools.
+        let telemetry =
+            crate::telemetry::init(&config, matches!(self.command, Command::Serve { .. }))?;
         let runtime =
             tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
-        runtime.block_on(async move {
+        let outcome = runtime.block_on(async move {
             match self.command {
                 Command::Serve { .. } => serve(config).await,
                 Command::Migrate => migrate(&config).await,
@@ -183,7 +185,9 @@ impl Cli {
                     unreachable!("handled above")
                 }
             }
-        })
+        });
+        telemetry.shutdown();
+        outcome
     }
 }
 
@@ -294,17 +298,6 @@ fn parse_remote(text: &str) -> Result<(String, String), String> {
         }
         _ => Err(format!("expected MODULE=URL, got `{text}`")),
     }
-}
-
-fn init_logging(filter: &str, format: cleave::LogFormat) {
-    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        cleave::LogFormat::Text => builder.try_init(),
-        cleave::LogFormat::Json => builder.json().with_current_span(true).try_init(),
-    };
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

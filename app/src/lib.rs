@@ -9,6 +9,7 @@ pub mod docs;
 mod linked_modules;
 
 pub use linked_modules::{contract_schema, contract_schemas};
+pub mod telemetry;
 pub mod verify;
 
 pub use application::{Application, Listeners, ShopHandle, openapi};

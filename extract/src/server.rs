@@ -240,6 +240,7 @@ async fn serve_request(
     let context = incoming_trace(&request, None);
     let span =
         tracing::info_span!("internal_request", request = %name, trace_id = %context.trace_id);
+    cleave::trace::link_span(&span, &context);
     let answer = in_trace(context, handler.send(outgoing, body).instrument(span)).await;
     match answer {
         Ok(WireReply::Ok(bytes)) => Ok(HttpResponse::Ok()
@@ -283,6 +284,7 @@ async fn serve_event(
         subscriber = %subscriber,
         trace_id = %context.trace_id,
     );
+    cleave::trace::link_span(&span, &context);
     in_trace(
         context,
         endpoints

@@ -54,6 +54,8 @@ pub struct Config {
     pub internal_token: Option<String>,
     /// How calls and event deliveries to remote modules behave.
     pub extract: ExtractConfig,
+    /// Export of spans to an OpenTelemetry collector.
+    pub telemetry: TelemetryConfig,
 }
 
 impl Default for Config {
@@ -72,6 +74,32 @@ impl Default for Config {
             internal_listen: SocketAddr::from(([127, 0, 0, 1], 9180)),
             internal_token: None,
             extract: ExtractConfig::default(),
+            telemetry: TelemetryConfig::default(),
+        }
+    }
+}
+
+/// Export of spans over OTLP (HTTP, JSON body) to an OpenTelemetry collector.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// Base URL of the collector's OTLP/HTTP receiver, e.g. `http://127.0.0.1:4318`; spans are
+    /// posted to `<endpoint>/v1/traces`. No export when absent.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` resource attribute of the exported spans.
+    pub service_name: String,
+    /// Which spans are exported, in `tracing_subscriber::EnvFilter` syntax, independent of the
+    /// log filter. The default includes the per-call spans of the bus (`cleave::bus`, level
+    /// debug), which cost nothing while no exporter is configured.
+    pub filter: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            service_name: "shop".to_string(),
+            filter: "info,cleave::bus=debug,sqlx=warn,sea_orm=warn".to_string(),
         }
     }
 }
@@ -315,6 +343,27 @@ mod tests {
             jail.set_env("SHOP_MODULES", "catalog, orders");
             let config = Config::load(&ConfigSources::default()).unwrap();
             assert_eq!(config.modules, ["catalog", "orders"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn telemetry_endpoint_comes_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(
+                Config::load(&ConfigSources::default())
+                    .unwrap()
+                    .telemetry
+                    .otlp_endpoint,
+                None
+            );
+            jail.set_env("SHOP_TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4318");
+            let config = Config::load(&ConfigSources::default()).unwrap();
+            assert_eq!(
+                config.telemetry.otlp_endpoint.as_deref(),
+                Some("http://127.0.0.1:4318")
+            );
+            assert_eq!(config.telemetry.service_name, "shop");
             Ok(())
         });
     }

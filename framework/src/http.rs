@@ -2,13 +2,15 @@
 //! extractor configuration that turns malformed input into that shape.
 
 use std::future::Future;
+use std::time::Instant;
 
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::header::HeaderValue;
 use tracing::Instrument;
 
-use crate::trace::{TRACEPARENT, TraceContext, in_trace};
+use crate::metrics::Metrics;
+use crate::trace::{TRACEPARENT, TraceContext, in_trace, link_span};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use cleave_contract::CallError;
@@ -180,7 +182,8 @@ pub fn configure_extractors(cfg: &mut web::ServiceConfig) {
 
 /// Middleware (for `App::wrap_fn`) that runs each request in a trace: the one its
 /// `traceparent` header continues, or a new one. The response carries the `traceparent` the
-/// request ran under, so a client can find its trace.
+/// request ran under, so a client can find its trace. When the app holds a [`Metrics`] as app
+/// data, each request is counted and timed by method, route pattern and status.
 pub fn trace_request<S, B>(
     request: ServiceRequest,
     service: &S,
@@ -193,16 +196,33 @@ where
         .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok());
     let context = TraceContext::continue_or_start(header);
+    // The route pattern, not the path, labels the metrics: `/api/orders/{id}` is one series.
+    let route = request
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
     let span = tracing::info_span!(
         "http_request",
         method = %request.method(),
         path = %request.path(),
+        route = %route,
         trace_id = %context.trace_id,
     );
+    link_span(&span, &context);
+    let metrics = request.app_data::<Metrics>().cloned();
+    let method = request.method().clone();
     let traceparent = HeaderValue::from_str(&context.header());
+    let started = Instant::now();
     let response = service.call(request);
     async move {
-        let mut response = in_trace(context, response.instrument(span)).await?;
+        let result = in_trace(context, response.instrument(span)).await;
+        if let Some(metrics) = metrics {
+            let status = match &result {
+                Ok(response) => response.status(),
+                Err(error) => error.as_response_error().status_code(),
+            };
+            metrics.http_request(method.as_str(), &route, status.as_u16(), started.elapsed());
+        }
+        let mut response = result?;
         if let Ok(value) = traceparent {
             response.headers_mut().insert(
                 actix_web::http::header::HeaderName::from_static(TRACEPARENT),

@@ -14,6 +14,7 @@ pub mod config;
 pub mod db;
 pub mod events;
 pub mod http;
+pub mod metrics;
 pub mod module;
 pub mod outbox;
 #[cfg(feature = "testing")]
@@ -22,8 +23,9 @@ pub mod trace;
 
 pub use bus::{Bus, DeliveryFailure, Failure, Handler, Outgoing, RequestTransport, WireReply};
 pub use cleave_contract::{CallError, Contract, Event, Request, Version, owner_of};
-pub use config::{Config, ExtractConfig, LogFormat, OutboxConfig};
+pub use config::{Config, ExtractConfig, LogFormat, OutboxConfig, TelemetryConfig};
 pub use events::{Delivered, EventEnvelope, HandlerError, PublishError, Publisher, Subscriber};
+pub use metrics::Metrics;
 pub use module::{
     ModuleContext, ModuleDescriptor, ModuleRegistration, RegisterError, Registrar, Runtime,
     migrate_with, modules,

@@ -267,8 +267,10 @@ impl OutboxRelay {
                         "event_delivery",
                         event = %row.event_name,
                         subscriber = %row.subscriber,
+                        location = if self.bus.remote_module(&row.subscriber).is_some() { crate::metrics::REMOTE } else { crate::metrics::LOCAL },
                         trace_id = %context.trace_id,
                     );
+                    crate::trace::link_span(&span, &context);
                     in_trace(
                         context,
                         self.bus
@@ -389,9 +391,12 @@ pub struct OutboxCounts {
     pub pending: u64,
     /// Out of attempts.
     pub failed: u64,
+    /// How long the oldest pending delivery has waited since its event was committed, ms; 0
+    /// when nothing is pending.
+    pub oldest_pending_age_ms: u64,
 }
 
-/// How many deliveries are pending and failed.
+/// How many deliveries are pending and failed, and the age of the oldest pending one.
 pub async fn counts(db: &DatabaseConnection) -> Result<OutboxCounts, DbErr> {
     counts_where(db, None).await
 }
@@ -412,9 +417,22 @@ async fn counts_where(
         }
         query.count(db)
     };
+    let mut oldest = entry::Entity::find()
+        .select_only()
+        .column_as(entry::Column::PublishedAtMs.min(), "oldest")
+        .filter(entry::Column::Status.eq(PENDING));
+    if let Some(publisher) = publisher {
+        oldest = oldest.filter(entry::Column::Publisher.eq(publisher));
+    }
+    let oldest: Option<Option<i64>> = oldest.into_tuple().one(db).await?;
+    let oldest_pending_age_ms = oldest
+        .flatten()
+        .map(|published| u64::try_from(now_ms().saturating_sub(published)).unwrap_or(0))
+        .unwrap_or(0);
     Ok(OutboxCounts {
         pending: count(PENDING).await?,
         failed: count(FAILED).await?,
+        oldest_pending_age_ms,
     })
 }
 

@@ -115,6 +115,28 @@ pub fn outgoing_header() -> Option<String> {
     current().map(|c| c.child().header())
 }
 
+/// Joins a `tracing` span to a trace context, for an exporter that keeps trace ids of its own.
+pub type SpanLinker = fn(&tracing::Span, &TraceContext);
+
+static SPAN_LINKER: std::sync::OnceLock<SpanLinker> = std::sync::OnceLock::new();
+
+/// Installs the process's [`SpanLinker`], once; `false` when one was installed already.
+///
+/// The binary that exports spans (over OpenTelemetry) installs one that makes the span a child
+/// of the W3C context, so exported spans carry the trace id that the `traceparent` headers,
+/// the outbox and the logs carry. The framework itself knows nothing of the exporter.
+pub fn set_span_linker(linker: SpanLinker) -> bool {
+    SPAN_LINKER.set(linker).is_ok()
+}
+
+/// Makes `span` part of `context`'s trace for the exporter, if one is installed: called where
+/// a trace is entered (public and internal requests, event deliveries).
+pub fn link_span(span: &tracing::Span, context: &TraceContext) {
+    if let Some(linker) = SPAN_LINKER.get() {
+        linker(span, context);
+    }
+}
+
 /// Runs `work` as part of the trace `context`.
 pub async fn in_trace<F: Future>(context: TraceContext, work: F) -> F::Output {
     CURRENT.scope(context, work).await

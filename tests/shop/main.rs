@@ -11,6 +11,7 @@ mod containers;
 mod crash;
 mod faults;
 mod internal;
+mod operations;
 mod postgres;
 mod scenarios;
 mod shutdown;

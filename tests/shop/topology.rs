@@ -126,6 +126,11 @@ impl Topology {
             .clone()
     }
 
+    /// The public base URL of the process hosting `module`.
+    pub(crate) fn public_url_of(&self, module: &str) -> String {
+        format!("http://{}", self.processes[self.index_of(module)].public)
+    }
+
     /// The internal base URL of the process hosting `module`.
     pub(crate) fn internal_url_of(&self, module: &str) -> String {
         format!("http://{}", self.processes[self.index_of(module)].internal)

@@ -25,6 +25,10 @@ struct Args {
     /// profiling it, e.g. under `perf record`).
     #[arg(long)]
     only_remote: bool,
+    /// Run only the in-process benchmark and print its figures, without writing the summary
+    /// (for trying changes to the bus's hot path).
+    #[arg(long)]
+    only_local: bool,
 }
 
 fn machine() -> serde_json::Value {
@@ -59,6 +63,11 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        if args.only_local {
+            let local = calls::local_calls(scale).await;
+            println!("{}", serde_json::to_string_pretty(&local)?);
+            return anyhow::Ok(());
+        }
         if args.only_remote {
             let remote = calls::remote_calls(scale).await;
             println!("{}", serde_json::to_string_pretty(&remote)?);

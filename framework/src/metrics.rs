@@ -1,0 +1,240 @@
+//! Prometheus metrics of one process: bus calls, HTTP requests and the outbox.
+//!
+//! Every [`Bus`](crate::Bus) owns a [`Metrics`]: a Prometheus recorder of its own rather than
+//! the process-global one of the `metrics` facade, so that several applications in one test
+//! process each report only their own work (see ADR 7). Handles are registered directly on the
+//! recorder; the bus registers those of its local routes once, when it is sealed, and keeps
+//! them next to the handler, so an in-process call never looks a metric up by its labels.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+/// Calls of a request, by `module`, `message` and `location`.
+pub const BUS_CALLS: &str = "cleave_bus_calls_total";
+/// Failed calls by `module`, `message`, `location` and `kind` ([`CallError::kind`]).
+///
+/// [`CallError::kind`]: cleave_contract::CallError::kind
+pub const BUS_CALL_ERRORS: &str = "cleave_bus_call_errors_total";
+/// Latency of calls, seconds, by `module`, `message` and `location`.
+pub const BUS_CALL_DURATION: &str = "cleave_bus_call_duration_seconds";
+/// Public HTTP requests by `method`, `route` (the pattern, e.g. `/api/orders/{id}`) and `status`.
+pub const HTTP_REQUESTS: &str = "cleave_http_requests_total";
+/// Latency of public HTTP requests, seconds, by `method`, `route` and `status`.
+pub const HTTP_REQUEST_DURATION: &str = "cleave_http_request_duration_seconds";
+/// Outbox deliveries waiting to be made (including scheduled retries).
+pub const OUTBOX_PENDING: &str = "cleave_outbox_pending";
+/// Outbox deliveries out of attempts, waiting for an operator.
+pub const OUTBOX_FAILED: &str = "cleave_outbox_failed";
+/// Age in seconds of the oldest pending delivery; 0 when nothing is pending.
+pub const OUTBOX_OLDEST_PENDING_AGE: &str = "cleave_outbox_oldest_pending_age_seconds";
+
+/// Where the callee of a bus call runs: `local` (this process) or `remote`.
+pub const LOCAL: &str = "local";
+/// See [`LOCAL`].
+pub const REMOTE: &str = "remote";
+
+/// Every value [`CallError::kind`](cleave_contract::CallError::kind) returns, in the order of
+/// [`CallMetrics::errors`].
+const ERROR_KINDS: [&str; 6] = [
+    "domain",
+    "no_route",
+    "unavailable",
+    "timeout",
+    "incompatible",
+    "bad_payload",
+];
+
+/// Histogram buckets in seconds: from the ~100 ns of an in-process call to a remote call at
+/// its default 2 s deadline.
+const BUCKETS: &[f64] = &[
+    0.000_001, 0.000_005, 0.000_025, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
+    0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The metrics of one process, rendered in the Prometheus text format by [`Metrics::render`].
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    recorder: Arc<PrometheusRecorder>,
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// An empty set of metrics with its own recorder.
+    pub fn new() -> Self {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(BUCKETS)
+            .expect("the bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        Metrics {
+            recorder: Arc::new(recorder),
+            handle,
+        }
+    }
+
+    /// A counter with these labels, created at 0 on first use.
+    pub fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        self.recorder
+            .register_counter(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    /// A gauge with these labels.
+    pub fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
+        self.recorder
+            .register_gauge(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    /// A histogram with these labels (buckets from 1 µs to 5 s).
+    pub fn histogram(&self, name: &'static str, labels: Vec<Label>) -> Histogram {
+        self.recorder
+            .register_histogram(&Key::from_parts(name, labels), &METADATA)
+    }
+
+    /// The handles of one request at one location, registered once.
+    pub(crate) fn call(&self, module: &str, message: &str, location: &'static str) -> CallMetrics {
+        let labels = || {
+            vec![
+                Label::new("module", module.to_string()),
+                Label::new("message", message.to_string()),
+                Label::new("location", location),
+            ]
+        };
+        CallMetrics {
+            calls: self.counter(BUS_CALLS, labels()),
+            duration: self.histogram(BUS_CALL_DURATION, labels()),
+            errors: ERROR_KINDS.map(|kind| {
+                let mut labels = labels();
+                labels.push(Label::new("kind", kind));
+                self.counter(BUS_CALL_ERRORS, labels)
+            }),
+        }
+    }
+
+    /// Counts one public HTTP request.
+    pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let labels = || {
+            vec![
+                Label::new("method", method.to_string()),
+                Label::new("route", route.to_string()),
+                Label::new("status", status.to_string()),
+            ]
+        };
+        self.counter(HTTP_REQUESTS, labels()).increment(1);
+        self.histogram(HTTP_REQUEST_DURATION, labels())
+            .record(elapsed.as_secs_f64());
+    }
+
+    /// Sets the outbox gauges from a count of its rows.
+    pub fn set_outbox(&self, counts: &crate::outbox::OutboxCounts) {
+        self.gauge(OUTBOX_PENDING, Vec::new())
+            .set(counts.pending as f64);
+        self.gauge(OUTBOX_FAILED, Vec::new())
+            .set(counts.failed as f64);
+        self.gauge(OUTBOX_OLDEST_PENDING_AGE, Vec::new())
+            .set(counts.oldest_pending_age_ms as f64 / 1000.0);
+    }
+
+    /// Everything recorded so far, in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Compacts the histograms' recent samples; call it now and then (rendering does it too) so
+    /// a process that is never scraped does not keep every sample.
+    pub fn run_upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+}
+
+/// One in this many in-process calls is timed, per thread (see ADR 7): timing a call costs two
+/// clock reads and a histogram sample, more than the rest of an in-process call. Calls that
+/// cross a process or the wire codec are all timed.
+pub const LOCAL_TIMING_SAMPLE: u32 = 32;
+
+thread_local! {
+    static LOCAL_CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether to time this in-process call: the first of every [`LOCAL_TIMING_SAMPLE`] on this
+/// thread.
+#[inline]
+pub(crate) fn sample_local_call() -> bool {
+    LOCAL_CALLS.with(|calls| {
+        let n = calls.get();
+        calls.set(n.wrapping_add(1));
+        n % LOCAL_TIMING_SAMPLE == 0
+    })
+}
+
+/// The handles of one request at one location, kept in the bus's route entry.
+#[derive(Clone)]
+pub(crate) struct CallMetrics {
+    calls: Counter,
+    duration: Histogram,
+    errors: [Counter; ERROR_KINDS.len()],
+}
+
+impl CallMetrics {
+    /// Records one call, that took `elapsed` if it was timed, and failed with `error_kind` if
+    /// it failed.
+    #[inline]
+    pub(crate) fn record(&self, elapsed: Option<Duration>, error_kind: Option<&'static str>) {
+        self.calls.increment(1);
+        if let Some(elapsed) = elapsed {
+            self.duration.record(elapsed.as_secs_f64());
+        }
+        if let Some(kind) = error_kind
+            && let Some(i) = ERROR_KINDS.iter().position(|k| *k == kind)
+        {
+            self.errors[i].increment(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn two_metrics_do_not_share_counts() {
+        let a = Metrics::new();
+        let b = Metrics::new();
+        a.call("math", "math.double", LOCAL)
+            .record(Some(Duration::from_micros(3)), Some("domain"));
+        let text = a.render();
+        assert!(
+            text.contains(
+                r#"cleave_bus_calls_total{module="math",message="math.double",location="local"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"cleave_bus_call_errors_total{module="math",message="math.double",location="local",kind="domain"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"cleave_bus_call_duration_seconds_bucket{module="math",message="math.double",location="local",le="0.000005"} 1"#),
+            "{text}"
+        );
+        assert!(!b.render().contains("cleave_bus_calls_total"));
+    }
+}
