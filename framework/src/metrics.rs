@@ -84,6 +84,45 @@ impl Metrics {
             .set_buckets(BUCKETS)
             .expect("the bucket list is not empty")
             .build_recorder();
+        for (name, help) in [
+            (
+                BUS_CALLS,
+                "Bus calls by callee module, request and callee location.",
+            ),
+            (BUS_CALL_ERRORS, "Failed bus calls by CallError kind."),
+            (
+                HTTP_REQUESTS,
+                "Public HTTP requests by method, route pattern and status.",
+            ),
+        ] {
+            recorder.describe_counter(name.into(), None, help.into());
+        }
+        recorder.describe_histogram(
+            BUS_CALL_DURATION.into(),
+            Some(metrics::Unit::Seconds),
+            format!(
+                "Bus call latency; in-process calls are timed one in {LOCAL_TIMING_SAMPLE} per thread."
+            )
+            .into(),
+        );
+        recorder.describe_histogram(
+            HTTP_REQUEST_DURATION.into(),
+            Some(metrics::Unit::Seconds),
+            "Public HTTP request latency.".into(),
+        );
+        for (name, help) in [
+            (
+                OUTBOX_PENDING,
+                "Outbox deliveries waiting, retries included.",
+            ),
+            (OUTBOX_FAILED, "Outbox deliveries out of attempts."),
+            (
+                OUTBOX_OLDEST_PENDING_AGE,
+                "Age of the oldest pending outbox delivery.",
+            ),
+        ] {
+            recorder.describe_gauge(name.into(), None, help.into());
+        }
         let handle = recorder.handle();
         Metrics {
             recorder: Arc::new(recorder),

@@ -121,6 +121,20 @@ async fn the_monolith_reports_calls_errors_http_and_outbox_metrics() {
         assert!(sample(&page, gauge, &[]).is_some(), "no {gauge} in\n{page}");
     }
     assert_eq!(sample(&page, "cleave_outbox_failed", &[]), Some(0.0));
+    // Every family says what it is.
+    for family in [
+        "cleave_bus_calls_total counter",
+        "cleave_bus_call_duration_seconds histogram",
+        "cleave_http_requests_total counter",
+        "cleave_outbox_pending gauge",
+    ] {
+        assert!(
+            page.contains(&format!("# TYPE {family}")),
+            "{family}: {page}"
+        );
+        let name = family.split(' ').next().unwrap();
+        assert!(page.contains(&format!("# HELP {name} ")), "{name}: {page}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
