@@ -274,7 +274,7 @@ impl RoutingBuilder {
 /// that a call records its metrics without looking them up by label.
 struct TypedRoute {
     handler: Arc<dyn Any + Send + Sync>,
-    metrics: CallMetrics,
+    metrics: Arc<CallMetrics>,
 }
 
 struct Routing {
@@ -357,13 +357,11 @@ impl Bus {
                             metrics: handles.clone(),
                         },
                     );
-                    wire_metrics.insert(name.clone(), Arc::new(handles));
+                    wire_metrics.insert(name.clone(), handles);
                 }
                 RequestRoute::Remote(transport) => {
-                    wire_metrics.insert(
-                        name.clone(),
-                        Arc::new(metrics.call(transport.module(), name, REMOTE)),
-                    );
+                    wire_metrics
+                        .insert(name.clone(), metrics.call(transport.module(), name, REMOTE));
                 }
             }
         }
@@ -404,11 +402,10 @@ impl Bus {
             // The hot path: one hash of a type id, one downcast, the handler's own future, and
             // the metric handles registered at seal time. Two clock reads and a histogram
             // sample cost about as much as the rest of the call, so only one call in
-            // `LOCAL_TIMING_SAMPLE` (per thread) is timed; every call is counted. The span is
+            // `LOCAL_TIMING_SAMPLE` of each request is timed; every call is counted. The span is
             // at debug level: while nothing wants it (no OTLP export) one level check skips it.
             let answer = typed.0.handle(request);
-            let timed = crate::metrics::sample_local_call();
-            let started = timed.then(Instant::now);
+            let started = route.metrics.count().then(Instant::now);
             let answer = if tracing::level_enabled!(tracing::Level::DEBUG) {
                 answer.instrument(call_span(R::NAME, LOCAL)).await
             } else {
@@ -424,7 +421,7 @@ impl Bus {
             };
             route
                 .metrics
-                .record(started.map(|s| s.elapsed()), error_kind);
+                .finish(started.map(|s| s.elapsed()), error_kind);
             return result;
         }
         let (route, location) = match routing.requests.get(R::NAME) {
@@ -441,12 +438,15 @@ impl Bus {
             route.as_ref().map_or(owner_of(R::NAME), |t| t.module()),
             location,
         );
+        // Every call that crosses the codec or the network is timed: it costs far more than
+        // the clock.
+        metrics.count();
         let started = Instant::now();
         let result = self
             .call_wire::<R>(routing, route, request)
             .instrument(call_span(R::NAME, location))
             .await;
-        metrics.record(
+        metrics.finish(
             Some(started.elapsed()),
             result
                 .as_ref()
@@ -577,7 +577,7 @@ impl Routing {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .entry(message.to_string())
-            .or_insert_with(|| Arc::new(metrics.call(module, message, location)))
+            .or_insert_with(|| metrics.call(module, message, location))
             .clone()
     }
 }

@@ -6,7 +6,8 @@
 //! recorder; the bus registers those of its local routes once, when it is sealed, and keeps
 //! them next to the handler, so an in-process call never looks a metric up by its labels.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
@@ -63,6 +64,8 @@ static METADATA: Metadata<'static> =
 pub struct Metrics {
     recorder: Arc<PrometheusRecorder>,
     handle: PrometheusHandle,
+    /// Every request's call metrics, whose call counts are published when rendering.
+    calls: Arc<Mutex<Vec<Arc<CallMetrics>>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -101,7 +104,7 @@ impl Metrics {
             BUS_CALL_DURATION.into(),
             Some(metrics::Unit::Seconds),
             format!(
-                "Bus call latency; in-process calls are timed one in {LOCAL_TIMING_SAMPLE} per thread."
+                "Bus call latency; in-process calls are timed one in {LOCAL_TIMING_SAMPLE} of each request."
             )
             .into(),
         );
@@ -127,6 +130,7 @@ impl Metrics {
         Metrics {
             recorder: Arc::new(recorder),
             handle,
+            calls: Arc::default(),
         }
     }
 
@@ -149,7 +153,12 @@ impl Metrics {
     }
 
     /// The handles of one request at one location, registered once.
-    pub(crate) fn call(&self, module: &str, message: &str, location: &'static str) -> CallMetrics {
+    pub(crate) fn call(
+        &self,
+        module: &str,
+        message: &str,
+        location: &'static str,
+    ) -> Arc<CallMetrics> {
         let labels = || {
             vec![
                 Label::new("module", module.to_string()),
@@ -157,15 +166,21 @@ impl Metrics {
                 Label::new("location", location),
             ]
         };
-        CallMetrics {
-            calls: self.counter(BUS_CALLS, labels()),
+        let call = Arc::new(CallMetrics {
+            calls: AtomicU64::new(0),
+            calls_total: self.counter(BUS_CALLS, labels()),
             duration: self.histogram(BUS_CALL_DURATION, labels()),
             errors: ERROR_KINDS.map(|kind| {
                 let mut labels = labels();
                 labels.push(Label::new("kind", kind));
                 self.counter(BUS_CALL_ERRORS, labels)
             }),
-        }
+        });
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(call.clone());
+        call
     }
 
     /// Counts one public HTTP request.
@@ -194,6 +209,9 @@ impl Metrics {
 
     /// Everything recorded so far, in the Prometheus text exposition format.
     pub fn render(&self) -> String {
+        for call in self.calls.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            call.publish();
+        }
         self.handle.render()
     }
 
@@ -204,40 +222,37 @@ impl Metrics {
     }
 }
 
-/// One in this many in-process calls is timed, per thread (see ADR 7): timing a call costs two
-/// clock reads and a histogram sample, more than the rest of an in-process call. Calls that
+/// One in this many in-process calls of each request is timed (see ADR 7): timing a call costs
+/// two clock reads and a histogram sample, more than the rest of an in-process call. Calls that
 /// cross a process or the wire codec are all timed.
-pub const LOCAL_TIMING_SAMPLE: u32 = 32;
+pub const LOCAL_TIMING_SAMPLE: u64 = 32;
 
-thread_local! {
-    static LOCAL_CALLS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
-
-/// Whether to time this in-process call: the first of every [`LOCAL_TIMING_SAMPLE`] on this
-/// thread.
-#[inline]
-pub(crate) fn sample_local_call() -> bool {
-    LOCAL_CALLS.with(|calls| {
-        let n = calls.get();
-        calls.set(n.wrapping_add(1));
-        n % LOCAL_TIMING_SAMPLE == 0
-    })
-}
-
-/// The handles of one request at one location, kept in the bus's route entry.
-#[derive(Clone)]
+/// The metrics of one request at one location, kept in the bus's route entry.
+///
+/// Calls are counted in a plain atomic next to the route rather than through the exporter's
+/// counter: one `fetch_add` that also says which call to time, instead of a dynamic call plus a
+/// sampling counter of its own. [`Metrics::render`] publishes the count.
 pub(crate) struct CallMetrics {
-    calls: Counter,
+    calls: AtomicU64,
+    calls_total: Counter,
     duration: Histogram,
     errors: [Counter; ERROR_KINDS.len()],
 }
 
 impl CallMetrics {
-    /// Records one call, that took `elapsed` if it was timed, and failed with `error_kind` if
-    /// it failed.
+    /// Counts a call; `true` when it is one of those to time on an in-process route (the first
+    /// of every [`LOCAL_TIMING_SAMPLE`]).
     #[inline]
-    pub(crate) fn record(&self, elapsed: Option<Duration>, error_kind: Option<&'static str>) {
-        self.calls.increment(1);
+    pub(crate) fn count(&self) -> bool {
+        self.calls
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(LOCAL_TIMING_SAMPLE)
+    }
+
+    /// Records the outcome of a counted call: how long it took if it was timed, and the kind of
+    /// failure if it failed.
+    #[inline]
+    pub(crate) fn finish(&self, elapsed: Option<Duration>, error_kind: Option<&'static str>) {
         if let Some(elapsed) = elapsed {
             self.duration.record(elapsed.as_secs_f64());
         }
@@ -246,6 +261,12 @@ impl CallMetrics {
         {
             self.errors[i].increment(1);
         }
+    }
+
+    /// Hands the call count to the exporter.
+    fn publish(&self) {
+        self.calls_total
+            .absolute(self.calls.load(Ordering::Relaxed));
     }
 }
 
@@ -257,12 +278,14 @@ mod tests {
     fn two_metrics_do_not_share_counts() {
         let a = Metrics::new();
         let b = Metrics::new();
-        a.call("math", "math.double", LOCAL)
-            .record(Some(Duration::from_micros(3)), Some("domain"));
+        let call = a.call("math", "math.double", LOCAL);
+        assert!(call.count(), "the first call is timed");
+        call.finish(Some(Duration::from_micros(3)), Some("domain"));
+        assert!(!call.count(), "the second is not");
         let text = a.render();
         assert!(
             text.contains(
-                r#"cleave_bus_calls_total{module="math",message="math.double",location="local"} 1"#
+                r#"cleave_bus_calls_total{module="math",message="math.double",location="local"} 2"#
             ),
             "{text}"
         );
