@@ -63,6 +63,8 @@ impl Kind {
 pub struct Options {
     /// Timeout of one call to another container (`extract.timeout_ms`).
     pub call_timeout_ms: u64,
+    /// Retries of an idempotent call after an outage (`extract.retries`).
+    pub call_retries: u32,
     /// Longest wait between delivery attempts (`outbox.backoff_max_ms`): how soon deliveries
     /// resume after a module comes back.
     pub backoff_max_ms: u64,
@@ -74,6 +76,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             call_timeout_ms: 1_000,
+            call_retries: 2,
             backoff_max_ms: 1_000,
             startup_timeout: Duration::from_secs(60),
         }
@@ -139,6 +142,7 @@ impl Topology {
                     "SHOP_EXTRACT__TIMEOUT_MS",
                     options.call_timeout_ms.to_string(),
                 )
+                .with_env_var("SHOP_EXTRACT__RETRIES", options.call_retries.to_string())
                 .with_env_var(
                     "SHOP_OUTBOX__BACKOFF_MAX_MS",
                     options.backoff_max_ms.to_string(),

@@ -227,6 +227,10 @@ pub struct Throughput {
     pub place: Percentiles,
     /// From the start until the last order was paid.
     pub all_paid_s: f64,
+    /// Orders per second of every round, when several were run.
+    pub rounds: Vec<f64>,
+    /// Wall time of all rounds, from the first order until the last was paid, in seconds.
+    pub wall_s: f64,
     /// The orders' ids, to check afterwards.
     #[serde(skip)]
     pub ids: Vec<String>,
@@ -281,6 +285,8 @@ pub async fn throughput(
         orders_per_s: orders as f64 / placing.as_secs_f64(),
         place: Percentiles::of(&latencies),
         all_paid_s: started.elapsed().as_secs_f64(),
+        rounds: Vec::new(),
+        wall_s: started.elapsed().as_secs_f64(),
         ids,
     })
 }
