@@ -35,6 +35,11 @@ struct Args {
     /// Skip the fault runs.
     #[arg(long)]
     no_faults: bool,
+    /// Also run the monolith on the host's network twice, over its SQLite file and over this
+    /// PostgreSQL server (admin URL; a fresh database is created with `psql`), to separate the
+    /// database's share from the placement's. Example: the URL `scripts/postgres.sh` prints.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
 }
 
 /// The client's timeout per request: a paused monolith holds every request this long.
@@ -102,6 +107,34 @@ async fn main() -> anyhow::Result<()> {
         step("stopping");
         drop(topology);
     }
+    let mut databases = Vec::new();
+    if let Some(admin) = &args.postgres {
+        let database = fresh_database(admin)?;
+        let no_faults = Args {
+            no_faults: true,
+            postgres: None,
+            out: args.out.clone(),
+            ..args
+        };
+        for (label, url) in [
+            ("monolith-sqlite (host network)", None),
+            ("monolith-postgres (host network)", Some(database.as_str())),
+        ] {
+            let step = |what: &str| progress(&format!("[db] {label}: {what}"));
+            step("starting the container");
+            let mut topology =
+                Topology::start_monolith_on_host(&image, &options, label, url).await?;
+            let figures = measure(&engine, &mut topology, &no_faults, &step).await;
+            let figures = match figures {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("{}", topology.logs().await);
+                    return Err(e);
+                }
+            };
+            databases.push(figures);
+        }
+    }
     let summary = Summary {
         run: report::RunInfo {
             unix_time: SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
@@ -119,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
             size_mib: image.size_bytes as f64 / 1048576.0,
         },
         topologies,
+        databases,
         ratios: Vec::new(),
         service_weaver: report::SERVICE_WEAVER,
     }
@@ -207,7 +241,7 @@ async fn measure(
         }
     }
     Ok(TopologyFigures {
-        kind: topology.kind.name().to_string(),
+        kind: topology.label.clone(),
         ready_s: topology.time_to_ready.as_secs_f64(),
         cpu_us_per_order: nodes.iter().map(|n| n.cpu_us_per_order).sum(),
         memory_mib: nodes.iter().map(|n| n.memory_mib).sum(),
@@ -216,4 +250,19 @@ async fn measure(
         throughput,
         faults,
     })
+}
+
+/// Creates an empty database on the PostgreSQL server at `admin` (with `psql`) and returns its
+/// URL.
+fn fresh_database(admin: &str) -> anyhow::Result<String> {
+    let name = format!("cleave_compare_{:08x}", fastrand::u32(..));
+    let status = std::process::Command::new("psql")
+        .args([admin, "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .status()
+        .context("run psql to create the comparison's database")?;
+    anyhow::ensure!(status.success(), "psql could not create database {name}");
+    let (server, _) = admin
+        .rsplit_once('/')
+        .context("the PostgreSQL URL has no database part")?;
+    Ok(format!("{server}/{name}"))
 }

@@ -93,6 +93,8 @@ pub struct Summary {
     pub image: ImageInfo,
     /// One entry per topology.
     pub topologies: Vec<TopologyFigures>,
+    /// The monolith on the host's network over SQLite and over PostgreSQL (`--postgres`).
+    pub databases: Vec<TopologyFigures>,
     /// Each extracted topology against the monolith.
     pub ratios: Vec<Ratios>,
     /// The published figures ours are set beside.
@@ -467,6 +469,46 @@ pub fn markdown(s: &Summary) -> String {
          keeping contracts compatible across versions (checked by the `cleave-contract` header \
          and ADR 5), which the monolith never has to."
     );
+    if !s.databases.is_empty() {
+        let _ = writeln!(w, "\n## 5. The database under the monolith\n");
+        let _ = writeln!(
+            w,
+            "The same monolith container on the host's network stack (no bridge, no port \
+             proxy), over its own SQLite file and over the host's PostgreSQL, same workload: \
+             what share of the figures above belongs to the database rather than to the \
+             placement.\n"
+        );
+        let _ = writeln!(
+            w,
+            "| variant | place p50 ms | place p99 ms | to paid p50 ms | placed/s @{} (rounds) | paid/s | CPU µs/order (container) |",
+            s.run.concurrency
+        );
+        let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+        for t in &s.databases {
+            let rounds: Vec<String> = t
+                .throughput
+                .rounds
+                .iter()
+                .map(|r| format!("{r:.0}"))
+                .collect();
+            let _ = writeln!(
+                w,
+                "| {} | {:.2} | {:.2} | {:.2} | {:.0} ({}) | {:.0} | {:.0} |",
+                t.kind,
+                t.latencies.place.p50_ms,
+                t.latencies.place.p99_ms,
+                t.latencies.to_paid.p50_ms,
+                t.throughput.orders_per_s,
+                rounds.join(", "),
+                paid_per_s(t),
+                t.cpu_us_per_order
+            );
+        }
+        let _ = writeln!(
+            w,
+            "\nPostgreSQL's own CPU is not in the container's figure: it runs on the host."
+        );
+    }
     let _ = writeln!(
         w,
         "\n## When each wins\n\nSee `ADRs/0008-no-silver-bullet.md`: the decision, with the \
@@ -747,6 +789,7 @@ mod tests {
                 topology("billing-extracted", 1.5),
                 topology("all-separate", 2.0),
             ],
+            databases: Vec::new(),
             ratios: Vec::new(),
             service_weaver: SERVICE_WEAVER,
         }

@@ -102,6 +102,8 @@ pub struct Node {
 pub struct Topology {
     /// The placement.
     pub kind: Kind,
+    /// Name in reports: the placement's, or a variant's (`monolith-postgres`).
+    pub label: String,
     /// Its containers.
     pub nodes: Vec<Node>,
     /// The shared internal token.
@@ -189,9 +191,68 @@ impl Topology {
         }
         Ok(Topology {
             kind,
+            label: kind.name().to_string(),
             nodes,
             token,
             time_to_ready: started.elapsed(),
+            http,
+        })
+    }
+
+    /// The monolith in one container on the host's network stack (no bridge, no port proxy),
+    /// over `database` (e.g. the host's PostgreSQL on loopback) or its own SQLite file: for
+    /// comparing databases under the same placement.
+    pub async fn start_monolith_on_host(
+        image: &ShopImage,
+        options: &Options,
+        label: &str,
+        database: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let free_port = || -> anyhow::Result<u16> {
+            Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port())
+        };
+        let (public, internal) = (free_port()?, free_port()?);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()?;
+        let mut request = GenericImage::new(image.name.clone(), image.tag.clone())
+            .with_wait_for(WaitFor::message_on_stdout("shop listening"))
+            .with_network("host")
+            .with_startup_timeout(options.startup_timeout)
+            .with_env_var("SHOP_LISTEN", format!("127.0.0.1:{public}"))
+            .with_env_var("SHOP_INTERNAL_LISTEN", format!("127.0.0.1:{internal}"))
+            .with_env_var("SHOP_LOG", "warn");
+        if let Some(database) = database {
+            request = request.with_env_var("SHOP_DATABASE", database);
+        }
+        let started = Instant::now();
+        let container = request
+            .start()
+            .await
+            .with_context(|| format!("start the {label} container"))?;
+        let public_url = format!("http://127.0.0.1:{public}");
+        wait_for(
+            &http,
+            &format!("{public_url}/ready"),
+            options.startup_timeout,
+        )
+        .await?;
+        let time_to_ready = started.elapsed();
+        Ok(Topology {
+            kind: Kind::Monolith,
+            label: label.to_string(),
+            nodes: vec![Node {
+                name: "shop",
+                modules: MODULES.to_vec(),
+                public_url,
+                internal_url: format!("http://127.0.0.1:{internal}"),
+                time_to_ready,
+                container,
+            }],
+            token: String::new(),
+            time_to_ready,
             http,
         })
     }
