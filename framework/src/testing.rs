@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cleave_contract::{Event, Request, owner_of};
+use cleave_contract::{Contract, Event, Request, Version, owner_of};
 use sea_orm::DatabaseConnection;
 
 use crate::bus::{Bus, DeliveryFailure, Failure, Handler, RoutingBuilder};
@@ -170,6 +170,42 @@ pub fn no_migrations(
 /// A descriptor's `register` for a module that registers nothing.
 pub fn register_nothing(_: &mut crate::Registrar<'_>) -> Result<(), crate::RegisterError> {
     Ok(())
+}
+
+/// The contract, at version 1.0, of a test or benchmark module.
+pub const fn fixture_contract(
+    module: &'static str,
+    handles: &'static [&'static str],
+    publishes: &'static [&'static str],
+    subscribes: &'static [&'static str],
+) -> Contract {
+    Contract {
+        module,
+        version: Version { major: 1, minor: 0 },
+        handles,
+        publishes,
+        subscribes,
+    }
+}
+
+/// The descriptor of a test or benchmark module: named after its contract, no routes, no
+/// tables, no calls to other modules (add `may_call` and `sends` with struct update syntax).
+pub const fn fixture_module(
+    contract: &'static Contract,
+    summary: &'static str,
+    register: fn(&mut crate::Registrar<'_>) -> Result<(), crate::RegisterError>,
+) -> ModuleDescriptor {
+    ModuleDescriptor {
+        name: contract.module,
+        contract,
+        summary,
+        may_call: &[],
+        sends: &[],
+        routes: &[],
+        openapi: crate::http::no_routes,
+        migrate: no_migrations,
+        register,
+    }
 }
 
 /// Outbox settings for tests: quick polling and retries.

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cleave::outbox::{self, OutboxRelay};
-use cleave::testing::{Harness, eventually, no_migrations, register_nothing, test_outbox_config};
+use cleave::testing::{
+    Harness, eventually, fixture_contract, fixture_module, register_nothing, test_outbox_config,
+};
 use cleave::{
-    Contract, Delivered, Event, HandlerError, ModuleDescriptor, RegisterError, Registrar,
-    Subscriber, Version,
+    Delivered, Event, HandlerError, ModuleDescriptor, RegisterError, Registrar, Subscriber,
 };
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
@@ -55,41 +56,17 @@ fn register_counter(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     Ok(())
 }
 
-static PINGER: ModuleDescriptor = ModuleDescriptor {
-    name: "pinger",
-    contract: &Contract {
-        module: "pinger",
-        version: Version { major: 1, minor: 0 },
-        handles: &[],
-        publishes: &[Pinged::NAME],
-        subscribes: &[],
-    },
-    summary: "publishes pings",
-    may_call: &[],
-    sends: &[],
-    routes: &[],
-    openapi: cleave::http::no_routes,
-    migrate: no_migrations,
-    register: register_nothing,
-};
+static PINGER: ModuleDescriptor = fixture_module(
+    &fixture_contract("pinger", &[], &[Pinged::NAME], &[]),
+    "publishes pings",
+    register_nothing,
+);
 
-static COUNTER: ModuleDescriptor = ModuleDescriptor {
-    name: "counter",
-    contract: &Contract {
-        module: "counter",
-        version: Version { major: 1, minor: 0 },
-        handles: &[],
-        publishes: &[],
-        subscribes: &[Pinged::NAME],
-    },
-    summary: "counts pings",
-    may_call: &[],
-    sends: &[],
-    routes: &[],
-    openapi: cleave::http::no_routes,
-    migrate: no_migrations,
-    register: register_counter,
-};
+static COUNTER: ModuleDescriptor = fixture_module(
+    &fixture_contract("counter", &[], &[], &[Pinged::NAME]),
+    "counts pings",
+    register_counter,
+);
 
 // One test body: these steps share the static counters, so they run in sequence.
 #[tokio::test]

@@ -3,10 +3,9 @@
 
 use async_trait::async_trait;
 use cleave::bus::RoutingBuilder;
-use cleave::testing::{no_migrations, register_nothing};
+use cleave::testing::{fixture_contract, fixture_module, register_nothing};
 use cleave::{
     Bus, Contract, Failure, Handler, ModuleDescriptor, RegisterError, Registrar, Request, Runtime,
-    Version,
 };
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Serialize};
@@ -34,39 +33,21 @@ fn serve_ping(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     Ok(())
 }
 
-const fn contract(module: &'static str, handles: &'static [&'static str]) -> Contract {
-    Contract {
-        module,
-        version: Version { major: 1, minor: 0 },
-        handles,
-        publishes: &[],
-        subscribes: &[],
-    }
-}
-
 static CALLER: ModuleDescriptor = ModuleDescriptor {
-    name: "caller",
-    contract: &contract("caller", &[]),
-    summary: "sends pings",
     may_call: &["pong"],
     sends: &[Ping::NAME],
-    routes: &[],
-    openapi: cleave::http::no_routes,
-    migrate: no_migrations,
-    register: register_nothing,
+    ..fixture_module(
+        &fixture_contract("caller", &[], &[], &[]),
+        "sends pings",
+        register_nothing,
+    )
 };
 
-static PONG: ModuleDescriptor = ModuleDescriptor {
-    name: "pong",
-    contract: &contract("pong", &[Ping::NAME]),
-    summary: "answers pings",
-    may_call: &[],
-    sends: &[],
-    routes: &[],
-    openapi: cleave::http::no_routes,
-    migrate: no_migrations,
-    register: serve_ping,
-};
+static PONG: ModuleDescriptor = fixture_module(
+    &fixture_contract("pong", &[Ping::NAME], &[], &[]),
+    "answers pings",
+    serve_ping,
+);
 
 /// Claims to answer pings but registers nothing.
 static LIAR: ModuleDescriptor = ModuleDescriptor {
@@ -77,7 +58,7 @@ static LIAR: ModuleDescriptor = ModuleDescriptor {
 
 /// Answers pings its contract does not declare.
 static UNDECLARED: ModuleDescriptor = ModuleDescriptor {
-    contract: &contract("pong", &[]),
+    contract: &fixture_contract("pong", &[], &[], &[]),
     summary: "answers undeclared pings",
     ..PONG
 };
@@ -110,31 +91,13 @@ async fn a_sent_request_without_a_route_stops_start_up() {
 }
 
 /// Publishes pings that `listener` subscribes to.
-static PUBLISHER: ModuleDescriptor = ModuleDescriptor {
-    name: "pinger",
-    contract: &Contract {
-        module: "pinger",
-        version: Version { major: 1, minor: 0 },
-        handles: &[],
-        publishes: &["pinger.pinged"],
-        subscribes: &[],
-    },
-    summary: "publishes pings",
-    may_call: &[],
-    sends: &[],
-    routes: &[],
-    openapi: cleave::http::no_routes,
-    migrate: no_migrations,
-    register: register_nothing,
-};
+static PUBLISHER: ModuleDescriptor = fixture_module(
+    &fixture_contract("pinger", &[], &["pinger.pinged"], &[]),
+    "publishes pings",
+    register_nothing,
+);
 
-static LISTENER_CONTRACT: Contract = Contract {
-    module: "listener",
-    version: Version { major: 1, minor: 0 },
-    handles: &[],
-    publishes: &[],
-    subscribes: &["pinger.pinged"],
-};
+static LISTENER_CONTRACT: Contract = fixture_contract("listener", &[], &[], &["pinger.pinged"]);
 
 #[tokio::test]
 async fn a_subscriber_that_is_neither_hosted_nor_remote_stops_start_up() {

@@ -4,10 +4,9 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cleave::testing::{Harness, no_migrations, register_nothing};
+use cleave::testing::{Harness, fixture_contract, fixture_module, register_nothing};
 use cleave::{
-    Contract, Delivered, Event, HandlerError, ModuleDescriptor, RegisterError, Registrar,
-    Subscriber, Version,
+    Delivered, Event, HandlerError, ModuleDescriptor, RegisterError, Registrar, Subscriber,
 };
 use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
 use serde::{Deserialize, Serialize};
@@ -46,41 +45,17 @@ fn register_listener(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     Ok(())
 }
 
-static TICKER: ModuleDescriptor = ModuleDescriptor {
-    name: "ticker",
-    contract: &Contract {
-        module: "ticker",
-        version: Version { major: 1, minor: 0 },
-        handles: &[],
-        publishes: &[Ticked::NAME],
-        subscribes: &[],
-    },
-    summary: "publishes ticks",
-    may_call: &[],
-    sends: &[],
-    routes: &[],
-    openapi: cleave::http::no_routes,
-    migrate: no_migrations,
-    register: register_nothing,
-};
+static TICKER: ModuleDescriptor = fixture_module(
+    &fixture_contract("ticker", &[], &[Ticked::NAME], &[]),
+    "publishes ticks",
+    register_nothing,
+);
 
-static LISTENER: ModuleDescriptor = ModuleDescriptor {
-    name: "listener",
-    contract: &Contract {
-        module: "listener",
-        version: Version { major: 1, minor: 0 },
-        handles: &[],
-        publishes: &[],
-        subscribes: &[Ticked::NAME],
-    },
-    summary: "hears ticks",
-    may_call: &[],
-    sends: &[],
-    routes: &[],
-    openapi: cleave::http::no_routes,
-    migrate: no_migrations,
-    register: register_listener,
-};
+static LISTENER: ModuleDescriptor = fixture_module(
+    &fixture_contract("listener", &[], &[], &[Ticked::NAME]),
+    "hears ticks",
+    register_listener,
+);
 
 /// Outbox figures.
 #[derive(Debug, Clone, Serialize)]
