@@ -93,17 +93,7 @@ async fn main() -> anyhow::Result<()> {
             topology.nodes.len(),
             topology.time_to_ready.as_secs_f64()
         ));
-        let figures = measure(&engine, &mut topology, &args, &step)
-            .await
-            .with_context(|| format!("{}; container logs:\n{}", kind.name(), "(below)"));
-        let figures = match figures {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("{}", topology.logs().await);
-                return Err(e);
-            }
-        };
-        topologies.push(figures);
+        topologies.push(measure_or_show_logs(&engine, &mut topology, &args, &step).await?);
         step("stopping");
         drop(topology);
     }
@@ -124,15 +114,7 @@ async fn main() -> anyhow::Result<()> {
             step("starting the container");
             let mut topology =
                 Topology::start_monolith_on_host(&image, &options, label, url).await?;
-            let figures = measure(&engine, &mut topology, &no_faults, &step).await;
-            let figures = match figures {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("{}", topology.logs().await);
-                    return Err(e);
-                }
-            };
-            databases.push(figures);
+            databases.push(measure_or_show_logs(&engine, &mut topology, &no_faults, &step).await?);
         }
     }
     let summary = Summary {
@@ -170,6 +152,20 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// [`measure`], printing every container's log when it fails.
+async fn measure_or_show_logs(
+    engine: &docker::Docker,
+    topology: &mut Topology,
+    args: &Args,
+    step: &dyn Fn(&str),
+) -> anyhow::Result<TopologyFigures> {
+    let measured = measure(engine, topology, args, step).await;
+    if measured.is_err() {
+        eprintln!("{}", topology.logs().await);
+    }
+    measured.with_context(|| format!("measuring {} (container logs above)", topology.label))
 }
 
 async fn measure(

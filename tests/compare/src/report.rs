@@ -171,6 +171,17 @@ pub fn write(summary: &Summary, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// CPU time of all containers over the wall time of the load phase: cores busy on average.
+/// Orders per second of every throughput round, e.g. `241, 322, 346`.
+fn rounds_of(t: &TopologyFigures) -> String {
+    let each: Vec<String> = t
+        .throughput
+        .rounds
+        .iter()
+        .map(|r| format!("{r:.0}"))
+        .collect();
+    each.join(", ")
+}
+
 /// Orders of the median round over the time until its last order was paid.
 fn paid_per_s(t: &TopologyFigures) -> f64 {
     if t.throughput.all_paid_s > 0.0 {
@@ -266,15 +277,7 @@ pub fn markdown(s: &Summary) -> String {
     let rounds: Vec<String> = s
         .topologies
         .iter()
-        .map(|t| {
-            let each: Vec<String> = t
-                .throughput
-                .rounds
-                .iter()
-                .map(|r| format!("{r:.0}"))
-                .collect();
-            format!("{} {}", t.kind, each.join(", "))
-        })
+        .map(|t| format!("{} {}", t.kind, rounds_of(t)))
         .collect();
     let _ = writeln!(
         w,
@@ -485,12 +488,6 @@ pub fn markdown(s: &Summary) -> String {
         );
         let _ = writeln!(w, "|---|---|---|---|---|---|---|");
         for t in &s.databases {
-            let rounds: Vec<String> = t
-                .throughput
-                .rounds
-                .iter()
-                .map(|r| format!("{r:.0}"))
-                .collect();
             let _ = writeln!(
                 w,
                 "| {} | {:.2} | {:.2} | {:.2} | {:.0} ({}) | {:.0} | {:.0} |",
@@ -499,7 +496,7 @@ pub fn markdown(s: &Summary) -> String {
                 t.latencies.place.p99_ms,
                 t.latencies.to_paid.p50_ms,
                 t.throughput.orders_per_s,
-                rounds.join(", "),
+                rounds_of(t),
                 paid_per_s(t),
                 t.cpu_us_per_order
             );

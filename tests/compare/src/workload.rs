@@ -137,6 +137,18 @@ impl Shop {
         }
     }
 
+    /// Waits until every order of `ids` is paid, polling each every `poll` for up to 60 s.
+    pub async fn wait_all_paid<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a String>,
+        poll: Duration,
+    ) -> anyhow::Result<()> {
+        for id in ids {
+            self.wait_paid(id, poll, Duration::from_secs(60)).await?;
+        }
+        Ok(())
+    }
+
     /// The order's invoices, each with its payments, as billing serves them.
     pub async fn invoices(&self, id: &str) -> anyhow::Result<Vec<Value>> {
         match self
@@ -275,10 +287,7 @@ pub async fn throughput(
         }
     }
     let placing = started.elapsed();
-    for id in &ids {
-        shop.wait_paid(id, Duration::from_millis(20), Duration::from_secs(60))
-            .await?;
-    }
+    shop.wait_all_paid(&ids, Duration::from_millis(20)).await?;
     Ok(Throughput {
         orders,
         concurrency,
@@ -453,19 +462,16 @@ pub async fn fault_run(
     let back = Instant::now();
     // Recovery: until every order accepted so far (before and while billing was down) is paid.
     let so_far = accepted.lock().expect("ids").clone();
-    for id in so_far.iter().chain([&first]) {
-        shop.wait_paid(id, Duration::from_millis(10), Duration::from_secs(60))
-            .await?;
-    }
+    shop.wait_all_paid(so_far.iter().chain([&first]), Duration::from_millis(10))
+        .await?;
     let recovered_s = back.elapsed().as_secs_f64();
     tokio::time::sleep(plan.after.saturating_sub(back.elapsed())).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let timeline = placer.await?;
     let ids = accepted.lock().expect("ids").clone();
-    for id in &ids {
-        shop.wait_paid(id, Duration::from_millis(20), Duration::from_secs(60))
-            .await?;
-    }
+    // Those accepted after billing was back; the earlier ones are paid already.
+    shop.wait_all_paid(&ids[so_far.len()..], Duration::from_millis(20))
+        .await?;
     let mut invoiced_once = 0;
     for id in ids.iter().chain([&first]) {
         let invoices = shop.invoices(id).await?;
