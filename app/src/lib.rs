@@ -1,15 +1,13 @@
-//! The `shop` composition root: configuration, the assembled modules, the HTTP server and the
-//! command line. The binary's `main` only parses arguments and calls into here.
+//! The `shop`: cleave's reference application, an online shop of five modules. Its binary only
+//! names itself and its modules; the command line, the servers and everything else come from
+//! the framework (`cleave-app`).
 
 #![warn(missing_docs)]
 
-mod application;
-pub mod cli;
-pub mod docs;
 mod linked_modules;
 
-pub use linked_modules::{contract_schema, contract_schemas};
-pub mod telemetry;
-pub mod verify;
-
-pub use application::{Application, Listeners, ShopHandle, openapi};
+/// The shop, as the framework runs it.
+pub const APP: cleave_app::App = cleave_app::App::new("shop")
+    .about("The cleave reference shop: one binary, five modules, durable events.")
+    .version(env!("CARGO_PKG_VERSION"))
+    .placements(include_str!("../placements.toml"));

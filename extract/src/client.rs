@@ -1,14 +1,16 @@
-//! Reaching a module in another process: requests and event deliveries over HTTP.
+//! Reaching a module in another process: requests and event deliveries over HTTP, balanced
+//! over the module's instances.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
-use cleave::events::EventRoute;
 use cleave::{
-    Contract, DeliveryFailure, EventEnvelope, ExtractConfig, Outgoing, RequestTransport, WireReply,
+    Applied, Contract, DeliveryFailure, EventEnvelope, EventRoute, ExtractConfig, Outgoing,
+    RequestTransport, WireReply,
 };
 use failsafe::backoff::Constant;
 use failsafe::failure_policy::ConsecutiveFailures;
@@ -22,9 +24,9 @@ pub struct RemoteSettings {
     pub timeout: Duration,
     /// Extra attempts for idempotent requests after an outage (unreachable, 5xx, timeout).
     pub retries: u32,
-    /// Consecutive failed attempts that open the circuit breaker.
+    /// Consecutive failed attempts that open an instance's circuit breaker.
     pub breaker_failures: u32,
-    /// How long the open breaker refuses calls before letting one through.
+    /// How long an open breaker refuses calls before letting one through.
     pub breaker_open: Duration,
     /// The shared internal token, sent as a bearer token.
     pub token: String,
@@ -45,15 +47,23 @@ impl RemoteSettings {
 
 type Breaker = failsafe::StateMachine<ConsecutiveFailures<Constant>, ()>;
 
-/// A module hosted by another process, as seen from this one: where its requests go and how
+/// One process hosting the module, with its own breaker: a dead replica is skipped while the
+/// others keep serving.
+struct Instance {
+    base: String,
+    breaker: Breaker,
+}
+
+/// A module hosted by other processes, as seen from this one: where its requests go and how
 /// events reach it. One per remote module, shared by every caller in the process, so its
-/// breaker sees every failure.
+/// breakers see every failure. With several instances (replicas) each call goes to the next
+/// one whose breaker is closed, and a retry goes to another.
 pub struct RemoteModule {
     contract: &'static Contract,
-    base: String,
+    instances: Vec<Instance>,
+    next: AtomicUsize,
     client: reqwest::Client,
     settings: RemoteSettings,
-    breaker: Breaker,
     authorization: String,
     /// This module's `cleave-contract` header value, for requests.
     contract_header: String,
@@ -65,13 +75,13 @@ impl std::fmt::Debug for RemoteModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteModule")
             .field("module", &self.contract.module)
-            .field("base", &self.base)
+            .field("instances", &self.base_urls())
             .field("settings", &self.settings)
             .finish()
     }
 }
 
-/// Why one attempt failed; the breaker's refusals are not retried.
+/// Why one attempt failed; the breakers' refusals are not retried.
 enum AttemptError {
     BreakerOpen(DeliveryFailure),
     Failed(DeliveryFailure),
@@ -99,13 +109,20 @@ fn describe_error(body: &[u8]) -> String {
     }
 }
 
+/// What an attempt brought back: the status, whether it is a domain error, the body.
+struct Answer {
+    status: u16,
+    domain: bool,
+    body: Vec<u8>,
+}
+
 impl RemoteModule {
-    /// A route to `contract`'s module at `base_url` (`http://host:port` of its process's
-    /// internal listener). `known` are the contracts this binary knows, for the version
-    /// header of the events it publishes.
+    /// A route to `contract`'s module at `base_urls` (`http://host:port` of the internal
+    /// listener of each process hosting it). `known` are the contracts this binary knows, for
+    /// the version header of the events it publishes.
     pub fn new(
         contract: &'static Contract,
-        base_url: &str,
+        base_urls: &[String],
         settings: RemoteSettings,
         known: &[&'static Contract],
     ) -> Result<Arc<RemoteModule>, String> {
@@ -118,7 +135,7 @@ impl RemoteModule {
                     contract.module
                 )
             })?;
-        Self::with_client(contract, base_url, settings, known, client)
+        Self::with_client(contract, base_urls, settings, known, client)
     }
 
     /// Like [`RemoteModule::new`], over an HTTP client the caller built (to share its
@@ -126,31 +143,43 @@ impl RemoteModule {
     /// module's timeout applies to each request whatever the client's own settings.
     pub fn with_client(
         contract: &'static Contract,
-        base_url: &str,
+        base_urls: &[String],
         settings: RemoteSettings,
         known: &[&'static Contract],
         client: reqwest::Client,
     ) -> Result<Arc<RemoteModule>, String> {
-        let base = base_url.trim_end_matches('/').to_string();
-        if !base.starts_with("http://") {
+        if base_urls.is_empty() {
             return Err(format!(
-                "remote URL of module `{}` must start with http:// (got `{base_url}`); the internal protocol runs on a private network and this build has no TLS client",
+                "module `{}` is remote but has no URL",
                 contract.module
             ));
         }
-        let policy = failsafe::failure_policy::consecutive_failures(
-            settings.breaker_failures,
-            failsafe::backoff::constant(settings.breaker_open),
-        );
-        let breaker = failsafe::Config::new().failure_policy(policy).build();
+        let mut instances = Vec::with_capacity(base_urls.len());
+        for url in base_urls {
+            let base = url.trim().trim_end_matches('/').to_string();
+            if !base.starts_with("http://") {
+                return Err(format!(
+                    "remote URL of module `{}` must start with http:// (got `{url}`); the internal protocol runs on a private network and this build has no TLS client",
+                    contract.module
+                ));
+            }
+            let policy = failsafe::failure_policy::consecutive_failures(
+                settings.breaker_failures,
+                failsafe::backoff::constant(settings.breaker_open),
+            );
+            instances.push(Instance {
+                base,
+                breaker: failsafe::Config::new().failure_policy(policy).build(),
+            });
+        }
         Ok(Arc::new(RemoteModule {
             contract,
             authorization: format!("Bearer {}", settings.token),
             contract_header: wire::contract_header(contract),
-            base,
+            instances,
+            next: AtomicUsize::new(0),
             client,
             settings,
-            breaker,
             publisher_headers: known
                 .iter()
                 .map(|c| (c.module, wire::contract_header(c)))
@@ -163,31 +192,52 @@ impl RemoteModule {
         self.contract.module
     }
 
-    /// The base URL of the process that hosts it.
+    /// The base URL of the (first) process that hosts it.
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.instances[0].base
     }
 
-    /// One POST, through the breaker, with the deadline.
+    /// The base URLs of every instance.
+    pub fn base_urls(&self) -> Vec<&str> {
+        self.instances.iter().map(|i| i.base.as_str()).collect()
+    }
+
+    /// The next instance whose breaker lets a call through, round robin.
+    fn pick(&self) -> Option<&Instance> {
+        let n = self.instances.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|k| &self.instances[(start + k) % n])
+            .find(|i| i.breaker.is_call_permitted())
+    }
+
+    /// One POST to one instance, through its breaker, with the deadline. A 5xx answer is an
+    /// outage of that instance (retried for idempotent requests).
     async fn attempt(
         &self,
         path: &str,
         contract_header: &str,
         body: &[u8],
-    ) -> Result<(u16, bool, Vec<u8>), AttemptError> {
-        if !self.breaker.is_call_permitted() {
+    ) -> Result<Answer, AttemptError> {
+        let Some(instance) = self.pick() else {
             return Err(AttemptError::BreakerOpen(DeliveryFailure::Unavailable(
                 format!(
-                    "circuit open for module `{}` after {} consecutive failures; calls fail at once for {} ms",
+                    "circuit open for module `{}` ({} instance{}) after {} consecutive failures; calls fail at once for {} ms",
                     self.contract.module,
+                    self.instances.len(),
+                    if self.instances.len() == 1 {
+                        ""
+                    } else {
+                        "s, all open"
+                    },
                     self.settings.breaker_failures,
                     self.settings.breaker_open.as_millis()
                 ),
             )));
-        }
+        };
         let mut post = self
             .client
-            .post(format!("{}{path}", self.base))
+            .post(format!("{}{path}", instance.base))
             .timeout(self.settings.timeout)
             .header("authorization", &self.authorization)
             .header(wire::CONTRACT_HEADER, contract_header)
@@ -204,39 +254,49 @@ impl RemoteModule {
                     .get(wire::OUTCOME_HEADER)
                     .is_some_and(|v| v == wire::DOMAIN_ERROR);
                 match response.bytes().await {
-                    Ok(bytes) => Ok((status, domain, bytes.to_vec())),
-                    Err(e) => Err(self.transport_failure(e)),
+                    Ok(bytes) if status >= 500 => Err(DeliveryFailure::Unavailable(format!(
+                        "module `{}` at {} answered {status} ({})",
+                        self.contract.module,
+                        instance.base,
+                        describe_error(&bytes)
+                    ))),
+                    Ok(bytes) => Ok(Answer {
+                        status,
+                        domain,
+                        body: bytes.to_vec(),
+                    }),
+                    Err(e) => Err(self.transport_failure(instance, e)),
                 }
             }
-            Err(e) => Err(self.transport_failure(e)),
+            Err(e) => Err(self.transport_failure(instance, e)),
         };
         match &outcome {
-            Ok((status, _, _)) if *status >= 500 => self.breaker.on_error(),
-            Ok(_) => self.breaker.on_success(),
-            Err(_) => self.breaker.on_error(),
+            Ok(_) => instance.breaker.on_success(),
+            Err(_) => instance.breaker.on_error(),
         }
         outcome.map_err(AttemptError::Failed)
     }
 
-    fn transport_failure(&self, error: reqwest::Error) -> DeliveryFailure {
+    fn transport_failure(&self, instance: &Instance, error: reqwest::Error) -> DeliveryFailure {
         if error.is_timeout() {
             DeliveryFailure::Timeout(self.settings.timeout.as_millis() as u64)
         } else {
             DeliveryFailure::Unavailable(format!(
                 "cannot reach module `{}` at {}: {error}",
-                self.contract.module, self.base
+                self.contract.module, instance.base
             ))
         }
     }
 
-    /// Posts with retries when `retry` allows them; outages only, never breaker refusals.
+    /// Posts with retries when `retry` allows them; outages only (unreachable, timeout, 5xx),
+    /// never breaker refusals. Each retry goes to the next instance.
     async fn post(
         &self,
         path: &str,
         contract_header: &str,
         body: &[u8],
         retry: bool,
-    ) -> Result<(u16, bool, Vec<u8>), DeliveryFailure> {
+    ) -> Result<Answer, DeliveryFailure> {
         let once = || self.attempt(path, contract_header, body);
         let result = if retry && self.settings.retries > 0 {
             once.retry(
@@ -259,11 +319,13 @@ impl RemoteModule {
         let module = self.contract.module;
         match status {
             401 => DeliveryFailure::Unavailable(format!(
-                "the process hosting `{module}` refused our internal token ({detail}); set the same internal_token on both"
+                "the process hosting `{module}` refused our credentials ({detail}); set the same internal_token on both"
+            )),
+            403 => DeliveryFailure::Unavailable(format!(
+                "the process hosting `{module}` refused this sender ({detail})"
             )),
             404 => DeliveryFailure::Unavailable(format!(
-                "the process at {} does not serve it ({detail})",
-                self.base
+                "the process hosting `{module}` does not serve it ({detail})"
             )),
             409 => DeliveryFailure::Incompatible(detail),
             400 | 413 => DeliveryFailure::BadPayload(detail),
@@ -286,26 +348,25 @@ impl RequestTransport for RemoteModule {
         request: Outgoing<'_>,
         body: Vec<u8>,
     ) -> Result<WireReply, DeliveryFailure> {
-        let header = &self.contract_header;
-        let (status, domain, bytes) = self
+        let answer = self
             .post(
                 &wire::request_path(request.name),
-                header,
+                &self.contract_header,
                 &body,
                 request.idempotent,
             )
             .await?;
-        match status {
-            200 if domain => Ok(WireReply::Domain(bytes)),
-            200 => Ok(WireReply::Ok(bytes)),
-            _ => Err(self.failure_for(status, &bytes)),
+        match answer.status {
+            200 if answer.domain => Ok(WireReply::Domain(answer.body)),
+            200 => Ok(WireReply::Ok(answer.body)),
+            status => Err(self.failure_for(status, &answer.body)),
         }
     }
 }
 
 #[async_trait]
 impl EventRoute for RemoteModule {
-    async fn deliver(&self, envelope: &EventEnvelope) -> Result<(), DeliveryFailure> {
+    async fn deliver(&self, envelope: &EventEnvelope) -> Result<Applied, DeliveryFailure> {
         let header = self
             .publisher_headers
             .get(envelope.publisher.as_str())
@@ -315,7 +376,7 @@ impl EventRoute for RemoteModule {
             .map_err(|e| DeliveryFailure::BadPayload(format!("cannot encode the event: {e}")))?;
         // Deliveries are idempotent by design (the receiver's inbox), so outages are retried;
         // the relay retries again later anyway.
-        let (status, _, bytes) = self
+        let answer = self
             .post(
                 &wire::event_path(self.contract.module),
                 &header,
@@ -323,9 +384,9 @@ impl EventRoute for RemoteModule {
                 true,
             )
             .await?;
-        match status {
-            200 => Ok(()),
-            _ => Err(self.failure_for(status, &bytes)),
+        match answer.status {
+            200..=299 => Ok(wire::applied_from(&answer.body)),
+            status => Err(self.failure_for(status, &answer.body)),
         }
     }
 }

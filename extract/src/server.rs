@@ -8,11 +8,14 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use cleave::Database;
 use cleave::http::ApiError;
 use cleave::trace::{TRACEPARENT, TraceContext, in_trace};
-use cleave::{Bus, Contract, DeliveryFailure, EventEnvelope, Outgoing, WireReply, owner_of};
+use cleave::{
+    Applied, Bus, Contract, DeliveryFailure, EventEnvelope, EventRoutes, Outgoing, WireReply,
+    owner_of,
+};
 use futures_util::StreamExt;
-use sea_orm::DatabaseConnection;
 use tracing::Instrument;
 
 use crate::wire;
@@ -20,6 +23,7 @@ use crate::wire;
 /// What the internal endpoints serve and how they check callers.
 pub struct InternalEndpoints {
     bus: Bus,
+    events: EventRoutes,
     token: Option<String>,
     hosted: Vec<&'static Contract>,
     known: Vec<&'static Contract>,
@@ -30,15 +34,17 @@ pub struct InternalEndpoints {
 
 /// What `GET /_cleave/modules` reports besides the hosted contracts.
 struct Structure {
-    db: DatabaseConnection,
+    db: Database,
     remotes: Vec<(String, String)>,
 }
 
 impl InternalEndpoints {
-    /// Serves the modules of `hosted` through `bus`. Without a `token` every message is
-    /// refused. `known` are all contracts the binary knows, to check publishers' versions.
+    /// Serves the requests of the modules of `hosted` through `bus` and their event intake
+    /// through `events`. Without a `token` every message is refused. `known` are all
+    /// contracts the binary knows, to check publishers' versions.
     pub fn new(
         bus: Bus,
+        events: EventRoutes,
         token: Option<String>,
         hosted: Vec<&'static Contract>,
         known: Vec<&'static Contract>,
@@ -46,6 +52,7 @@ impl InternalEndpoints {
     ) -> Self {
         InternalEndpoints {
             bus,
+            events,
             token,
             hosted,
             known,
@@ -64,11 +71,7 @@ impl InternalEndpoints {
 
     /// Serves `GET /_cleave/modules`: hosted modules with their outbox counts from `db`, and
     /// `remotes` (module, URL) with where they are reached.
-    pub fn with_structure(
-        mut self,
-        db: DatabaseConnection,
-        remotes: Vec<(String, String)>,
-    ) -> Self {
+    pub fn with_structure(mut self, db: Database, remotes: Vec<(String, String)>) -> Self {
         self.structure = Some(Structure { db, remotes });
         self
     }
@@ -236,6 +239,7 @@ async fn serve_request(
     let outgoing = Outgoing {
         name,
         idempotent: false,
+        caller: "remote",
     };
     let context = incoming_trace(&request, None);
     let span =
@@ -262,7 +266,7 @@ async fn serve_event(
 ) -> Result<HttpResponse, ApiError> {
     endpoints.authorize(&request)?;
     let subscriber = subscriber.into_inner();
-    if endpoints.hosted(&subscriber).is_none() || endpoints.bus.event_route(&subscriber).is_none() {
+    if endpoints.hosted(&subscriber).is_none() || endpoints.events.local(&subscriber).is_none() {
         return Err(ApiError::not_found(
             "unknown_subscriber",
             format!("no module `{subscriber}` subscribes to events in this process"),
@@ -285,16 +289,20 @@ async fn serve_event(
         trace_id = %context.trace_id,
     );
     cleave::trace::link_span(&span, &context);
-    in_trace(
+    let applied = in_trace(
         context,
         endpoints
-            .bus
-            .deliver_event(&subscriber, &envelope)
+            .events
+            .deliver(&subscriber, &envelope)
             .instrument(span),
     )
     .await
     .map_err(failure_response)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "applied" })))
+    let status = match applied {
+        Applied::Now => wire::APPLIED,
+        Applied::Before => wire::DUPLICATE,
+    };
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": status })))
 }
 
 /// `GET /_cleave/modules`: every module this process knows of, where it runs, the contract
@@ -312,7 +320,7 @@ async fn structure(
     };
     let mut modules = Vec::new();
     for contract in &endpoints.hosted {
-        let counts = cleave::outbox::counts_for(&structure.db, contract.module)
+        let counts = cleave::outbox::counts_for(structure.db.read(), contract.module)
             .await
             .map_err(|e| ApiError::internal("cannot count outbox rows", e))?;
         modules.push(serde_json::json!({

@@ -52,3 +52,21 @@ pub fn parse_contract_header(value: &str) -> Option<(&str, cleave::Version)> {
     let (module, version) = value.split_once('/')?;
     Some((module, cleave::Version::parse(version)?))
 }
+
+/// The body status of an event the subscriber applied now.
+pub const APPLIED: &str = "applied";
+/// The body status of an event the subscriber had applied before (a redelivery).
+pub const DUPLICATE: &str = "duplicate";
+
+/// What a 2xx answer to an event delivery says: applied now, or a duplicate. Any other body
+/// (or none) counts as applied now.
+pub fn applied_from(body: &[u8]) -> cleave::Applied {
+    #[derive(serde::Deserialize)]
+    struct Status {
+        status: String,
+    }
+    match serde_json::from_slice::<Status>(body) {
+        Ok(s) if s.status == DUPLICATE => cleave::Applied::Before,
+        _ => cleave::Applied::Now,
+    }
+}

@@ -36,13 +36,8 @@ mod v1_1 {
         type Error = String;
     }
 
-    pub(crate) static CONTRACT: Contract = Contract {
-        module: "greeter",
-        version: Version { major: 1, minor: 1 },
-        handles: &["greeter.greet"],
-        publishes: &[],
-        subscribes: &[],
-    };
+    pub(crate) static CONTRACT: Contract =
+        Contract::new("greeter", Version::new(1, 1), &["greeter.greet"], &[], &[]);
 }
 
 /// What an older caller was built against (greeter 1.0).
@@ -65,16 +60,12 @@ mod v1_0 {
         type Error = String;
     }
 
-    pub(crate) static CONTRACT: Contract = Contract {
-        version: Version { major: 1, minor: 0 },
-        ..v1_1::CONTRACT
-    };
+    pub(crate) static CONTRACT: Contract =
+        Contract::new("greeter", Version::new(1, 0), &["greeter.greet"], &[], &[]);
 
     /// A caller from the future: same messages, incompatible major version.
-    pub(crate) static CONTRACT_2_0: Contract = Contract {
-        version: Version { major: 2, minor: 0 },
-        ..v1_1::CONTRACT
-    };
+    pub(crate) static CONTRACT_2_0: Contract =
+        Contract::new("greeter", Version::new(2, 0), &["greeter.greet"], &[], &[]);
 }
 
 const TOKEN: &str = "versions-test";
@@ -104,6 +95,7 @@ async fn serve_greeter() -> (String, cleave::testing::TestApp) {
         .await;
     let endpoints = Arc::new(InternalEndpoints::new(
         app.bus().clone(),
+        app.events().clone(),
         Some(TOKEN.to_string()),
         vec![&v1_1::CONTRACT],
         vec![&v1_1::CONTRACT],
@@ -132,7 +124,7 @@ async fn caller(base: &str, contract: &'static Contract) -> cleave::testing::Tes
         breaker_open: Duration::from_secs(1),
         token: TOKEN.to_string(),
     };
-    let remote = RemoteModule::new(contract, base, settings, &[contract]).unwrap();
+    let remote = RemoteModule::new(contract, &[base.to_string()], settings, &[contract]).unwrap();
     Harness::new()
         .routing(|routing| routing.remote_module("greeter", remote))
         .start()

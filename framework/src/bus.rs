@@ -4,10 +4,18 @@
 //! to a local handler by moving the value (no serialization); to a local handler through the
 //! JSON wire codec (the serializing mode, which proves a module can be extracted); or to a
 //! [`RequestTransport`] that crosses the network (provided by `cleave-extract`).
+//!
+//! A module calls through its [`ModuleBus`], which knows which module it serves: it only
+//! accepts the requests the module declared it sends (a compile-time check, see [`Sends`]),
+//! and labels the call's metrics and span with the calling module.
+//!
+//! The bus knows nothing of events, the outbox or HTTP: this file depends only on the contract,
+//! the transport seam and the metrics.
 
 use std::any::{Any, TypeId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Instant;
@@ -15,14 +23,16 @@ use std::time::Instant;
 use async_trait::async_trait;
 use cleave_contract::{CallError, Request, owner_of};
 use rustc_hash::FxHashMap;
-use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::events::{EventEnvelope, EventRoute};
 use crate::metrics::{CallMetrics, LOCAL, Metrics, REMOTE};
+use crate::transport::{DeliveryFailure, Outgoing, RequestTransport, WireReply};
 
 /// A boxed, sendable future, as stored in descriptors and routing tables.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// The caller label of calls made from outside any module (tests, tools).
+pub const EXTERNAL: &str = "external";
 
 /// Serves one request type. Implemented by a module's private handler types.
 #[async_trait]
@@ -47,79 +57,29 @@ impl<E> From<sea_orm::DbErr> for Failure<E> {
     }
 }
 
+/// A module, as the bus knows it: its name. Implemented by the marker type that
+/// [`module!`](crate::module) generates.
+pub trait Caller: Send + Sync + 'static {
+    /// The module's name.
+    const NAME: &'static str;
+}
+
+/// Module `Self` declared that it sends request `R` (in the `sends` list of its
+/// [`module!`](crate::module) declaration). [`ModuleBus::call`] requires it, so a module
+/// cannot call what it did not declare: the compiler refuses.
+#[diagnostic::on_unimplemented(
+    message = "this module does not declare that it sends `{R}`",
+    label = "`{R}` is not in the module's `sends` list",
+    note = "add `{R}` to `sends: [...]` in the module's `cleave::module!` declaration (its lib.rs), and the module's api crate to its Cargo.toml if missing"
+)]
+pub trait Sends<R: Request>: Caller {}
+
 fn internal_failure<E>(module: &str, reason: String) -> CallError<E> {
     tracing::error!(module, reason = %reason, "handler failed");
     CallError::Unavailable {
         module: module.to_string(),
         reason: format!("internal error: {reason}"),
     }
-}
-
-/// The encoded answer of a handler reached through the wire codec.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WireReply {
-    /// The JSON-encoded response.
-    Ok(Vec<u8>),
-    /// The JSON-encoded domain error.
-    Domain(Vec<u8>),
-}
-
-/// Why a message could not be delivered or answered; the transport-level half of
-/// [`CallError`], also used for event deliveries.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DeliveryFailure {
-    /// The receiving side could not be reached or is not serving.
-    #[error("unavailable: {0}")]
-    Unavailable(String),
-    /// No answer within the deadline (milliseconds); the message may still have been applied.
-    #[error("timed out after {0} ms")]
-    Timeout(u64),
-    /// The message could not be encoded or decoded.
-    #[error("bad payload: {0}")]
-    BadPayload(String),
-    /// The receiver ran and refused the message (an event subscriber returned an error).
-    #[error("rejected by receiver: {0}")]
-    Rejected(String),
-    /// Sender and receiver were built against incompatible contract versions.
-    #[error("incompatible contract: {0}")]
-    Incompatible(String),
-}
-
-impl DeliveryFailure {
-    /// Whether the receiver was (probably) not reached or not working, as opposed to having
-    /// refused this particular message: outages are waited out, refusals use up attempts.
-    pub fn is_outage(&self) -> bool {
-        matches!(
-            self,
-            DeliveryFailure::Unavailable(_) | DeliveryFailure::Timeout(_)
-        )
-    }
-}
-
-/// What a transport needs to know about the request it carries, besides its bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outgoing<'a> {
-    /// The request's wire name.
-    pub name: &'a str,
-    /// Whether the contract allows sending it again after a lost answer.
-    pub idempotent: bool,
-}
-
-/// Sends an encoded request somewhere and brings back the encoded answer.
-///
-/// The bus uses a local implementation for the serializing mode; `cleave-extract` implements it
-/// over HTTP. Implementations map every failure to a [`DeliveryFailure`], never panic.
-#[async_trait]
-pub trait RequestTransport: Send + Sync + 'static {
-    /// The module that answers, for error messages and metrics.
-    fn module(&self) -> &str;
-    /// Delivers `body` (the JSON-encoded request described by `request`) and returns the
-    /// answer.
-    async fn send(
-        &self,
-        request: Outgoing<'_>,
-        body: Vec<u8>,
-    ) -> Result<WireReply, DeliveryFailure>;
 }
 
 struct TypedHandler<R: Request>(Arc<dyn Handler<R>>);
@@ -182,13 +142,12 @@ enum RequestRoute {
     Remote(Arc<dyn RequestTransport>),
 }
 
-/// Where each message goes; built once at start-up, then read-only.
+/// Where each request goes; built once at start-up, then read-only.
 #[derive(Default)]
 pub struct RoutingBuilder {
     requests: BTreeMap<String, RequestRoute>,
     remote_modules: BTreeMap<String, Arc<dyn RequestTransport>>,
-    subscribers: BTreeMap<String, Vec<String>>,
-    event_routes: BTreeMap<String, Arc<dyn EventRoute>>,
+    senders: BTreeMap<String, BTreeSet<&'static str>>,
     errors: Vec<String>,
 }
 
@@ -234,11 +193,6 @@ impl RoutingBuilder {
         self.remote_modules.contains_key(module)
     }
 
-    /// Whether events for `subscriber` have a route (local or remote).
-    pub fn reaches_subscriber(&self, subscriber: &str) -> bool {
-        self.event_routes.contains_key(subscriber)
-    }
-
     /// Routes the request called `request` to a transport (a remote module).
     pub fn remote_handler(&mut self, request: &str, transport: Arc<dyn RequestTransport>) {
         if self.requests.contains_key(request) {
@@ -251,13 +205,13 @@ impl RoutingBuilder {
             .insert(request.to_string(), RequestRoute::Remote(transport));
     }
 
-    /// Declares that `subscriber` receives every `event`, delivered through `route`.
-    pub fn subscriber(&mut self, event: &str, subscriber: &str, route: Arc<dyn EventRoute>) {
-        let list = self.subscribers.entry(event.to_string()).or_default();
-        if !list.iter().any(|s| s == subscriber) {
-            list.push(subscriber.to_string());
-        }
-        self.event_routes.insert(subscriber.to_string(), route);
+    /// Records that module `caller` sends `request`, so the metric handles of that edge are
+    /// registered when the bus is sealed (a call then never registers anything).
+    pub fn sender(&mut self, caller: &'static str, request: &str) {
+        self.senders
+            .entry(request.to_string())
+            .or_default()
+            .insert(caller);
     }
 
     /// Whether some route answers `request`.
@@ -265,43 +219,57 @@ impl RoutingBuilder {
         self.requests.contains_key(request) || self.remote_modules.contains_key(owner_of(request))
     }
 
-    pub(crate) fn take_errors(&mut self) -> Vec<String> {
+    /// Problems found while routing (a request handled twice, a module with two remote routes).
+    pub fn take_errors(&mut self) -> Vec<String> {
         std::mem::take(&mut self.errors)
     }
 }
 
-/// A local handler with the metric handles of its calls, registered when the bus is sealed so
-/// that a call records its metrics without looking them up by label.
+/// A local handler with the metric handles of its calls, one per calling module, registered
+/// when the bus is sealed so that a call records its metrics without looking them up by label.
 struct TypedRoute {
     handler: Arc<dyn Any + Send + Sync>,
-    metrics: Arc<CallMetrics>,
+    module: &'static str,
+    name: &'static str,
+    by_caller: Vec<(&'static str, Arc<CallMetrics>)>,
+}
+
+impl TypedRoute {
+    #[inline]
+    fn metrics_for(&self, caller: &'static str) -> Option<&Arc<CallMetrics>> {
+        // A handful of callers at most: a scan by pointer, then by text (the same name can be
+        // two different `&'static str`s when two crates spell it).
+        self.by_caller
+            .iter()
+            .find(|(c, _)| std::ptr::eq(*c, caller))
+            .or_else(|| self.by_caller.iter().find(|(c, _)| *c == caller))
+            .map(|(_, m)| m)
+    }
 }
 
 struct Routing {
     /// Local handlers by request type, for in-process dispatch without hashing the name.
     typed: FxHashMap<TypeId, TypedRoute>,
-    /// Metric handles of the calls that go through the wire codec (serializing mode, remote
-    /// modules), by request name; filled at seal time for the names known then, and on first
-    /// use for requests routed to a remote module by its name prefix.
-    wire_metrics: RwLock<FxHashMap<String, Arc<CallMetrics>>>,
+    /// Metric handles of calls whose edge was not known when sealing (an undeclared caller),
+    /// and of every call through the wire codec (serializing mode, remote modules), by caller
+    /// and request name.
+    other_metrics: RwLock<FxHashMap<(String, String), Arc<CallMetrics>>>,
     requests: HashMap<String, RequestRoute>,
     remote_modules: HashMap<String, Arc<dyn RequestTransport>>,
-    subscribers: HashMap<String, Vec<String>>,
-    event_routes: HashMap<String, Arc<dyn EventRoute>>,
 }
 
 struct BusInner {
     serialize: bool,
     metrics: Metrics,
     routing: OnceLock<Routing>,
-    outbox_wake: Notify,
 }
 
-/// The handle modules use to call each other. Cheap to clone.
+/// The routing core that module buses share. Cheap to clone.
 ///
 /// A bus is created before the modules are registered (so handlers can keep a clone) and
 /// sealed with its routing table when the runtime is built; a call before that fails with
-/// [`CallError::Unavailable`].
+/// [`CallError::Unavailable`]. Modules call through their [`ModuleBus`]; [`Bus::call`] is for
+/// tests and tools.
 #[derive(Clone)]
 pub struct Bus {
     inner: Arc<BusInner>,
@@ -317,15 +285,19 @@ impl std::fmt::Debug for Bus {
 }
 
 impl Bus {
-    /// A bus that is not yet routed. With `serialize`, every local request, response and
-    /// domain error goes through the JSON wire codec.
+    /// A bus that is not yet routed, with its own metrics. With `serialize`, every local
+    /// request, response and domain error goes through the JSON wire codec.
     pub fn new(serialize: bool) -> Self {
+        Self::with_metrics(serialize, Metrics::new())
+    }
+
+    /// Like [`Bus::new`], recording into `metrics`.
+    pub fn with_metrics(serialize: bool, metrics: Metrics) -> Self {
         Bus {
             inner: Arc::new(BusInner {
                 serialize,
-                metrics: Metrics::new(),
+                metrics,
                 routing: OnceLock::new(),
-                outbox_wake: Notify::new(),
             }),
         }
     }
@@ -341,37 +313,35 @@ impl Bus {
     }
 
     /// Installs the routing table; it can be installed once. Registers the metric handles of
-    /// every route it knows by name.
-    pub(crate) fn seal(&self, builder: RoutingBuilder) -> Result<(), String> {
+    /// every local route, for each module that declared it sends the request and for
+    /// [`EXTERNAL`] callers.
+    pub fn seal(&self, builder: RoutingBuilder) -> Result<(), String> {
         let metrics = &self.inner.metrics;
         let mut typed = FxHashMap::default();
-        let mut wire_metrics = FxHashMap::default();
         for (name, route) in &builder.requests {
-            match route {
-                RequestRoute::Local(local) => {
-                    let handles = metrics.call(local.module, name, LOCAL);
-                    typed.insert(
-                        local.type_id,
-                        TypedRoute {
-                            handler: local.typed.clone(),
-                            metrics: handles.clone(),
-                        },
-                    );
-                    wire_metrics.insert(name.clone(), handles);
+            if let RequestRoute::Local(local) = route {
+                let name: &'static str = static_name(name);
+                let mut by_caller =
+                    vec![(EXTERNAL, metrics.call(EXTERNAL, local.module, name, LOCAL))];
+                for caller in builder.senders.get(name).into_iter().flatten() {
+                    by_caller.push((caller, metrics.call(caller, local.module, name, LOCAL)));
                 }
-                RequestRoute::Remote(transport) => {
-                    wire_metrics
-                        .insert(name.clone(), metrics.call(transport.module(), name, REMOTE));
-                }
+                typed.insert(
+                    local.type_id,
+                    TypedRoute {
+                        handler: local.typed.clone(),
+                        module: local.module,
+                        name,
+                        by_caller,
+                    },
+                );
             }
         }
         let routing = Routing {
             typed,
-            wire_metrics: RwLock::new(wire_metrics),
+            other_metrics: RwLock::default(),
             requests: builder.requests.into_iter().collect(),
             remote_modules: builder.remote_modules.into_iter().collect(),
-            subscribers: builder.subscribers.into_iter().collect(),
-            event_routes: builder.event_routes.into_iter().collect(),
         };
         self.inner
             .routing
@@ -383,12 +353,22 @@ impl Bus {
         self.inner.routing.get()
     }
 
-    /// Sends a request to whichever module serves it and waits for the answer.
+    /// Sends a request from outside any module (tests, tools); see [`Bus::call_as`].
+    pub async fn call<R: Request>(&self, request: R) -> Result<R::Response, CallError<R::Error>> {
+        self.call_as(EXTERNAL, request).await
+    }
+
+    /// Sends a request on behalf of module `caller` to whichever module serves it and waits
+    /// for the answer.
     ///
     /// In-process this moves the value to the handler; in serializing mode or when the module
     /// is remote it goes through the JSON wire codec. Delivery failures are reported apart
     /// from the module's own domain error.
-    pub async fn call<R: Request>(&self, request: R) -> Result<R::Response, CallError<R::Error>> {
+    pub async fn call_as<R: Request>(
+        &self,
+        caller: &'static str,
+        request: R,
+    ) -> Result<R::Response, CallError<R::Error>> {
         let Some(routing) = self.routing() else {
             return Err(CallError::Unavailable {
                 module: owner_of(R::NAME).to_string(),
@@ -402,12 +382,26 @@ impl Bus {
             // The hot path: one hash of a type id, one downcast, the handler's own future, and
             // the metric handles registered at seal time. Two clock reads and a histogram
             // sample cost about as much as the rest of the call, so only one call in
-            // `LOCAL_TIMING_SAMPLE` of each request is timed; every call is counted. The span is
+            // `LOCAL_TIMING_SAMPLE` of each edge is timed; every call is counted. The span is
             // at debug level: while nothing wants it (no OTLP export) one level check skips it.
+            let fallback;
+            let metrics: &CallMetrics = match route.metrics_for(caller) {
+                Some(known) => known,
+                None => {
+                    fallback = routing.metrics_of(
+                        &self.inner.metrics,
+                        caller,
+                        route.module,
+                        route.name,
+                        LOCAL,
+                    );
+                    &fallback
+                }
+            };
             let answer = typed.0.handle(request);
-            let started = route.metrics.count().then(Instant::now);
+            let started = metrics.count().then(Instant::now);
             let answer = if tracing::level_enabled!(tracing::Level::DEBUG) {
-                answer.instrument(call_span(R::NAME, LOCAL)).await
+                answer.instrument(call_span(caller, R::NAME, LOCAL)).await
             } else {
                 answer.await
             };
@@ -419,9 +413,7 @@ impl Bus {
                     Some("unavailable"),
                 ),
             };
-            route
-                .metrics
-                .finish(started.map(|s| s.elapsed()), error_kind);
+            metrics.finish(started.map(|s| s.elapsed()), error_kind);
             return result;
         }
         let (route, location) = match routing.requests.get(R::NAME) {
@@ -432,10 +424,11 @@ impl Bus {
                 None => return Err(CallError::NoRoute { request: R::NAME }),
             },
         };
-        let metrics = routing.wire_metrics_of(
+        let metrics = routing.metrics_of(
             &self.inner.metrics,
-            R::NAME,
+            caller,
             route.as_ref().map_or(owner_of(R::NAME), |t| t.module()),
+            R::NAME,
             location,
         );
         // Every call that crosses the codec or the network is timed: it costs far more than
@@ -443,8 +436,8 @@ impl Bus {
         metrics.count();
         let started = Instant::now();
         let result = self
-            .call_wire::<R>(routing, route, request)
-            .instrument(call_span(R::NAME, location))
+            .call_wire::<R>(routing, route, caller, request)
+            .instrument(call_span(caller, R::NAME, location))
             .await;
         metrics.finish(
             Some(started.elapsed()),
@@ -461,10 +454,11 @@ impl Bus {
         &self,
         routing: &Routing,
         remote: Option<Arc<dyn RequestTransport>>,
+        caller: &'static str,
         request: R,
     ) -> Result<R::Response, CallError<R::Error>> {
         if let Some(transport) = remote {
-            return call_over_wire::<R>(transport.as_ref(), request).await;
+            return call_over_wire::<R>(transport.as_ref(), caller, request).await;
         }
         match routing.requests.get(R::NAME) {
             None => Err(CallError::NoRoute { request: R::NAME }),
@@ -481,11 +475,11 @@ impl Bus {
             }
             Some(RequestRoute::Local(local)) => {
                 let wire = local.wire.clone();
-                call_over_wire::<R>(wire.as_ref(), request).await
+                call_over_wire::<R>(wire.as_ref(), caller, request).await
             }
             Some(RequestRoute::Remote(transport)) => {
                 let transport = transport.clone();
-                call_over_wire::<R>(transport.as_ref(), request).await
+                call_over_wire::<R>(transport.as_ref(), caller, request).await
             }
         }
     }
@@ -503,52 +497,23 @@ impl Bus {
     pub fn remote_module(&self, module: &str) -> Option<Arc<dyn RequestTransport>> {
         self.routing()?.remote_modules.get(module).cloned()
     }
+}
 
-    /// The modules that receive `event`, in registration order.
-    pub fn subscribers_of(&self, event: &str) -> Vec<String> {
-        self.routing()
-            .and_then(|r| r.subscribers.get(event))
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// How events reach `subscriber`.
-    pub fn event_route(&self, subscriber: &str) -> Option<Arc<dyn EventRoute>> {
-        self.routing()?.event_routes.get(subscriber).cloned()
-    }
-
-    /// Tells the outbox relay that new events were committed.
-    pub fn wake_outbox(&self) {
-        self.inner.outbox_wake.notify_one();
-    }
-
-    /// Waits until [`Bus::wake_outbox`] is called.
-    pub async fn outbox_woken(&self) {
-        self.inner.outbox_wake.notified().await;
-    }
-
-    /// Delivers an event to `subscriber` now, through the subscriber's route.
-    pub async fn deliver_event(
-        &self,
-        subscriber: &str,
-        envelope: &EventEnvelope,
-    ) -> Result<(), DeliveryFailure> {
-        match self.event_route(subscriber) {
-            Some(route) => route.deliver(envelope).await,
-            None => Err(DeliveryFailure::Unavailable(format!(
-                "no route to subscriber `{subscriber}` in this process"
-            ))),
-        }
-    }
+/// The name of a request as `&'static str`: request names come from `Request::NAME`
+/// constants, but the routing table stores them as keys; this leaks each name once per
+/// sealed bus (a few dozen bytes per request, for the life of the process).
+fn static_name(name: &str) -> &'static str {
+    Box::leak(name.to_string().into_boxed_str())
 }
 
 /// The span of one bus call. Debug level, target `cleave::bus`: the log filter leaves it off,
 /// and the telemetry filter turns it on for export (see `TelemetryConfig::filter`).
 #[inline]
-fn call_span(message: &'static str, location: &'static str) -> tracing::Span {
+fn call_span(caller: &'static str, message: &'static str, location: &'static str) -> tracing::Span {
     tracing::debug_span!(
         target: "cleave::bus",
         "bus_call",
+        caller,
         module = owner_of(message),
         message,
         location
@@ -556,34 +521,37 @@ fn call_span(message: &'static str, location: &'static str) -> tracing::Span {
 }
 
 impl Routing {
-    /// The metric handles of `message` called through the wire codec, registered on first use
-    /// when the seal did not know the name (requests routed by their module's prefix).
-    fn wire_metrics_of(
+    /// The metric handles of an edge not registered at seal time: calls through the wire
+    /// codec, and callers that did not declare the request. Registered on first use.
+    fn metrics_of(
         &self,
         metrics: &Metrics,
-        message: &'static str,
+        caller: &'static str,
         module: &str,
+        message: &'static str,
         location: &'static str,
     ) -> Arc<CallMetrics> {
+        let key = (caller.to_string(), message.to_string());
         if let Some(known) = self
-            .wire_metrics
+            .other_metrics
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(message)
+            .get(&key)
         {
             return known.clone();
         }
-        self.wire_metrics
+        self.other_metrics
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .entry(message.to_string())
-            .or_insert_with(|| metrics.call(module, message, location))
+            .entry(key)
+            .or_insert_with(|| metrics.call(caller, module, message, location))
             .clone()
     }
 }
 
 async fn call_over_wire<R: Request>(
     transport: &dyn RequestTransport,
+    caller: &'static str,
     request: R,
 ) -> Result<R::Response, CallError<R::Error>> {
     let bad_payload = |message: String| CallError::BadPayload {
@@ -595,6 +563,7 @@ async fn call_over_wire<R: Request>(
     let outgoing = Outgoing {
         name: R::NAME,
         idempotent: R::IDEMPOTENT,
+        caller,
     };
     match transport.send(outgoing, body).await {
         Ok(WireReply::Ok(bytes)) => serde_json::from_slice(&bytes)
@@ -619,6 +588,54 @@ async fn call_over_wire<R: Request>(
                 reason,
             })
         }
+    }
+}
+
+/// The bus as one module sees it: calls go out labelled with the module's name, and only for
+/// requests the module declared it sends. Cheap to clone.
+pub struct ModuleBus<M> {
+    bus: Bus,
+    _module: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for ModuleBus<M> {
+    fn clone(&self) -> Self {
+        ModuleBus {
+            bus: self.bus.clone(),
+            _module: PhantomData,
+        }
+    }
+}
+
+impl<M: Caller> std::fmt::Debug for ModuleBus<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleBus")
+            .field("module", &M::NAME)
+            .finish()
+    }
+}
+
+impl<M: Caller> ModuleBus<M> {
+    /// The bus of module `M`, over `bus`.
+    pub fn new(bus: Bus) -> Self {
+        ModuleBus {
+            bus,
+            _module: PhantomData,
+        }
+    }
+
+    /// Sends `request` to whichever module serves it, as module `M`, and waits for the
+    /// answer. See [`Bus::call_as`].
+    pub async fn call<R: Request>(&self, request: R) -> Result<R::Response, CallError<R::Error>>
+    where
+        M: Sends<R>,
+    {
+        self.bus.call_as(M::NAME, request).await
+    }
+
+    /// The shared bus underneath.
+    pub fn shared(&self) -> &Bus {
+        &self.bus
     }
 }
 
@@ -665,6 +682,12 @@ mod tests {
         }
     }
 
+    struct Calculator;
+    impl Caller for Calculator {
+        const NAME: &'static str = "calc";
+    }
+    impl Sends<Double> for Calculator {}
+
     fn routed_bus(serialize: bool) -> (Bus, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let bus = Bus::new(serialize);
@@ -675,6 +698,7 @@ mod tests {
                 calls: calls.clone(),
             }),
         );
+        routing.sender(Calculator::NAME, Double::NAME);
         bus.seal(routing).unwrap();
         (bus, calls)
     }
@@ -696,6 +720,26 @@ mod tests {
                 other => panic!("expected unavailable, got {other:?}"),
             }
             assert_eq!(calls.load(Ordering::SeqCst), 3);
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_are_labelled_with_the_calling_module() {
+        for serialize in [false, true] {
+            let (bus, _) = routed_bus(serialize);
+            let calculator = ModuleBus::<Calculator>::new(bus.clone());
+            assert_eq!(calculator.call(Double { value: 1 }).await.unwrap(), 2);
+            assert_eq!(calculator.call(Double { value: 2 }).await.unwrap(), 4);
+            bus.call(Double { value: 3 }).await.unwrap();
+            let text = bus.metrics().render();
+            assert!(
+                text.contains(r#"cleave_bus_calls_total{caller="calc",module="math",message="math.double",location="local"} 2"#),
+                "{text}"
+            );
+            assert!(
+                text.contains(r#"cleave_bus_calls_total{caller="external",module="math",message="math.double",location="local"} 1"#),
+                "{text}"
+            );
         }
     }
 

@@ -1,7 +1,9 @@
-//! Layered configuration: defaults < `shop.toml` < `SHOP_*` environment < command-line flags.
+//! Layered configuration: defaults < `<app>.toml` < `<APP>_*` environment < command-line flags.
 //!
-//! Unknown keys are rejected at every layer so a typo is an error that names the key, not a
-//! setting silently ignored.
+//! The application names itself once ([`AppName`]); the environment prefix, the config file,
+//! the default SQLite file and the telemetry service name derive from that name. Unknown keys
+//! are rejected at every layer so a typo is an error that names the key, not a setting
+//! silently ignored.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,10 +13,75 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-/// Environment variables starting with this prefix are configuration keys.
-pub const ENV_PREFIX: &str = "SHOP_";
-/// The config file read from the working directory when none is named.
-pub const DEFAULT_FILE: &str = "shop.toml";
+use crate::db::DatabaseOptions;
+
+/// The name of an application built on cleave, given once (`AppName::new("shop")`); everything
+/// that names the application derives from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AppName(&'static str);
+
+impl AppName {
+    /// An application called `name`: lowercase letters, digits and `-`, starting with a letter.
+    ///
+    /// # Panics
+    ///
+    /// When the name does not have that form (it is a constant of the application's code).
+    pub const fn new(name: &'static str) -> AppName {
+        let bytes = name.as_bytes();
+        assert!(
+            !bytes.is_empty() && bytes[0].is_ascii_lowercase(),
+            "an application name starts with a lowercase letter"
+        );
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            assert!(
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-',
+                "an application name has lowercase letters, digits and `-` only"
+            );
+            i += 1;
+        }
+        AppName(name)
+    }
+
+    /// The name, e.g. `shop`: also the command's name in messages and the telemetry service
+    /// name.
+    pub fn as_str(&self) -> &'static str {
+        self.0
+    }
+
+    /// The prefix of configuration variables in the environment, e.g. `SHOP_`.
+    pub fn env_prefix(&self) -> String {
+        format!("{}_", self.0.to_ascii_uppercase().replace('-', "_"))
+    }
+
+    /// The environment variable of a configuration key, e.g. `remote.billing` →
+    /// `SHOP_REMOTE__BILLING`.
+    pub fn env_var(&self, key: &str) -> String {
+        format!(
+            "{}{}",
+            self.env_prefix(),
+            key.replace('.', "__").to_ascii_uppercase()
+        )
+    }
+
+    /// The config file read from the working directory when none is named, e.g. `shop.toml`.
+    pub fn config_file(&self) -> String {
+        format!("{}.toml", self.0)
+    }
+
+    /// The default database: a SQLite file named after the application in the working
+    /// directory, e.g. `sqlite://shop.db?mode=rwc`.
+    pub fn default_database(&self) -> String {
+        format!("sqlite://{}.db?mode=rwc", self.0)
+    }
+}
+
+impl std::fmt::Display for AppName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
 
 /// The whole configuration of one process.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +92,9 @@ pub struct Config {
     /// Database URL: `sqlite://path?mode=rwc` (the default, created on first use) or
     /// `postgres://user:pass@host/db`.
     pub database: String,
+    /// How the database is connected to (SQLite durability and readers, pool sizes).
+    #[serde(rename = "db")]
+    pub database_options: DatabaseOptions,
     /// Round-trip every local request, response and domain error through the JSON wire codec,
     /// as if every module were remote. For tests and for proving a module can be extracted.
     pub serialize_messages: bool,
@@ -40,12 +110,20 @@ pub struct Config {
     /// Event delivery.
     pub outbox: OutboxConfig,
     /// Modules this process hosts; every linked module when empty. In the environment a
-    /// comma-separated list: `SHOP_MODULES=catalog,orders`.
+    /// comma-separated list: `<APP>_MODULES=catalog,orders`.
     #[serde(deserialize_with = "names_or_list")]
     pub modules: Vec<String>,
-    /// Modules hosted by other processes: module name to the base URL of that process's
-    /// internal listener, e.g. `billing = "http://127.0.0.1:9181"`.
-    pub remote: BTreeMap<String, String>,
+    /// Modules hosted by other processes: module name to the base URL of the internal listener
+    /// of the process hosting it, or several (replicas), e.g. `billing = "http://10.0.0.5:9180"`
+    /// or `billing = ["http://a:9180", "http://b:9180"]`; in the environment comma-separated.
+    #[serde(deserialize_with = "urls_by_module")]
+    pub remote: BTreeMap<String, Vec<String>>,
+    /// Named placements: which node hosts which modules (see [`Placement`]).
+    pub placements: BTreeMap<String, Placement>,
+    /// The placement this process follows (with `node`): it derives `modules` and `remote`.
+    pub placement: Option<String>,
+    /// This process's node in `placement`.
+    pub node: Option<String>,
     /// Address of the internal listener, which serves this process's modules to other
     /// processes; apart from the public API.
     pub internal_listen: SocketAddr,
@@ -56,13 +134,18 @@ pub struct Config {
     pub extract: ExtractConfig,
     /// Export of spans to an OpenTelemetry collector.
     pub telemetry: TelemetryConfig,
+    /// Each module's own settings, `[module.<name>]`, read by the module's declared config
+    /// type when it starts.
+    pub module: BTreeMap<String, figment::value::Dict>,
 }
 
-impl Default for Config {
-    fn default() -> Self {
+impl Config {
+    /// The built-in defaults of application `app`.
+    pub fn defaults(app: AppName) -> Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            database: "sqlite://shop.db?mode=rwc".to_string(),
+            database: app.default_database(),
+            database_options: DatabaseOptions::default(),
             serialize_messages: false,
             workers: None,
             log: "info,sqlx=warn,sea_orm=warn".to_string(),
@@ -71,10 +154,55 @@ impl Default for Config {
             outbox: OutboxConfig::default(),
             modules: Vec::new(),
             remote: BTreeMap::new(),
+            placements: BTreeMap::new(),
+            placement: None,
+            node: None,
             internal_listen: SocketAddr::from(([127, 0, 0, 1], 9180)),
             internal_token: None,
             extract: ExtractConfig::default(),
-            telemetry: TelemetryConfig::default(),
+            telemetry: TelemetryConfig::for_app(app),
+            module: BTreeMap::new(),
+        }
+    }
+}
+
+impl Default for Config {
+    /// The defaults of an application called `app`; applications use [`Config::defaults`].
+    fn default() -> Self {
+        Config::defaults(AppName::new("app"))
+    }
+}
+
+/// A named way to spread the modules over processes (Service Weaver's colocation groups):
+/// `[placements.billing-extracted.nodes.main] modules = [...]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Placement {
+    /// What this placement is for, in a sentence.
+    pub description: Option<String>,
+    /// The processes, by node name.
+    pub nodes: BTreeMap<String, PlacementNode>,
+}
+
+/// One kind of process of a placement: the modules it hosts, and where its instances are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlacementNode {
+    /// The modules it hosts.
+    pub modules: Vec<String>,
+    /// Base URLs of the internal listeners of its instances, which the other nodes call.
+    /// Deployment tools fill them in when they know the addresses.
+    pub urls: Vec<String>,
+    /// How many instances run (deployment tools read it).
+    pub replicas: u32,
+}
+
+impl Default for PlacementNode {
+    fn default() -> Self {
+        PlacementNode {
+            modules: Vec::new(),
+            urls: Vec::new(),
+            replicas: 1,
         }
     }
 }
@@ -86,7 +214,8 @@ pub struct TelemetryConfig {
     /// Base URL of the collector's OTLP/HTTP receiver, e.g. `http://127.0.0.1:4318`; spans are
     /// posted to `<endpoint>/v1/traces`. No export when absent.
     pub otlp_endpoint: Option<String>,
-    /// The `service.name` resource attribute of the exported spans.
+    /// The `service.name` resource attribute of the exported spans; the application's name by
+    /// default.
     pub service_name: String,
     /// Which spans are exported, in `tracing_subscriber::EnvFilter` syntax, independent of the
     /// log filter. The default includes the per-call spans of the bus (`cleave::bus`, level
@@ -94,13 +223,20 @@ pub struct TelemetryConfig {
     pub filter: String,
 }
 
-impl Default for TelemetryConfig {
-    fn default() -> Self {
+impl TelemetryConfig {
+    /// The defaults of application `app`.
+    pub fn for_app(app: AppName) -> Self {
         TelemetryConfig {
             otlp_endpoint: None,
-            service_name: "shop".to_string(),
+            service_name: app.as_str().to_string(),
             filter: "info,cleave::bus=debug,sqlx=warn,sea_orm=warn".to_string(),
         }
+    }
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Config::default().telemetry
     }
 }
 
@@ -114,24 +250,39 @@ pub enum LogFormat {
     Json,
 }
 
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Names {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Names {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Names::List(list) => list,
+            Names::Text(text) => text
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+        }
+    }
+}
+
 /// Reads a list of names from a TOML array or from a comma-separated string (environment).
 fn names_or_list<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Names {
-        List(Vec<String>),
-        Text(String),
-    }
-    Ok(match Names::deserialize(deserializer)? {
-        Names::List(list) => list,
-        Names::Text(text) => text
-            .split(',')
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .collect(),
-    })
+    Ok(Names::deserialize(deserializer)?.into_vec())
+}
+
+/// Reads `module = URL`, `module = "URL,URL"` or `module = [URL, URL]`.
+fn urls_by_module<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, Vec<String>>, D::Error> {
+    let raw = BTreeMap::<String, Names>::deserialize(deserializer)?;
+    Ok(raw.into_iter().map(|(m, n)| (m, n.into_vec())).collect())
 }
 
 /// Calls and event deliveries to modules in other processes.
@@ -177,22 +328,48 @@ impl ExtractConfig {
     }
 }
 
-/// How the outbox relay delivers events.
+/// What happens to delivered outbox rows and old inbox entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Retention {
+    /// Delete them once older than the retention ages.
+    #[default]
+    Delete,
+    /// Move delivered outbox rows to `cleave_outbox_archive` (inbox entries are deleted).
+    Archive,
+    /// Keep everything.
+    Keep,
+}
+
+/// How the outbox relay delivers events, and how long what it delivered is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboxConfig {
     /// Run the relay in this process. Turn off to only accept work (events stay pending).
     pub relay: bool,
-    /// How often the relay looks for due deliveries when nothing wakes it.
+    /// How often the relay looks for due deliveries when no commit wakes it (retries, and
+    /// events committed by other processes on the same database).
     pub poll_interval_ms: u64,
-    /// Deliveries read per pass.
+    /// Deliveries per batch (one transaction for a subscriber hosted here).
     pub batch_size: u64,
-    /// Attempts before a delivery is marked failed.
+    /// Attempts before a refused delivery is marked failed.
     pub max_attempts: u32,
     /// Delay before the first retry; doubles with each further attempt.
     pub backoff_initial_ms: u64,
     /// Upper bound of the retry delay.
     pub backoff_max_ms: u64,
+    /// How long a relay's hold on a subscriber's queue lasts unless renewed; another process
+    /// takes the queue over this long after its holder died.
+    pub lease_ms: u64,
+    /// What becomes of delivered rows and old inbox entries.
+    pub retention: Retention,
+    /// Age after which a delivered outbox row is deleted (or archived).
+    pub retain_delivered_s: u64,
+    /// Age after which an inbox entry is deleted. It must exceed the longest time an event
+    /// may be redelivered after it was applied: a redelivery older than this is applied again.
+    pub retain_inbox_s: u64,
+    /// How often retention runs.
+    pub retention_interval_s: u64,
 }
 
 impl Default for OutboxConfig {
@@ -204,6 +381,11 @@ impl Default for OutboxConfig {
             max_attempts: 10,
             backoff_initial_ms: 200,
             backoff_max_ms: 30_000,
+            lease_ms: 10_000,
+            retention: Retention::Delete,
+            retain_delivered_s: 24 * 3600,
+            retain_inbox_s: 7 * 24 * 3600,
+            retention_interval_s: 60,
         }
     }
 }
@@ -213,18 +395,53 @@ impl Default for OutboxConfig {
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
 
+impl ConfigError {
+    /// An error with this explanation.
+    pub fn new(message: impl Into<String>) -> Self {
+        ConfigError(message.into())
+    }
+}
+
 /// Where the layers come from.
 #[derive(Debug, Clone, Default)]
 pub struct ConfigSources {
-    /// An explicit config file; it must exist. Without one, `shop.toml` is read if present.
+    /// An explicit config file; it must exist. Without one, `<app>.toml` is read if present.
     pub file: Option<PathBuf>,
     /// Command-line overrides, the top layer: a map of keys to values.
     pub overrides: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Config {
-    /// Loads defaults < file < `SHOP_*` environment < overrides.
-    pub fn load(sources: &ConfigSources) -> Result<Config, ConfigError> {
+    /// Loads defaults < file < `<APP>_*` environment < overrides for application `app`, then
+    /// applies the chosen placement, if any.
+    pub fn load(app: AppName, sources: &ConfigSources) -> Result<Config, ConfigError> {
+        Self::load_with(app, "", sources)
+    }
+
+    /// The placements of a TOML text holding only `[placements.*]` tables (an application's
+    /// built-in placements).
+    pub fn placements_from(toml: &str) -> Result<BTreeMap<String, Placement>, ConfigError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Builtin {
+            #[serde(default)]
+            placements: BTreeMap<String, Placement>,
+        }
+        let builtin: Builtin = Figment::from(Toml::string(toml))
+            .extract()
+            .map_err(|e| ConfigError(format!("built-in placements: {}", describe(e))))?;
+        Ok(builtin.placements)
+    }
+
+    /// Like [`Config::load`], with the application's built-in placements (a TOML text of
+    /// `[placements.*]` tables) as the layer right above the defaults.
+    pub fn load_with(
+        app: AppName,
+        builtin_placements: &str,
+        sources: &ConfigSources,
+    ) -> Result<Config, ConfigError> {
+        let mut defaults = Config::defaults(app);
+        defaults.placements = Self::placements_from(builtin_placements)?;
         let file = match &sources.file {
             Some(path) if !path.exists() => {
                 return Err(ConfigError(format!(
@@ -233,20 +450,109 @@ impl Config {
                 )));
             }
             Some(path) => path.clone(),
-            None => PathBuf::from(DEFAULT_FILE),
+            None => PathBuf::from(app.config_file()),
         };
-        Self::figment(&file, &sources.overrides)
+        let mut config: Config = Self::figment(defaults, app, &file, &sources.overrides)
             .extract()
-            .map_err(|e| ConfigError(describe(e)))
+            .map_err(|e| ConfigError(describe(e)))?;
+        config.apply_placement(app)?;
+        Ok(config)
     }
 
-    fn figment(file: &Path, overrides: &serde_json::Map<String, serde_json::Value>) -> Figment {
-        Figment::from(Serialized::defaults(Config::default()))
+    fn figment(
+        defaults: Config,
+        app: AppName,
+        file: &Path,
+        overrides: &serde_json::Map<String, serde_json::Value>,
+    ) -> Figment {
+        Figment::from(Serialized::defaults(defaults))
             .merge(Toml::file(file))
-            // `SHOP_OUTBOX__MAX_ATTEMPTS` sets `outbox.max_attempts`. `SHOP_CONFIG` names the file
-            // and is not a key.
-            .merge(Env::prefixed(ENV_PREFIX).split("__").ignore(&["CONFIG"]))
+            // `<APP>_OUTBOX__MAX_ATTEMPTS` sets `outbox.max_attempts`. `<APP>_CONFIG` names the
+            // file and is not a key.
+            .merge(
+                Env::prefixed(&app.env_prefix())
+                    .split("__")
+                    .ignore(&["CONFIG"]),
+            )
             .merge(Serialized::globals(overrides))
+    }
+
+    /// With `placement` and `node` set, derives the hosted modules and the remote routes from
+    /// the placement; explicit `remote` entries win over the placement's URLs.
+    fn apply_placement(&mut self, app: AppName) -> Result<(), ConfigError> {
+        let (placement_name, node_name) = match (&self.placement, &self.node) {
+            (None, None) => return Ok(()),
+            (Some(p), Some(n)) => (p.clone(), n.clone()),
+            (Some(_), None) => {
+                return Err(ConfigError(format!(
+                    "`placement` needs `node` too (`--node NAME` or {})",
+                    app.env_var("node")
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError(format!(
+                    "`node` needs `placement` too (`--placement NAME` or {})",
+                    app.env_var("placement")
+                )));
+            }
+        };
+        let known = || {
+            self.placements
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let Some(placement) = self.placements.get(&placement_name) else {
+            return Err(ConfigError(format!(
+                "no placement `{placement_name}` in the configuration (placements: {})",
+                known()
+            )));
+        };
+        let Some(node) = placement.nodes.get(&node_name) else {
+            return Err(ConfigError(format!(
+                "placement `{placement_name}` has no node `{node_name}` (nodes: {})",
+                placement
+                    .nodes
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        };
+        let mut seen = BTreeMap::new();
+        for (name, n) in &placement.nodes {
+            for module in &n.modules {
+                if let Some(other) = seen.insert(module.clone(), name.clone()) {
+                    return Err(ConfigError(format!(
+                        "placement `{placement_name}` puts module `{module}` on two nodes, `{other}` and `{name}`"
+                    )));
+                }
+            }
+        }
+        if !self.modules.is_empty() && self.modules != node.modules {
+            return Err(ConfigError(format!(
+                "`modules` and placement `{placement_name}` node `{node_name}` disagree; set one"
+            )));
+        }
+        self.modules = node.modules.clone();
+        for (name, other) in &placement.nodes {
+            if *name == node_name {
+                continue;
+            }
+            for module in &other.modules {
+                if !self.remote.contains_key(module) && !other.urls.is_empty() {
+                    self.remote.insert(module.clone(), other.urls.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Where every module of the chosen placement runs: `(node, modules)` in node order, or
+    /// `None` without a placement.
+    pub fn placement_nodes(&self) -> Option<&Placement> {
+        self.placements.get(self.placement.as_ref()?)
     }
 }
 
@@ -279,21 +585,43 @@ fn describe(error: figment::Error) -> String {
 mod tests {
     use super::*;
 
+    const APP: AppName = AppName::new("demo");
+
+    fn load() -> Result<Config, ConfigError> {
+        Config::load(APP, &ConfigSources::default())
+    }
+
+    #[test]
+    fn names_derive_from_the_application() {
+        let app = AppName::new("my-app");
+        assert_eq!(app.env_prefix(), "MY_APP_");
+        assert_eq!(app.env_var("remote.billing"), "MY_APP_REMOTE__BILLING");
+        assert_eq!(app.config_file(), "my-app.toml");
+        assert_eq!(app.default_database(), "sqlite://my-app.db?mode=rwc");
+        let config = Config::defaults(app);
+        assert_eq!(config.database, "sqlite://my-app.db?mode=rwc");
+        assert_eq!(config.telemetry.service_name, "my-app");
+        assert!(std::panic::catch_unwind(|| AppName::new("Shop")).is_err());
+    }
+
     #[test]
     fn layers_override_in_order() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
-                "shop.toml",
+                "demo.toml",
                 "listen = \"127.0.0.1:9000\"\ndatabase = \"sqlite://file.db\"\n[outbox]\nmax_attempts = 3\n",
             )?;
-            jail.set_env("SHOP_DATABASE", "sqlite://env.db");
-            jail.set_env("SHOP_OUTBOX__POLL_INTERVAL_MS", "50");
+            jail.set_env("DEMO_DATABASE", "sqlite://env.db");
+            jail.set_env("DEMO_OUTBOX__POLL_INTERVAL_MS", "50");
             let mut overrides = serde_json::Map::new();
             overrides.insert("listen".into(), "127.0.0.1:7000".into());
-            let config = Config::load(&ConfigSources {
-                file: None,
-                overrides,
-            })
+            let config = Config::load(
+                APP,
+                &ConfigSources {
+                    file: None,
+                    overrides,
+                },
+            )
             .unwrap();
             assert_eq!(config.listen.port(), 7000, "flag beats file");
             assert_eq!(config.database, "sqlite://env.db", "env beats file");
@@ -307,18 +635,14 @@ mod tests {
     #[test]
     fn unknown_keys_are_rejected_with_their_name() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("shop.toml", "[outbox]\nmax_atempts = 3\n")?;
-            let err = Config::load(&ConfigSources::default())
-                .unwrap_err()
-                .to_string();
+            jail.create_file("demo.toml", "[outbox]\nmax_atempts = 3\n")?;
+            let err = load().unwrap_err().to_string();
             assert!(err.contains("max_atempts"), "{err}");
             Ok(())
         });
         figment::Jail::expect_with(|jail| {
-            jail.set_env("SHOP_LISTEN_ADDR", "x");
-            let err = Config::load(&ConfigSources::default())
-                .unwrap_err()
-                .to_string();
+            jail.set_env("DEMO_LISTEN_ADDR", "x");
+            let err = load().unwrap_err().to_string();
             assert!(err.contains("listen_addr"), "{err}");
             Ok(())
         });
@@ -328,21 +652,80 @@ mod tests {
     fn topology_keys_come_from_file_and_environment() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
-                "shop.toml",
+                "demo.toml",
                 "modules = [\"billing\"]\n[remote]\norders = \"http://127.0.0.1:9180\"\n[extract.timeouts]\norders = 300\n",
             )?;
-            jail.set_env("SHOP_REMOTE__NOTIFICATIONS", "http://127.0.0.1:9182");
-            jail.set_env("SHOP_INTERNAL_TOKEN", "s3cret");
-            let config = Config::load(&ConfigSources::default()).unwrap();
+            jail.set_env(
+                "DEMO_REMOTE__NOTIFICATIONS",
+                "http://127.0.0.1:9182,http://127.0.0.1:9183",
+            );
+            jail.set_env("DEMO_INTERNAL_TOKEN", "s3cret");
+            let config = load().unwrap();
             assert_eq!(config.modules, ["billing"]);
             assert_eq!(config.remote.len(), 2);
-            assert_eq!(config.remote["notifications"], "http://127.0.0.1:9182");
+            assert_eq!(
+                config.remote["notifications"],
+                ["http://127.0.0.1:9182", "http://127.0.0.1:9183"]
+            );
+            assert_eq!(config.remote["orders"], ["http://127.0.0.1:9180"]);
             assert_eq!(config.internal_token.as_deref(), Some("s3cret"));
             assert_eq!(config.extract.timeout_for("orders").as_millis(), 300);
             assert_eq!(config.extract.timeout_for("catalog").as_millis(), 2_000);
-            jail.set_env("SHOP_MODULES", "catalog, orders");
-            let config = Config::load(&ConfigSources::default()).unwrap();
+            jail.set_env("DEMO_MODULES", "catalog, orders");
+            let config = load().unwrap();
             assert_eq!(config.modules, ["catalog", "orders"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_placement_derives_modules_and_remote_routes() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "demo.toml",
+                r#"
+[placements.split.nodes.main]
+modules = ["catalog", "orders"]
+urls = ["http://main:9180"]
+[placements.split.nodes.billing]
+modules = ["billing"]
+urls = ["http://billing-1:9180", "http://billing-2:9180"]
+replicas = 2
+"#,
+            )?;
+            jail.set_env("DEMO_PLACEMENT", "split");
+            jail.set_env("DEMO_NODE", "main");
+            let config = load().unwrap();
+            assert_eq!(config.modules, ["catalog", "orders"]);
+            assert_eq!(
+                config.remote["billing"],
+                ["http://billing-1:9180", "http://billing-2:9180"]
+            );
+            jail.set_env("DEMO_NODE", "nowhere");
+            let err = load().unwrap_err().to_string();
+            assert!(
+                err.contains("no node `nowhere`") && err.contains("billing, main"),
+                "{err}"
+            );
+            jail.set_env("DEMO_PLACEMENT", "other");
+            let err = load().unwrap_err().to_string();
+            assert!(
+                err.contains("no placement `other`") && err.contains("split"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn module_sections_are_kept_for_their_modules() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("demo.toml", "[module.inventory]\nreservation_ttl_s = 30\n")?;
+            jail.set_env("DEMO_MODULE__INVENTORY__SWEEP_S", "5");
+            let config = load().unwrap();
+            let section = &config.module["inventory"];
+            assert!(section.contains_key("reservation_ttl_s"));
+            assert!(section.contains_key("sweep_s"));
             Ok(())
         });
     }
@@ -350,30 +733,27 @@ mod tests {
     #[test]
     fn telemetry_endpoint_comes_from_the_environment() {
         figment::Jail::expect_with(|jail| {
-            assert_eq!(
-                Config::load(&ConfigSources::default())
-                    .unwrap()
-                    .telemetry
-                    .otlp_endpoint,
-                None
-            );
-            jail.set_env("SHOP_TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4318");
-            let config = Config::load(&ConfigSources::default()).unwrap();
+            assert_eq!(load().unwrap().telemetry.otlp_endpoint, None);
+            jail.set_env("DEMO_TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4318");
+            let config = load().unwrap();
             assert_eq!(
                 config.telemetry.otlp_endpoint.as_deref(),
                 Some("http://127.0.0.1:4318")
             );
-            assert_eq!(config.telemetry.service_name, "shop");
+            assert_eq!(config.telemetry.service_name, "demo");
             Ok(())
         });
     }
 
     #[test]
     fn a_named_file_must_exist() {
-        let err = Config::load(&ConfigSources {
-            file: Some(PathBuf::from("/definitely/not/here.toml")),
-            overrides: Default::default(),
-        })
+        let err = Config::load(
+            APP,
+            &ConfigSources {
+                file: Some(PathBuf::from("/definitely/not/here.toml")),
+                overrides: Default::default(),
+            },
+        )
         .unwrap_err()
         .to_string();
         assert!(err.contains("does not exist"), "{err}");
@@ -382,10 +762,8 @@ mod tests {
     #[test]
     fn bad_values_name_the_key() {
         figment::Jail::expect_with(|jail| {
-            jail.set_env("SHOP_LISTEN", "not an address");
-            let err = Config::load(&ConfigSources::default())
-                .unwrap_err()
-                .to_string();
+            jail.set_env("DEMO_LISTEN", "not an address");
+            let err = load().unwrap_err().to_string();
             assert!(err.contains("listen"), "{err}");
             Ok(())
         });

@@ -1,46 +1,278 @@
-//! Database connection and migrations: SQLite by default, PostgreSQL by URL.
+//! The database of a process: SQLite by default, PostgreSQL by URL, with one way to write.
+//!
+//! Modules read through [`Database::read`] and write through [`Database::write`], which opens
+//! a [`Tx`]. On SQLite every write transaction of the process goes through **one writer
+//! connection** (`BEGIN IMMEDIATE`, so it holds the write lock from its first statement),
+//! and reads go through a pool of read-only connections beside it: writers queue in the
+//! process instead of sleeping in SQLite's busy handler, and the writer keeps its page cache
+//! (ADR 10). On PostgreSQL both are the same pool. Every SQLite connection gets its pragmas
+//! when it is opened (WAL, `synchronous`, `busy_timeout`, `foreign_keys`), not once through a
+//! pool.
+//!
+//! A [`Tx`] knows whether an event was published into it; committing it tells the outbox
+//! relay at once, so publishers never wake the relay by hand.
 
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
-use sea_orm_migration::MigratorTrait;
+use async_trait::async_trait;
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, Statement,
+    TransactionOptions, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 
-use crate::module::ModuleDescriptor;
-
-/// Opens the database at `url`, creating a SQLite file (and its directory) when needed.
-///
-/// SQLite runs in WAL mode so readers do not block the writer; every connection waits for a
-/// busy database rather than failing at once.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    let url = normalize_sqlite_url(url)?;
-    let mut options = ConnectOptions::new(url.clone());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30));
-    if url.starts_with("sqlite:") {
-        options.max_connections(8).min_connections(1);
-    } else {
-        options.max_connections(16);
-    }
-    let db = Database::connect(options).await?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL;").await?;
-        db.execute_unprepared("PRAGMA busy_timeout=10000;").await?;
-    }
-    Ok(db)
+/// How SQLite makes a commit durable (`PRAGMA synchronous`, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SqliteDurability {
+    /// `synchronous = NORMAL`: a commit survives a crash of the process (it is in the WAL,
+    /// written to the operating system); a power cut or an OS crash may lose the last
+    /// commits, never half of one. What most production SQLite setups use.
+    #[default]
+    Normal,
+    /// `synchronous = FULL`: every commit waits for the WAL to reach the disk, so it also
+    /// survives a power cut; one `fsync` per commit.
+    Full,
 }
 
-/// Adds `mode=rwc` to a file SQLite URL so the file is created on first use, and creates the
-/// file's directory.
-fn normalize_sqlite_url(url: &str) -> Result<String, DbErr> {
+/// Connection settings of the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseOptions {
+    /// SQLite: how durable a commit is (`normal` or `full`).
+    pub sqlite_synchronous: SqliteDurability,
+    /// SQLite: read-only connections beside the one writer.
+    pub sqlite_readers: u32,
+    /// How long a connection waits for a lock held by another process (SQLite
+    /// `busy_timeout`), and a writer for the writer connection.
+    pub lock_timeout_ms: u64,
+    /// PostgreSQL: connections in the pool.
+    pub postgres_connections: u32,
+}
+
+impl Default for DatabaseOptions {
+    fn default() -> Self {
+        DatabaseOptions {
+            sqlite_synchronous: SqliteDurability::Normal,
+            sqlite_readers: 4,
+            lock_timeout_ms: 10_000,
+            postgres_connections: 16,
+        }
+    }
+}
+
+struct Inner {
+    writer: DatabaseConnection,
+    reader: DatabaseConnection,
+    backend: DbBackend,
+    sqlite_file: Option<PathBuf>,
+    committed: watch::Sender<u64>,
+}
+
+/// The database of a process. Cheap to clone.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.inner.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Opens the database at `url`: `sqlite://path` (the file and its directory are created
+    /// when missing), `sqlite::memory:`, or `postgres://user:pass@host/db`.
+    pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, DbErr> {
+        let (writer, reader, backend, sqlite_file) = if url.starts_with("sqlite:") {
+            let (writer, reader, file) = connect_sqlite(url, options).await?;
+            (writer, reader, DbBackend::Sqlite, file)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(options.postgres_connections.max(2))
+                .acquire_timeout(Duration::from_millis(options.lock_timeout_ms.max(1_000)))
+                .connect_with(PgConnectOptions::from_str(url).map_err(sqlx_error)?)
+                .await
+                .map_err(sqlx_error)?;
+            let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+            (db.clone(), db, DbBackend::Postgres, None)
+        } else {
+            return Err(DbErr::Custom(format!(
+                "unsupported database URL `{url}`: use sqlite://PATH or postgres://USER:PASS@HOST/DB"
+            )));
+        };
+        let (committed, _) = watch::channel(0);
+        Ok(Database {
+            inner: Arc::new(Inner {
+                writer,
+                reader,
+                backend,
+                sqlite_file,
+                committed,
+            }),
+        })
+    }
+
+    /// The connection pool for reads. On SQLite its connections are read-only: a write
+    /// through it fails at once, because writes go through [`Database::write`].
+    pub fn read(&self) -> &DatabaseConnection {
+        &self.inner.reader
+    }
+
+    /// Opens a write transaction. On SQLite it waits for the process's one writer connection
+    /// and begins `IMMEDIATE`; on PostgreSQL it is a transaction of the pool.
+    ///
+    /// Do not call other modules while holding it: on SQLite a local callee that writes
+    /// would wait for the writer this transaction holds.
+    pub async fn write(&self) -> Result<Tx, DbErr> {
+        let txn = match self.inner.backend {
+            DbBackend::Sqlite => {
+                self.inner
+                    .writer
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..Default::default()
+                    })
+                    .await
+            }
+            _ => self.inner.writer.begin().await,
+        }
+        .map_err(|e| explain_writer_timeout(e, self.inner.backend))?;
+        Ok(Tx {
+            txn,
+            published: Arc::new(AtomicBool::new(false)),
+            signal: Some(self.clone()),
+        })
+    }
+
+    /// The writer connection itself, for the framework's own maintenance (migrations).
+    pub(crate) fn writer(&self) -> &DatabaseConnection {
+        &self.inner.writer
+    }
+
+    /// SQLite or PostgreSQL.
+    pub fn backend(&self) -> DbBackend {
+        self.inner.backend
+    }
+
+    /// The SQLite file, when the database is one.
+    pub fn sqlite_file(&self) -> Option<&std::path::Path> {
+        self.inner.sqlite_file.as_deref()
+    }
+
+    /// Changes whenever a transaction that published events commits; the relay waits on it.
+    pub fn commits(&self) -> watch::Receiver<u64> {
+        self.inner.committed.subscribe()
+    }
+
+    /// Tells whoever waits on [`Database::commits`] that events were committed.
+    pub fn signal_commit(&self) {
+        self.inner.committed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.inner.reader.ping().await
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        let _ = self.inner.reader.clone().close().await;
+        let _ = self.inner.writer.clone().close().await;
+    }
+}
+
+fn sqlx_error(e: sea_orm::sqlx::Error) -> DbErr {
+    DbErr::Custom(e.to_string())
+}
+
+fn explain_writer_timeout(error: DbErr, backend: DbBackend) -> DbErr {
+    let text = error.to_string();
+    if backend == DbBackend::Sqlite && text.contains("timed out") {
+        DbErr::Custom(format!(
+            "{text}: no write transaction could start; the writer connection stayed busy (is a module calling another module while it holds a write transaction?)"
+        ))
+    } else {
+        error
+    }
+}
+
+/// Opens the writer and the readers of a SQLite database.
+async fn connect_sqlite(
+    url: &str,
+    options: &DatabaseOptions,
+) -> Result<(DatabaseConnection, DatabaseConnection, Option<PathBuf>), DbErr> {
+    let (url, file) = normalize_sqlite_url(url)?;
+    let base = SqliteConnectOptions::from_str(&url)
+        .map_err(sqlx_error)?
+        .create_if_missing(true)
+        .busy_timeout(Duration::from_millis(options.lock_timeout_ms))
+        .foreign_keys(true)
+        .synchronous(match options.sqlite_synchronous {
+            SqliteDurability::Normal => SqliteSynchronous::Normal,
+            SqliteDurability::Full => SqliteSynchronous::Full,
+        });
+    let Some(file) = file else {
+        // In memory: one connection, which both reads and writes (each connection to
+        // `:memory:` is a database of its own).
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(base)
+            .await
+            .map_err(sqlx_error)?;
+        let db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
+        return Ok((db.clone(), db, None));
+    };
+    let base = base.journal_mode(SqliteJournalMode::Wal);
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_millis(options.lock_timeout_ms.max(1_000)))
+        .connect_with(base.clone())
+        .await
+        .map_err(sqlx_error)?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(options.sqlite_readers.max(1))
+        .min_connections(1)
+        .acquire_timeout(Duration::from_millis(options.lock_timeout_ms.max(1_000)))
+        .connect_with(base.pragma("query_only", "ON"))
+        .await
+        .map_err(sqlx_error)?;
+    Ok((
+        SqlxSqliteConnector::from_sqlx_sqlite_pool(writer),
+        SqlxSqliteConnector::from_sqlx_sqlite_pool(reader),
+        Some(file),
+    ))
+}
+
+/// Adds `mode=rwc` to a file SQLite URL so the file is created on first use, creates the
+/// file's directory, and returns the file's path (none for an in-memory database).
+fn normalize_sqlite_url(url: &str) -> Result<(String, Option<PathBuf>), DbErr> {
     let Some(rest) = url.strip_prefix("sqlite:") else {
-        return Ok(url.to_string());
+        return Ok((url.to_string(), None));
     };
     let rest = rest.trim_start_matches("//");
     let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
     if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
-        return Ok(url.to_string());
+        return Ok((url.to_string(), None));
     }
     if let Some(parent) = std::path::Path::new(path).parent()
         && !parent.as_os_str().is_empty()
@@ -52,31 +284,95 @@ fn normalize_sqlite_url(url: &str) -> Result<String, DbErr> {
             ))
         })?;
     }
-    if query.contains("mode=") {
-        Ok(url.to_string())
+    let normalized = if query.contains("mode=") {
+        url.to_string()
     } else if query.is_empty() {
-        Ok(format!("sqlite://{path}?mode=rwc"))
+        format!("sqlite://{path}?mode=rwc")
     } else {
-        Ok(format!("sqlite://{path}?{query}&mode=rwc"))
+        format!("sqlite://{path}?{query}&mode=rwc")
+    };
+    Ok((normalized, Some(PathBuf::from(path))))
+}
+
+/// A write transaction. Use it wherever sea-orm takes a connection (`.insert(&tx)`,
+/// `.exec(&tx)`); [`Tx::commit`] makes the work durable and, if events were published into it,
+/// tells the outbox relay. Dropping it without committing rolls it back.
+pub struct Tx {
+    txn: DatabaseTransaction,
+    /// Shared by a transaction and its savepoints.
+    published: Arc<AtomicBool>,
+    /// The database to signal on commit; `None` for savepoints (the outer transaction
+    /// signals).
+    signal: Option<Database>,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("published", &self.published.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
     }
 }
 
-/// Applies the framework's migrations, then each module's own set (each with its own tracking
-/// table), in module-name order.
-pub async fn migrate(
-    db: &DatabaseConnection,
-    modules: &[&'static ModuleDescriptor],
-) -> Result<(), DbErr> {
-    cleave_migrations::Migrator::up(db, None).await?;
-    for module in modules {
-        (module.migrate)(db).await.map_err(|e| {
-            DbErr::Custom(format!(
-                "migrations of module `{}` failed: {e}",
-                module.name
-            ))
-        })?;
+impl Tx {
+    /// Commits. When events were published in this transaction (or its savepoints), the
+    /// relay learns of them now.
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await?;
+        if let Some(db) = &self.signal
+            && self.published.load(Ordering::Acquire)
+        {
+            db.signal_commit();
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Rolls back everything done in this transaction.
+    pub async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+
+    /// A savepoint inside this transaction: committing it keeps its work in the outer
+    /// transaction, dropping it undoes only its own work.
+    pub async fn savepoint(&self) -> Result<Tx, DbErr> {
+        Ok(Tx {
+            txn: self.txn.begin().await?,
+            published: self.published.clone(),
+            signal: None,
+        })
+    }
+
+    /// Records that an event was written to the outbox in this transaction.
+    pub(crate) fn mark_published(&self) {
+        self.published.store(true, Ordering::Release);
+    }
+}
+
+#[async_trait]
+impl ConnectionTrait for Tx {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
 }
 
 #[cfg(test)]
@@ -86,20 +382,126 @@ mod tests {
     #[test]
     fn sqlite_urls_get_create_mode() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested/shop.db");
+        let path = dir.path().join("nested/app.db");
         let url = format!("sqlite://{}", path.display());
-        assert_eq!(
-            normalize_sqlite_url(&url).unwrap(),
-            format!("sqlite://{}?mode=rwc", path.display())
-        );
+        let (normalized, file) = normalize_sqlite_url(&url).unwrap();
+        assert_eq!(normalized, format!("sqlite://{}?mode=rwc", path.display()));
+        assert_eq!(file.as_deref(), Some(path.as_path()));
         assert!(path.parent().unwrap().is_dir());
         assert_eq!(
-            normalize_sqlite_url("sqlite://x.db?mode=ro").unwrap(),
+            normalize_sqlite_url("sqlite://x.db?mode=ro").unwrap().0,
             "sqlite://x.db?mode=ro"
         );
-        assert_eq!(
-            normalize_sqlite_url("postgres://u@h/db").unwrap(),
-            "postgres://u@h/db"
+        assert_eq!(normalize_sqlite_url("sqlite::memory:").unwrap().1, None);
+    }
+
+    #[tokio::test]
+    async fn every_connection_has_its_pragmas_and_readers_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/p.db", dir.path().display());
+        let db = Database::connect(&url, &DatabaseOptions::default())
+            .await
+            .unwrap();
+        let pragma = |conn: DatabaseConnection, name: &'static str| async move {
+            let row = conn
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    format!("PRAGMA {name}"),
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            row.try_get_by_index::<i64>(0)
+                .map(|v| v.to_string())
+                .or_else(|_| row.try_get_by_index::<String>(0))
+                .unwrap()
+        };
+        // Several reader connections: each has the settings, not only the first one.
+        for _ in 0..3 {
+            assert_eq!(pragma(db.read().clone(), "busy_timeout").await, "10000");
+            assert_eq!(pragma(db.read().clone(), "foreign_keys").await, "1");
+            assert_eq!(pragma(db.read().clone(), "journal_mode").await, "wal");
+        }
+        assert_eq!(pragma(db.writer().clone(), "synchronous").await, "1");
+        assert_eq!(pragma(db.writer().clone(), "query_only").await, "0");
+        let write_through_reader = db
+            .read()
+            .execute_unprepared("CREATE TABLE t (x INTEGER)")
+            .await;
+        assert!(write_through_reader.is_err());
+        let tx = db.write().await.unwrap();
+        tx.execute_unprepared("CREATE TABLE t (x INTEGER)")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_commit_with_events_signals_the_relay_and_one_without_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/s.db", dir.path().display());
+        let db = Database::connect(&url, &DatabaseOptions::default())
+            .await
+            .unwrap();
+        let mut commits = db.commits();
+        db.write().await.unwrap().commit().await.unwrap();
+        assert!(!commits.has_changed().unwrap());
+        let tx = db.write().await.unwrap();
+        let savepoint = tx.savepoint().await.unwrap();
+        savepoint.mark_published();
+        savepoint.commit().await.unwrap();
+        assert!(
+            !commits.has_changed().unwrap(),
+            "only the outer commit signals"
         );
+        tx.commit().await.unwrap();
+        assert!(commits.has_changed().unwrap());
+        commits.mark_unchanged();
+        let tx = db.write().await.unwrap();
+        tx.mark_published();
+        tx.rollback().await.unwrap();
+        assert!(
+            !commits.has_changed().unwrap(),
+            "a rollback publishes nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn writers_queue_for_the_one_writer_instead_of_failing() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/w.db", dir.path().display());
+        let db = Database::connect(&url, &DatabaseOptions::default())
+            .await
+            .unwrap();
+        let tx = db.write().await.unwrap();
+        tx.execute_unprepared("CREATE TABLE n (x INTEGER)")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let tasks: Vec<_> = (0..32)
+            .map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let tx = db.write().await.unwrap();
+                    tx.execute_unprepared(&format!("INSERT INTO n VALUES ({i})"))
+                        .await
+                        .unwrap();
+                    tx.commit().await.unwrap();
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let row = db
+            .read()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT COUNT(*) FROM n",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get_by_index::<i64>(0).unwrap(), 32);
     }
 }

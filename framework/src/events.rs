@@ -1,36 +1,18 @@
-//! Events: the publishing side (into the outbox, inside the caller's transaction) and the
-//! receiving side (a subscriber applied once per event through the inbox).
+//! Events: where each event goes ([`EventRoutes`]), the publishing side (into the outbox,
+//! inside the caller's transaction) and the receiving side (a subscriber applied once per event
+//! through the inbox).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use cleave_contract::Event;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::bus::{Bus, DeliveryFailure};
+use crate::db::{Database, Tx};
 use crate::outbox;
-
-/// An event as stored in the outbox and sent over the wire: its identity, origin and JSON body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventEnvelope {
-    /// Unique per published event; the inbox key that makes delivery idempotent.
-    pub id: Uuid,
-    /// The event's stable wire name.
-    pub name: String,
-    /// The module that published it.
-    pub publisher: String,
-    /// When it was committed, in milliseconds since the Unix epoch.
-    pub published_at_ms: i64,
-    /// The event itself, JSON-encoded.
-    pub payload: serde_json::Value,
-    /// W3C trace context of the work that published it, so its effects join the same trace.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub traceparent: Option<String>,
-}
+use crate::transport::{Applied, DeliveryFailure, EventEnvelope, EventRoute};
 
 /// A decoded event handed to a subscriber, with its envelope's metadata.
 #[derive(Debug, Clone)]
@@ -56,28 +38,14 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 /// through the same transaction.
 #[async_trait]
 pub trait Subscriber<E: Event>: Send + Sync + 'static {
-    /// Applies `event` using `txn`; an error rolls everything back and schedules a retry.
-    async fn on_event(
-        &self,
-        txn: &DatabaseTransaction,
-        event: Delivered<E>,
-    ) -> Result<(), HandlerError>;
+    /// Applies `event` using `tx`; an error rolls everything back and schedules a retry.
+    async fn on_event(&self, tx: &Tx, event: Delivered<E>) -> Result<(), HandlerError>;
 }
 
-/// Delivers events to one subscribing module, wherever it runs.
-#[async_trait]
-pub trait EventRoute: Send + Sync + 'static {
-    /// Delivers `envelope`; `Ok` means the subscriber applied it now or had applied it before.
-    async fn deliver(&self, envelope: &EventEnvelope) -> Result<(), DeliveryFailure>;
-}
-
+/// A subscriber with its event type erased, as the local route keeps it.
 #[async_trait]
 pub(crate) trait ErasedSubscriber: Send + Sync {
-    async fn apply(
-        &self,
-        txn: &DatabaseTransaction,
-        envelope: &EventEnvelope,
-    ) -> Result<(), DeliveryFailure>;
+    async fn apply(&self, tx: &Tx, envelope: &EventEnvelope) -> Result<(), DeliveryFailure>;
 }
 
 pub(crate) struct TypedSubscriber<E, S> {
@@ -96,11 +64,7 @@ impl<E, S> TypedSubscriber<E, S> {
 
 #[async_trait]
 impl<E: Event, S: Subscriber<E>> ErasedSubscriber for TypedSubscriber<E, S> {
-    async fn apply(
-        &self,
-        txn: &DatabaseTransaction,
-        envelope: &EventEnvelope,
-    ) -> Result<(), DeliveryFailure> {
+    async fn apply(&self, tx: &Tx, envelope: &EventEnvelope) -> Result<(), DeliveryFailure> {
         let event: E = serde_json::from_value(envelope.payload.clone()).map_err(|e| {
             DeliveryFailure::BadPayload(format!("cannot decode event `{}`: {e}", E::NAME))
         })?;
@@ -111,7 +75,7 @@ impl<E: Event, S: Subscriber<E>> ErasedSubscriber for TypedSubscriber<E, S> {
             event,
         };
         self.subscriber
-            .on_event(txn, delivered)
+            .on_event(tx, delivered)
             .await
             .map_err(|e| DeliveryFailure::Rejected(e.to_string()))
     }
@@ -120,62 +84,186 @@ impl<E: Event, S: Subscriber<E>> ErasedSubscriber for TypedSubscriber<E, S> {
 /// The route to a subscriber hosted in this process: inbox check, handler, commit.
 pub struct LocalEventRoute {
     module: &'static str,
-    db: DatabaseConnection,
-    bus: Bus,
+    db: Database,
     handlers: HashMap<String, Arc<dyn ErasedSubscriber>>,
 }
 
 impl LocalEventRoute {
     pub(crate) fn new(
         module: &'static str,
-        db: DatabaseConnection,
-        bus: Bus,
+        db: Database,
         handlers: HashMap<String, Arc<dyn ErasedSubscriber>>,
     ) -> Self {
         LocalEventRoute {
             module,
             db,
-            bus,
             handlers,
         }
     }
-}
 
-#[async_trait]
-impl EventRoute for LocalEventRoute {
-    async fn deliver(&self, envelope: &EventEnvelope) -> Result<(), DeliveryFailure> {
+    /// Applies `envelope` inside `tx` (usually a savepoint of a larger transaction): records
+    /// it in the inbox and runs the subscriber, or does nothing if it was applied before.
+    pub async fn apply_in(
+        &self,
+        tx: &Tx,
+        envelope: &EventEnvelope,
+    ) -> Result<Applied, DeliveryFailure> {
         let handler = self.handlers.get(&envelope.name).ok_or_else(|| {
             DeliveryFailure::BadPayload(format!(
                 "module `{}` does not subscribe to `{}`",
                 self.module, envelope.name
             ))
         })?;
-        let db_failure = |e: sea_orm::DbErr| DeliveryFailure::Unavailable(format!("database: {e}"));
-        let txn = self.db.begin().await.map_err(db_failure)?;
-        // The inbox row goes first: it takes the write lock at once (no read-then-upgrade
-        // conflicts on SQLite) and tells whether this subscriber already applied the event.
-        if !outbox::record_in_inbox(&txn, self.module, envelope.id)
+        // The inbox row goes first: it tells whether this subscriber already applied the event.
+        if !outbox::record_in_inbox(tx, self.module, envelope.id)
             .await
-            .map_err(db_failure)?
+            .map_err(database_failure)?
         {
-            txn.rollback().await.map_err(db_failure)?;
             tracing::debug!(event = %envelope.id, subscriber = self.module, "already applied");
-            return Ok(());
+            return Ok(Applied::Before);
         }
+        handler.apply(tx, envelope).await?;
+        Ok(Applied::Now)
+    }
+
+    /// The subscribing module.
+    pub fn module(&self) -> &'static str {
+        self.module
+    }
+}
+
+fn database_failure(e: sea_orm::DbErr) -> DeliveryFailure {
+    DeliveryFailure::Unavailable(format!("database: {e}"))
+}
+
+#[async_trait]
+impl EventRoute for LocalEventRoute {
+    async fn deliver(&self, envelope: &EventEnvelope) -> Result<Applied, DeliveryFailure> {
+        let tx = self.db.write().await.map_err(database_failure)?;
         // On error the transaction is dropped, which rolls back the handler's work and the
         // inbox row together.
-        handler.apply(&txn, envelope).await?;
-        txn.commit().await.map_err(db_failure)?;
-        // The subscriber may have published events of its own in that transaction.
-        self.bus.wake_outbox();
-        Ok(())
+        let applied = self.apply_in(&tx, envelope).await?;
+        match applied {
+            Applied::Now => tx.commit().await.map_err(database_failure)?,
+            Applied::Before => tx.rollback().await.map_err(database_failure)?,
+        }
+        Ok(applied)
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    subscribers: HashMap<String, Vec<String>>,
+    routes: HashMap<String, Arc<dyn EventRoute>>,
+    local: HashMap<String, Arc<LocalEventRoute>>,
+}
+
+/// Where events go: the subscribers of each event, and the route to each subscriber. Built
+/// while the runtime starts, sealed, then read-only. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct EventRoutes {
+    table: Arc<OnceLock<Table>>,
+}
+
+impl std::fmt::Debug for EventRoutes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventRoutes")
+            .field("sealed", &self.table.get().is_some())
+            .finish()
+    }
+}
+
+/// Collects the subscribers and their routes before they are sealed into [`EventRoutes`].
+#[derive(Default)]
+pub struct EventRoutesBuilder {
+    subscribers: BTreeMap<String, Vec<String>>,
+    routes: BTreeMap<String, Arc<dyn EventRoute>>,
+    local: BTreeMap<String, Arc<LocalEventRoute>>,
+}
+
+impl EventRoutesBuilder {
+    /// Declares that `subscriber` receives every `event`, delivered through `route`.
+    pub fn subscriber(&mut self, event: &str, subscriber: &str, route: Arc<dyn EventRoute>) {
+        let list = self.subscribers.entry(event.to_string()).or_default();
+        if !list.iter().any(|s| s == subscriber) {
+            list.push(subscriber.to_string());
+        }
+        self.routes.insert(subscriber.to_string(), route);
+    }
+
+    /// Declares a subscriber hosted in this process.
+    pub(crate) fn local(&mut self, event: &str, route: Arc<LocalEventRoute>) {
+        let module = route.module();
+        self.subscriber(event, module, route.clone());
+        self.local.insert(module.to_string(), route);
+    }
+
+    /// Whether events for `subscriber` have a route (local or remote).
+    pub fn reaches(&self, subscriber: &str) -> bool {
+        self.routes.contains_key(subscriber)
+    }
+}
+
+impl EventRoutes {
+    /// Installs the routes; they can be installed once.
+    pub fn seal(&self, builder: EventRoutesBuilder) -> Result<(), String> {
+        self.table
+            .set(Table {
+                subscribers: builder.subscribers.into_iter().collect(),
+                routes: builder.routes.into_iter().collect(),
+                local: builder.local.into_iter().collect(),
+            })
+            .map_err(|_| "the event routes are already sealed".to_string())
+    }
+
+    /// The modules that receive `event`, in registration order.
+    pub fn subscribers_of(&self, event: &str) -> &[String] {
+        self.table
+            .get()
+            .and_then(|t| t.subscribers.get(event))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Every module events are delivered to, sorted.
+    pub fn subscribers(&self) -> Vec<String> {
+        let mut all: Vec<String> = self
+            .table
+            .get()
+            .map(|t| t.routes.keys().cloned().collect())
+            .unwrap_or_default();
+        all.sort();
+        all
+    }
+
+    /// How events reach `subscriber`.
+    pub fn route(&self, subscriber: &str) -> Option<Arc<dyn EventRoute>> {
+        self.table.get()?.routes.get(subscriber).cloned()
+    }
+
+    /// The route of `subscriber` when it is hosted in this process.
+    pub fn local(&self, subscriber: &str) -> Option<Arc<LocalEventRoute>> {
+        self.table.get()?.local.get(subscriber).cloned()
+    }
+
+    /// Delivers an event to `subscriber` now, through the subscriber's route.
+    pub async fn deliver(
+        &self,
+        subscriber: &str,
+        envelope: &EventEnvelope,
+    ) -> Result<Applied, DeliveryFailure> {
+        match self.route(subscriber) {
+            Some(route) => route.deliver(envelope).await,
+            None => Err(DeliveryFailure::Unavailable(format!(
+                "no route to subscriber `{subscriber}` in this process"
+            ))),
+        }
     }
 }
 
 /// Why an event could not be published.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    /// The module publishes an event its descriptor does not declare.
+    /// The module publishes an event its contract does not declare.
     #[error("module `{module}` publishes `{event}` but its contract does not declare it")]
     Undeclared {
         /// The publishing module.
@@ -191,33 +279,33 @@ pub enum PublishError {
     Database(#[from] sea_orm::DbErr),
 }
 
-/// Publishes a module's events into the outbox. Each module gets its own from its context.
+/// Publishes a module's events into the outbox. Each module gets its own in its context.
 #[derive(Clone, Debug)]
 pub struct Publisher {
     module: &'static str,
     publishes: &'static [&'static str],
-    bus: Bus,
+    routes: EventRoutes,
 }
 
 impl Publisher {
-    pub(crate) fn new(module: &'static str, publishes: &'static [&'static str], bus: Bus) -> Self {
+    /// The publisher of `module`, allowed to publish `publishes` (its contract's events).
+    pub fn new(
+        module: &'static str,
+        publishes: &'static [&'static str],
+        routes: EventRoutes,
+    ) -> Self {
         Publisher {
             module,
             publishes,
-            bus,
+            routes,
         }
     }
 
-    /// Writes `event` to the outbox inside `txn`, one delivery per subscriber.
+    /// Writes `event` to the outbox inside `tx`, one delivery per subscriber.
     ///
-    /// Nothing is sent before `txn` commits; if it rolls back, the event never existed. Call
-    /// [`Publisher::wake`] after committing to have it delivered without waiting for the
-    /// relay's next poll.
-    pub async fn publish<E: Event>(
-        &self,
-        txn: &DatabaseTransaction,
-        event: &E,
-    ) -> Result<Uuid, PublishError> {
+    /// Nothing is sent before `tx` commits; if it rolls back, the event never existed. When it
+    /// commits, the relay learns of the event at once.
+    pub async fn publish<E: Event>(&self, tx: &Tx, event: &E) -> Result<Uuid, PublishError> {
         if !self.publishes.contains(&E::NAME) {
             return Err(PublishError::Undeclared {
                 module: self.module,
@@ -232,13 +320,11 @@ impl Publisher {
             payload: serde_json::to_value(event)?,
             traceparent: crate::trace::outgoing_header(),
         };
-        let subscribers = self.bus.subscribers_of(E::NAME);
-        outbox::enqueue(txn, &envelope, &subscribers).await?;
+        let subscribers = self.routes.subscribers_of(E::NAME);
+        outbox::enqueue(tx, &envelope, subscribers).await?;
+        if !subscribers.is_empty() {
+            tx.mark_published();
+        }
         Ok(envelope.id)
-    }
-
-    /// Wakes the outbox relay after the publishing transaction committed.
-    pub fn wake(&self) {
-        self.bus.wake_outbox();
     }
 }

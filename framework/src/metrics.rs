@@ -13,13 +13,14 @@ use std::time::Duration;
 use metrics::{Counter, Gauge, Histogram, Key, Label, Metadata, Recorder};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-/// Calls of a request, by `module`, `message` and `location`.
+/// Calls of a request, by `caller` (the sending module), `module` (the callee), `message` and
+/// `location`.
 pub const BUS_CALLS: &str = "cleave_bus_calls_total";
-/// Failed calls by `module`, `message`, `location` and `kind` ([`CallError::kind`]).
+/// Failed calls by `caller`, `module`, `message`, `location` and `kind` ([`CallError::kind`]).
 ///
 /// [`CallError::kind`]: cleave_contract::CallError::kind
 pub const BUS_CALL_ERRORS: &str = "cleave_bus_call_errors_total";
-/// Latency of calls, seconds, by `module`, `message` and `location`.
+/// Latency of calls, seconds, by `caller`, `module`, `message` and `location`.
 pub const BUS_CALL_DURATION: &str = "cleave_bus_call_duration_seconds";
 /// Public HTTP requests by `method`, `route` (the pattern, e.g. `/api/orders/{id}`) and `status`.
 pub const HTTP_REQUESTS: &str = "cleave_http_requests_total";
@@ -31,6 +32,10 @@ pub const OUTBOX_PENDING: &str = "cleave_outbox_pending";
 pub const OUTBOX_FAILED: &str = "cleave_outbox_failed";
 /// Age in seconds of the oldest pending delivery; 0 when nothing is pending.
 pub const OUTBOX_OLDEST_PENDING_AGE: &str = "cleave_outbox_oldest_pending_age_seconds";
+
+/// Event deliveries by `subscriber`, `location` and `outcome` (`applied`, `duplicate`: the
+/// subscriber had applied it before, `unavailable`, `refused`).
+pub const EVENT_DELIVERIES: &str = "cleave_event_deliveries_total";
 
 /// Where the callee of a bus call runs: `local` (this process) or `remote`.
 pub const LOCAL: &str = "local";
@@ -90,9 +95,13 @@ impl Metrics {
         for (name, help) in [
             (
                 BUS_CALLS,
-                "Bus calls by callee module, request and callee location.",
+                "Bus calls by calling module, callee module, request and callee location.",
             ),
             (BUS_CALL_ERRORS, "Failed bus calls by CallError kind."),
+            (
+                EVENT_DELIVERIES,
+                "Event deliveries by subscriber and outcome; `duplicate` counts redundant deliveries the subscriber's inbox recognised.",
+            ),
             (
                 HTTP_REQUESTS,
                 "Public HTTP requests by method, route pattern and status.",
@@ -152,15 +161,17 @@ impl Metrics {
             .register_histogram(&Key::from_parts(name, labels), &METADATA)
     }
 
-    /// The handles of one request at one location, registered once.
+    /// The handles of one request from one caller at one location, registered once.
     pub(crate) fn call(
         &self,
+        caller: &str,
         module: &str,
         message: &str,
         location: &'static str,
     ) -> Arc<CallMetrics> {
         let labels = || {
             vec![
+                Label::new("caller", caller.to_string()),
                 Label::new("module", module.to_string()),
                 Label::new("message", message.to_string()),
                 Label::new("location", location),
@@ -197,14 +208,32 @@ impl Metrics {
             .record(elapsed.as_secs_f64());
     }
 
-    /// Sets the outbox gauges from a count of its rows.
-    pub fn set_outbox(&self, counts: &crate::outbox::OutboxCounts) {
-        self.gauge(OUTBOX_PENDING, Vec::new())
-            .set(counts.pending as f64);
-        self.gauge(OUTBOX_FAILED, Vec::new())
-            .set(counts.failed as f64);
+    /// Counts `n` event deliveries to `subscriber` with one outcome.
+    pub fn event_deliveries(
+        &self,
+        subscriber: &str,
+        location: &'static str,
+        outcome: &'static str,
+        n: u64,
+    ) {
+        self.counter(
+            EVENT_DELIVERIES,
+            vec![
+                Label::new("subscriber", subscriber.to_string()),
+                Label::new("location", location),
+                Label::new("outcome", outcome),
+            ],
+        )
+        .increment(n);
+    }
+
+    /// Sets the outbox gauges: deliveries pending and failed, and how long the oldest pending
+    /// one has waited.
+    pub fn set_outbox(&self, pending: u64, failed: u64, oldest_pending_age: Duration) {
+        self.gauge(OUTBOX_PENDING, Vec::new()).set(pending as f64);
+        self.gauge(OUTBOX_FAILED, Vec::new()).set(failed as f64);
         self.gauge(OUTBOX_OLDEST_PENDING_AGE, Vec::new())
-            .set(counts.oldest_pending_age_ms as f64 / 1000.0);
+            .set(oldest_pending_age.as_secs_f64());
     }
 
     /// Everything recorded so far, in the Prometheus text exposition format.
@@ -278,23 +307,23 @@ mod tests {
     fn two_metrics_do_not_share_counts() {
         let a = Metrics::new();
         let b = Metrics::new();
-        let call = a.call("math", "math.double", LOCAL);
+        let call = a.call("calc", "math", "math.double", LOCAL);
         assert!(call.count(), "the first call is timed");
         call.finish(Some(Duration::from_micros(3)), Some("domain"));
         assert!(!call.count(), "the second is not");
         let text = a.render();
         assert!(
             text.contains(
-                r#"cleave_bus_calls_total{module="math",message="math.double",location="local"} 2"#
+                r#"cleave_bus_calls_total{caller="calc",module="math",message="math.double",location="local"} 2"#
             ),
             "{text}"
         );
         assert!(
-            text.contains(r#"cleave_bus_call_errors_total{module="math",message="math.double",location="local",kind="domain"} 1"#),
+            text.contains(r#"cleave_bus_call_errors_total{caller="calc",module="math",message="math.double",location="local",kind="domain"} 1"#),
             "{text}"
         );
         assert!(
-            text.contains(r#"cleave_bus_call_duration_seconds_bucket{module="math",message="math.double",location="local",le="0.000005"} 1"#),
+            text.contains(r#"cleave_bus_call_duration_seconds_bucket{caller="calc",module="math",message="math.double",location="local",le="0.000005"} 1"#),
             "{text}"
         );
         assert!(!b.render().contains("cleave_bus_calls_total"));

@@ -3,24 +3,17 @@
 //! Publishing writes one `cleave_outbox` row per subscriber inside the publisher's transaction.
 //! After commit the relay delivers due rows, marks them delivered, and on failure schedules a
 //! retry with exponential backoff until `max_attempts`, after which the row is `failed` and
-//! waits for an operator (`shop events resubmit`). A row is marked delivered only after the
+//! waits for an operator (the `events resubmit` command). A row is marked delivered only after the
 //! subscriber committed, so a crash in between redelivers it; the subscriber's inbox
 //! (`cleave_inbox`, keyed by subscriber and event id) turns that redelivery into a no-op.
 
-use std::time::Duration;
-
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ActiveValue::Set, DatabaseTransaction, PaginatorTrait, QueryOrder, QuerySelect};
+use sea_orm::{ActiveValue::Set, PaginatorTrait, QueryOrder, QuerySelect};
 use serde::Serialize;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
-use crate::bus::{Bus, DeliveryFailure};
 use crate::config::OutboxConfig;
-use crate::events::EventEnvelope;
-use crate::trace::{TraceContext, in_trace};
-use tracing::Instrument;
+use crate::transport::{DeliveryFailure, EventEnvelope};
 
 /// Status of a delivery that still has to happen.
 pub const PENDING: &str = "pending";
@@ -107,7 +100,8 @@ pub mod inbox {
 }
 
 impl entry::Model {
-    fn envelope(&self) -> Result<EventEnvelope, DeliveryFailure> {
+    /// The event this row delivers.
+    pub fn envelope(&self) -> Result<EventEnvelope, DeliveryFailure> {
         Ok(EventEnvelope {
             id: self.event_id.parse().map_err(|e| {
                 DeliveryFailure::BadPayload(format!("event id `{}`: {e}", self.event_id))
@@ -124,7 +118,7 @@ impl entry::Model {
 
 /// Writes one pending delivery per subscriber, inside the publisher's transaction.
 pub(crate) async fn enqueue(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     envelope: &EventEnvelope,
     subscribers: &[String],
 ) -> Result<(), DbErr> {
@@ -155,7 +149,7 @@ pub(crate) async fn enqueue(
 
 /// Records that `subscriber` applies `event_id` now; `false` if it already had.
 pub(crate) async fn record_in_inbox(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     subscriber: &str,
     event_id: Uuid,
 ) -> Result<bool, DbErr> {
@@ -184,158 +178,6 @@ pub fn backoff_ms(config: &OutboxConfig, attempts: u32) -> u64 {
         .backoff_initial_ms
         .saturating_mul(1u64 << exponent)
         .min(config.backoff_max_ms)
-}
-
-/// Delivers due outbox rows until stopped.
-pub struct OutboxRelay {
-    db: DatabaseConnection,
-    bus: Bus,
-    config: OutboxConfig,
-}
-
-/// Stops a running relay.
-pub struct RelayHandle {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl RelayHandle {
-    /// Asks the relay to stop after the delivery in progress and waits for it.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-    }
-}
-
-impl OutboxRelay {
-    /// A relay over `db`, delivering through the routes of `bus`.
-    pub fn new(db: DatabaseConnection, bus: Bus, config: OutboxConfig) -> Self {
-        OutboxRelay { db, bus, config }
-    }
-
-    /// Runs the relay on the tokio runtime until the handle stops it.
-    pub fn spawn(self) -> RelayHandle {
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(self.run(stopped));
-        RelayHandle { stop, task }
-    }
-
-    async fn run(self, mut stopped: watch::Receiver<bool>) {
-        let poll = Duration::from_millis(self.config.poll_interval_ms.max(1));
-        loop {
-            if *stopped.borrow() {
-                return;
-            }
-            let delivered = match self.deliver_due(&stopped).await {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::warn!(error = %e, "outbox relay could not read the outbox");
-                    0
-                }
-            };
-            if delivered > 0 {
-                // More may be due already, including events the subscribers just published.
-                continue;
-            }
-            tokio::select! {
-                _ = self.bus.outbox_woken() => {}
-                _ = tokio::time::sleep(poll) => {}
-                _ = stopped.changed() => {}
-            }
-        }
-    }
-
-    /// Attempts every due delivery once (at most one batch); returns how many were attempted.
-    pub async fn deliver_due(&self, stopped: &watch::Receiver<bool>) -> Result<usize, DbErr> {
-        let due = entry::Entity::find()
-            .filter(entry::Column::Status.eq(PENDING))
-            .filter(entry::Column::NextAttemptAtMs.lte(now_ms()))
-            .order_by_asc(entry::Column::Id)
-            .limit(self.config.batch_size.max(1))
-            .all(&self.db)
-            .await?;
-        let mut attempted = 0;
-        for row in due {
-            if *stopped.borrow() {
-                break;
-            }
-            attempted += 1;
-            let outcome = match row.envelope() {
-                Ok(envelope) => {
-                    let context = TraceContext::continue_or_start(envelope.traceparent.as_deref());
-                    let span = tracing::info_span!(
-                        "event_delivery",
-                        event = %row.event_name,
-                        subscriber = %row.subscriber,
-                        location = if self.bus.remote_module(&row.subscriber).is_some() { crate::metrics::REMOTE } else { crate::metrics::LOCAL },
-                        trace_id = %context.trace_id,
-                    );
-                    crate::trace::link_span(&span, &context);
-                    in_trace(
-                        context,
-                        self.bus
-                            .deliver_event(&row.subscriber, &envelope)
-                            .instrument(span),
-                    )
-                    .await
-                }
-                Err(e) => Err(e),
-            };
-            self.record_outcome(&row, outcome).await?;
-        }
-        Ok(attempted)
-    }
-
-    async fn record_outcome(
-        &self,
-        row: &entry::Model,
-        outcome: Result<(), DeliveryFailure>,
-    ) -> Result<(), DbErr> {
-        let update = entry::Entity::update_many()
-            .filter(entry::Column::Id.eq(row.id))
-            .filter(entry::Column::Status.eq(PENDING));
-        match outcome {
-            Ok(()) => {
-                tracing::debug!(event = %row.event_id, name = %row.event_name, subscriber = %row.subscriber, "event delivered");
-                update
-                    .col_expr(entry::Column::Status, Expr::value(DELIVERED))
-                    .col_expr(entry::Column::DeliveredAtMs, Expr::value(now_ms()))
-                    .col_expr(entry::Column::Attempts, Expr::value(row.attempts + 1))
-                    .col_expr(
-                        entry::Column::LastError,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .exec(&self.db)
-                    .await?;
-            }
-            Err(failure) => {
-                let attempts = row.attempts.saturating_add(1);
-                // An unreachable subscriber is waited out (at the capped backoff) however long
-                // it is down; only refusals of this very event use up the attempt budget.
-                let exhausted = !failure.is_outage() && attempts as u32 >= self.config.max_attempts;
-                let status = if exhausted { FAILED } else { PENDING };
-                let next = now_ms()
-                    + i64::try_from(backoff_ms(&self.config, attempts as u32)).unwrap_or(i64::MAX);
-                tracing::warn!(
-                    event = %row.event_id,
-                    name = %row.event_name,
-                    subscriber = %row.subscriber,
-                    attempts,
-                    status,
-                    error = %failure,
-                    "event delivery failed"
-                );
-                update
-                    .col_expr(entry::Column::Status, Expr::value(status))
-                    .col_expr(entry::Column::Attempts, Expr::value(attempts))
-                    .col_expr(entry::Column::NextAttemptAtMs, Expr::value(next))
-                    .col_expr(entry::Column::LastError, Expr::value(failure.to_string()))
-                    .exec(&self.db)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// A delivery as an operator sees it.
@@ -438,7 +280,7 @@ async fn counts_where(
 
 /// Moves failed deliveries back to pending with a fresh attempt budget; all of them when `ids`
 /// is empty. Returns how many were resubmitted.
-pub async fn resubmit_failed(db: &DatabaseConnection, ids: &[i64]) -> Result<u64, DbErr> {
+pub async fn resubmit_failed(db: &crate::db::Database, ids: &[i64]) -> Result<u64, DbErr> {
     let mut update = entry::Entity::update_many()
         .filter(entry::Column::Status.eq(FAILED))
         .col_expr(entry::Column::Status, Expr::value(PENDING))
@@ -447,7 +289,11 @@ pub async fn resubmit_failed(db: &DatabaseConnection, ids: &[i64]) -> Result<u64
     if !ids.is_empty() {
         update = update.filter(entry::Column::Id.is_in(ids.iter().copied()));
     }
-    Ok(update.exec(db).await?.rows_affected)
+    let tx = db.write().await?;
+    let resubmitted = update.exec(&tx).await?.rows_affected;
+    tx.commit().await?;
+    db.signal_commit();
+    Ok(resubmitted)
 }
 
 #[cfg(test)]

@@ -10,29 +10,36 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cleave_contract::{Contract, Event, Request, Version, owner_of};
-use sea_orm::DatabaseConnection;
 
-use crate::bus::{Bus, DeliveryFailure, Failure, Handler, RoutingBuilder};
-use crate::config::OutboxConfig;
-use crate::events::{EventEnvelope, EventRoute};
-use crate::module::{ModuleDescriptor, Runtime};
-use crate::outbox::RelayHandle;
+use crate::bus::{Bus, Failure, Handler, RoutingBuilder};
+use crate::config::{AppName, OutboxConfig};
+use crate::db::{Database, DatabaseOptions};
+use crate::events::EventRoutes;
+use crate::module::{
+    Background, ModuleDescriptor, RegisterError, Registrar, Runtime, RuntimeSettings, Wiring,
+};
+use crate::transport::{Applied, DeliveryFailure, EventEnvelope, EventRoute};
+
+/// The application name test runtimes run under.
+pub const TEST_APP: AppName = AppName::new("test");
 
 /// Builds a [`TestApp`].
 pub struct Harness {
     modules: Vec<&'static ModuleDescriptor>,
-    routing: RoutingBuilder,
+    wiring: Wiring,
     serialize: bool,
     relay: bool,
+    sections: std::collections::BTreeMap<String, figment::value::Dict>,
 }
 
 impl Default for Harness {
     fn default() -> Self {
         Harness {
             modules: Vec::new(),
-            routing: RoutingBuilder::default(),
+            wiring: Wiring::default(),
             serialize: false,
             relay: true,
+            sections: Default::default(),
         }
     }
 }
@@ -69,11 +76,11 @@ struct RecordingRoute<E> {
 
 #[async_trait]
 impl<E: Event> EventRoute for RecordingRoute<E> {
-    async fn deliver(&self, envelope: &EventEnvelope) -> Result<(), DeliveryFailure> {
+    async fn deliver(&self, envelope: &EventEnvelope) -> Result<Applied, DeliveryFailure> {
         let event: E = serde_json::from_value(envelope.payload.clone())
             .map_err(|e| DeliveryFailure::BadPayload(e.to_string()))?;
         self.events.lock().expect("recorder lock").push(event);
-        Ok(())
+        Ok(Applied::Now)
     }
 }
 
@@ -108,14 +115,23 @@ impl Harness {
         F: Fn(R) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<R::Response, R::Error>> + Send + 'static,
     {
-        self.routing
+        self.wiring
+            .requests
             .local_handler::<R>(owner_of(R::NAME), Arc::new(StubHandler(answer)));
         self
     }
 
     /// Adds routes of its own making, e.g. a remote module.
     pub fn routing(mut self, add: impl FnOnce(&mut RoutingBuilder)) -> Self {
-        add(&mut self.routing);
+        add(&mut self.wiring.requests);
+        self
+    }
+
+    /// Gives the hosted module `module` these settings, as `[module.<module>]` would.
+    pub fn module_settings(mut self, module: &str, settings: serde_json::Value) -> Self {
+        let value = figment::value::Value::serialize(settings).expect("settings serialize");
+        let dict = value.into_dict().expect("module settings are a table");
+        self.sections.insert(module.to_string(), dict);
         self
     }
 
@@ -125,7 +141,7 @@ impl Harness {
         let route = Arc::new(RecordingRoute {
             events: events.clone(),
         });
-        self.routing.subscriber(E::NAME, subscriber, route);
+        self.wiring.events.subscriber(E::NAME, subscriber, route);
         (self, Recorder { events })
     }
 
@@ -133,77 +149,70 @@ impl Harness {
     pub async fn start(self) -> TestApp {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}/test.db?mode=rwc", dir.path().display());
-        let db = crate::db::connect(&url)
+        let db = Database::connect(&url, &DatabaseOptions::default())
             .await
             .expect("connect to test database");
-        crate::db::migrate(&db, &self.modules)
+        crate::migrate::migrate(&db, &self.modules)
             .await
             .expect("migrate test database");
         // Only the hosted modules' contracts: stubs and recorders stand in for the others.
         let contracts: Vec<_> = self.modules.iter().map(|m| m.contract).collect();
+        let settings = RuntimeSettings {
+            app: TEST_APP,
+            module_sections: self.sections,
+        };
         let runtime = Runtime::build(
             db,
             Bus::new(self.serialize),
             &self.modules,
-            self.routing,
+            self.wiring,
             &contracts,
+            &settings,
         )
         .unwrap_or_else(|e| panic!("test runtime does not start:\n{e}"));
-        let relay = self
-            .relay
-            .then(|| runtime.spawn_relay(&test_outbox_config()));
+        let config = test_outbox_config();
+        let background = runtime.start(&OutboxConfig {
+            relay: self.relay,
+            ..config
+        });
         TestApp {
             runtime,
-            relay,
+            background: Some(background),
             _dir: dir,
         }
     }
 }
 
-/// A descriptor's `migrate` for a module without tables (test and benchmark modules).
-pub fn no_migrations(
-    _: &DatabaseConnection,
-) -> crate::bus::BoxFuture<'_, Result<(), sea_orm::DbErr>> {
-    Box::pin(async { Ok(()) })
-}
-
 /// A descriptor's `register` for a module that registers nothing.
-pub fn register_nothing(_: &mut crate::Registrar<'_>) -> Result<(), crate::RegisterError> {
+pub fn register_nothing(_: &mut Registrar<'_>) -> Result<(), RegisterError> {
     Ok(())
 }
 
-/// The contract, at version 1.0, of a test or benchmark module.
+/// The contract, at version 1.0, of a test or benchmark module. Give it a `static` of its own
+/// (a contract cannot be a temporary of another static).
 pub const fn fixture_contract(
     module: &'static str,
     handles: &'static [&'static str],
     publishes: &'static [&'static str],
     subscribes: &'static [&'static str],
 ) -> Contract {
-    Contract {
-        module,
-        version: Version { major: 1, minor: 0 },
-        handles,
-        publishes,
-        subscribes,
-    }
+    Contract::new(module, Version::new(1, 0), handles, publishes, subscribes)
 }
 
 /// The descriptor of a test or benchmark module: named after its contract, no routes, no
-/// tables, no calls to other modules (add `may_call` and `sends` with struct update syntax).
+/// tables, no calls or subscriptions (add `sends` and `subscribes` with struct update syntax).
 pub const fn fixture_module(
     contract: &'static Contract,
     summary: &'static str,
-    register: fn(&mut crate::Registrar<'_>) -> Result<(), crate::RegisterError>,
+    register: fn(&mut Registrar<'_>) -> Result<(), RegisterError>,
 ) -> ModuleDescriptor {
     ModuleDescriptor {
-        name: contract.module,
         contract,
         summary,
-        may_call: &[],
         sends: &[],
-        routes: &[],
+        subscribes: &[],
         openapi: crate::http::no_routes,
-        migrate: no_migrations,
+        migrate: crate::module::no_migrations,
         register,
     }
 }
@@ -222,7 +231,7 @@ pub fn test_outbox_config() -> OutboxConfig {
 pub struct TestApp {
     /// The runtime under test.
     pub runtime: Runtime,
-    relay: Option<RelayHandle>,
+    background: Option<Background>,
     _dir: tempfile::TempDir,
 }
 
@@ -233,14 +242,19 @@ impl TestApp {
     }
 
     /// The database, for assertions on the module's own tables.
-    pub fn db(&self) -> &DatabaseConnection {
+    pub fn db(&self) -> &Database {
         self.runtime.db()
     }
 
-    /// Stops the relay.
+    /// Where events go, to hand an event to the module under test.
+    pub fn events(&self) -> &EventRoutes {
+        self.runtime.events()
+    }
+
+    /// Stops the relay and the modules' tasks.
     pub async fn stop_relay(&mut self) {
-        if let Some(relay) = self.relay.take() {
-            relay.stop().await;
+        if let Some(background) = self.background.take() {
+            background.stop().await;
         }
     }
 }
@@ -266,7 +280,7 @@ where
 }
 
 /// Wraps `event` as module `publisher` would publish it, for delivering it straight to a
-/// subscriber with [`Bus::deliver_event`].
+/// subscriber with [`EventRoutes::deliver`].
 pub fn envelope<E: Event>(publisher: &str, event: &E) -> EventEnvelope {
     EventEnvelope {
         id: uuid::Uuid::now_v7(),

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+use cleave_app::docs::{self, GraphFormat};
+use cleave_app::verify::{module_facts, verify_workspace};
 use cleave_verify::{CrateGraph, ModuleFacts, Rule, Violation, verify};
-use shop::docs::{self, GraphFormat};
-use shop::verify::{module_facts, verify_workspace};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -45,7 +45,8 @@ fn append(path: &Path, after: &str, line: &str) {
 }
 
 async fn real_facts(root: &Path) -> Vec<ModuleFacts> {
-    module_facts(&cleave::modules(), root).await.unwrap()
+    let graph = CrateGraph::load(&root.join("Cargo.toml")).unwrap();
+    module_facts(&cleave::modules(), &graph).await.unwrap()
 }
 
 fn only(violations: &[Violation], rule: Rule) -> Vec<&Violation> {
@@ -182,7 +183,7 @@ async fn broken_declarations_are_rejected_each_by_its_rule() {
     });
     let text = only(&missing, Rule::Layout)[0].to_string();
     assert!(
-        text.contains("module `ghost`") && text.contains("modules/ghost"),
+        text.contains("module `ghost`") && text.contains("no workspace crate `ghost`"),
         "{text}"
     );
 }
@@ -249,10 +250,13 @@ fn the_graph_shows_calls_solid_and_subscriptions_dashed() {
 async fn the_committed_module_docs_are_current() {
     let dir = root().join("docs/modules");
     let modules = cleave::modules();
-    let mut expected = vec![("README.md".to_string(), docs::index(&modules))];
+    let mut expected = vec![("README.md".to_string(), docs::index(&shop::APP, &modules))];
     for m in &modules {
-        let tables = shop::verify::tables_created_by(m).await.unwrap();
-        expected.push((format!("{}.md", m.name), docs::canvas(m, &tables)));
+        let tables = cleave_app::verify::tables_created_by(m).await.unwrap();
+        expected.push((
+            format!("{}.md", m.name()),
+            docs::canvas(&shop::APP, m, &tables),
+        ));
     }
     for (file, text) in expected {
         let committed = std::fs::read_to_string(dir.join(&file)).unwrap_or_default();
@@ -263,20 +267,38 @@ async fn the_committed_module_docs_are_current() {
     }
 }
 
-/// The committed contracts under docs/contracts are what the api crates publish today.
+/// The committed contracts (`contract.json` next to each api crate) are what the modules
+/// publish today.
 #[test]
 fn the_committed_contracts_are_current() {
-    let dir = root().join("docs/contracts");
-    for (module, schema) in shop::contract_schemas() {
-        let committed =
-            std::fs::read_to_string(dir.join(format!("{module}.json"))).unwrap_or_default();
+    let documents = cleave_app::published_contracts();
+    assert_eq!(
+        documents.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
+        crate::topology::modules(),
+        "every linked module's contract is registered"
+    );
+    for (module, document) in &documents {
+        let path = root().join(format!("modules/{module}/api/contract.json"));
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
-            committed == shop::cli::contract_file(&schema),
-            "docs/contracts/{module}.json is stale: run `cargo run -p shop -- contracts --write docs/contracts`"
+            committed == cleave_app::contract_file(document),
+            "{} is stale: run `cargo run -p shop -- contracts --write`",
+            path.display()
         );
     }
+    let document = |module: &str| {
+        documents
+            .iter()
+            .find(|(m, _)| *m == module)
+            .map(|(_, d)| d.clone())
+            .unwrap()
+    };
     // Every message of every contract is in its document, with a schema for each part.
-    let orders = shop::contract_schema("orders").unwrap();
+    let orders = document("orders");
+    assert_eq!(
+        orders["subscribes"],
+        serde_json::json!(["billing.payment_captured"])
+    );
     assert_eq!(orders["version"], "1.0");
     let placed = &orders["events"]["orders.order_placed"];
     assert_eq!(placed["title"], "OrderPlaced");
@@ -287,7 +309,7 @@ fn the_committed_contracts_are_current() {
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(required, ["order_id", "customer", "lines", "total_cents"]);
-    let inventory = shop::contract_schema("inventory").unwrap();
+    let inventory = document("inventory");
     for request in ["inventory.reserve_stock", "inventory.release_reservation"] {
         let entry = &inventory["requests"][request];
         assert_eq!(entry["idempotent"], true, "{request}");

@@ -32,7 +32,7 @@ fn modules_lists_every_module_with_its_messages() {
     let out = shop_command(dir.path()).arg("modules").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    for name in ["catalog", "inventory", "orders", "billing", "notifications"] {
+    for name in crate::topology::modules() {
         assert!(
             text.contains(&format!("{name}: ")),
             "{name} missing:\n{text}"
@@ -80,7 +80,8 @@ async fn failed_deliveries_are_listed_and_resubmitted() {
     process.kill9();
 
     // As if every attempt had failed: what an operator finds after a long outage.
-    let db = cleave::db::connect(&database).await.unwrap();
+    let db = crate::support::open_db(&database).await;
+    let tx = db.write().await.unwrap();
     outbox::entry::Entity::update_many()
         .col_expr(outbox::entry::Column::Status, Expr::value(outbox::FAILED))
         .col_expr(outbox::entry::Column::Attempts, Expr::value(10))
@@ -89,10 +90,11 @@ async fn failed_deliveries_are_listed_and_resubmitted() {
             Expr::value("billing was down"),
         )
         .filter(outbox::entry::Column::Status.eq(outbox::PENDING))
-        .exec(&db)
+        .exec(&tx)
         .await
         .unwrap();
-    db.close().await.unwrap();
+    tx.commit().await.unwrap();
+    db.close().await;
 
     let listed = shop_command(dir.path())
         .args(["events", "--database", &database])
@@ -133,9 +135,9 @@ async fn the_serialize_flag_reaches_the_bus() {
             internal_listen: "127.0.0.1:0".parse().unwrap(),
             database: crate::support::sqlite_in(dir.path()),
             serialize_messages: serialize,
-            ..cleave::Config::default()
+            ..shop::APP.default_config()
         };
-        let app = shop::Application::build(&config).await.unwrap();
+        let app = shop::APP.build(&config).await.unwrap();
         assert_eq!(app.runtime().bus().serializes(), serialize);
     }
 }

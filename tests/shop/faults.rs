@@ -8,9 +8,9 @@ use crate::support::Mode;
 use crate::topology::Topology;
 
 async fn deliveries(database: &str, status: &str) -> Vec<outbox::DeliveryView> {
-    let db = cleave::db::connect(database).await.unwrap();
-    let rows = outbox::list(&db, &[status]).await.unwrap();
-    db.close().await.unwrap();
+    let db = crate::support::open_db(database).await;
+    let rows = outbox::list(db.read(), &[status]).await.unwrap();
+    db.close().await;
     rows
 }
 
@@ -153,13 +153,11 @@ async fn one_order_is_one_trace_across_processes() {
         ("orders", "orders.order_placed"),
         ("billing", "billing.payment_captured"),
     ] {
-        let db = cleave::db::connect(&topology.database_of(module))
-            .await
-            .unwrap();
+        let db = crate::support::open_db(&topology.database_of(module)).await;
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
         let rows = outbox::entry::Entity::find()
             .filter(outbox::entry::Column::EventName.eq(event))
-            .all(&db)
+            .all(db.read())
             .await
             .unwrap();
         assert!(!rows.is_empty(), "{event}");

@@ -60,7 +60,9 @@ async fn the_monolith_reports_calls_errors_http_and_outbox_metrics() {
     assert_eq!(status, 409);
 
     let page = scrape(&shop.base).await;
+    // Labelled with the calling module: orders asks for prices and stock.
     let prices = [
+        ("caller", "orders"),
         ("module", "catalog"),
         ("message", "catalog.get_prices"),
         ("location", "local"),
@@ -75,6 +77,7 @@ async fn the_monolith_reports_calls_errors_http_and_outbox_metrics() {
         1.0,
     );
     let reserve = [
+        ("caller", "orders"),
         ("module", "inventory"),
         ("message", "inventory.reserve_stock"),
         ("location", "local"),

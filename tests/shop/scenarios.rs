@@ -176,7 +176,7 @@ mod extracted {
     /// Every module in a process of its own.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_module_alone() {
-        let groups: Vec<[&str; 1]> = crate::topology::MODULES.iter().map(|m| [*m]).collect();
+        let groups: Vec<[&str; 1]> = crate::topology::modules().iter().map(|m| [*m]).collect();
         let groups: Vec<&[&str]> = groups.iter().map(|g| &g[..]).collect();
         let topology = Topology::start(&groups, Mode::InProcess).await;
         let shop = topology.shop();

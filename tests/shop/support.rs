@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use cleave::{Config, OutboxConfig};
 use serde_json::{Value, json};
-use shop::Application;
 
 /// A running shop reached through its public API: one process, or several behind a
 /// path-prefix router (as a gateway would route `/api/<module>` to the process hosting it).
@@ -59,9 +58,9 @@ pub(crate) async fn spawn_app_on(mode: Mode, database: Option<String>) -> TestSh
         serialize_messages: matches!(mode, Mode::Serialized),
         workers: Some(2),
         outbox: quick_outbox(),
-        ..Config::default()
+        ..shop::APP.default_config()
     };
-    let app = Application::build(&config).await.expect("the shop builds");
+    let app = shop::APP.build(&config).await.expect("the shop builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     TestShop {
@@ -301,6 +300,13 @@ impl Drop for ShopProcess {
 }
 
 /// `sqlite://…` URL of a database file in `dir`.
+/// Opens a shop's database from a test, to look at or change what a process left there.
+pub(crate) async fn open_db(url: &str) -> cleave::Database {
+    cleave::Database::connect(url, &cleave::DatabaseOptions::default())
+        .await
+        .expect("the database opens")
+}
+
 pub(crate) fn sqlite_in(dir: &Path) -> String {
     let path: PathBuf = dir.join("shop.db");
     format!("sqlite://{}", path.display())

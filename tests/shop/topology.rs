@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpListener};
 
 use cleave::{Config, ExtractConfig};
-use shop::{Application, Listeners, ShopHandle};
+use cleave_app::{Listeners, StopHandle};
 use tokio::task::JoinHandle;
 
 use crate::support::{Mode, TestShop, quick_outbox, sqlite_in};
 
-/// Every module of the shop.
-pub(crate) const MODULES: [&str; 5] =
-    ["billing", "catalog", "inventory", "notifications", "orders"];
+/// Every module linked into the shop, from the registry.
+pub(crate) fn modules() -> Vec<&'static str> {
+    cleave::modules().iter().map(|m| m.name()).collect()
+}
 /// The shared internal token of test topologies.
 pub(crate) const TOKEN: &str = "test-internal-token";
 
@@ -22,7 +23,7 @@ struct Process {
     config: Config,
     public: SocketAddr,
     internal: SocketAddr,
-    running: Option<(ShopHandle, JoinHandle<anyhow::Result<()>>)>,
+    running: Option<(StopHandle, JoinHandle<anyhow::Result<()>>)>,
 }
 
 /// Processes hosting the modules between them, and a router to their public APIs.
@@ -47,13 +48,13 @@ impl Topology {
         for (index, group) in groups.iter().enumerate() {
             let dir = tempfile::tempdir().expect("temporary directory");
             let mut remote = BTreeMap::new();
-            for module in MODULES {
+            for module in modules() {
                 if !group.contains(&module) {
                     let host = groups
                         .iter()
                         .position(|g| g.contains(&module))
                         .unwrap_or_else(|| panic!("no process hosts `{module}`"));
-                    remote.insert(module.to_string(), internal_url(host));
+                    remote.insert(module.to_string(), vec![internal_url(host)]);
                 }
             }
             let config = Config {
@@ -71,7 +72,7 @@ impl Topology {
                     breaker_open_ms: 300,
                     ..ExtractConfig::default()
                 },
-                ..Config::default()
+                ..shop::APP.default_config()
             };
             processes.push(Process {
                 public: config.listen,
@@ -92,7 +93,7 @@ impl Topology {
 
     /// Two processes: `module` alone, and every other module together.
     pub(crate) async fn extracting(module: &str, mode: Mode) -> Topology {
-        let rest: Vec<&str> = MODULES.into_iter().filter(|m| *m != module).collect();
+        let rest: Vec<&str> = modules().into_iter().filter(|m| *m != module).collect();
         Topology::start(&[&rest, &[module]], mode).await
     }
 
@@ -165,8 +166,9 @@ impl Topology {
 async fn launch(
     config: &Config,
     listeners: Listeners,
-) -> (ShopHandle, JoinHandle<anyhow::Result<()>>) {
-    let app = Application::build_on(config, listeners)
+) -> (StopHandle, JoinHandle<anyhow::Result<()>>) {
+    let app = shop::APP
+        .build_on(config, listeners)
         .await
         .expect("a topology process builds");
     let handle = app.handle();

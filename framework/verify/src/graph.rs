@@ -91,6 +91,16 @@ impl CrateGraph {
         self.crates.iter().find(|(_, c)| c.member && c.dir == dir)
     }
 
+    /// The workspace package called `name`.
+    pub fn member_named(&self, name: &str) -> Option<(&PackageId, &CrateNode)> {
+        self.crates.iter().find(|(_, c)| c.member && c.name == name)
+    }
+
+    /// The directory of the workspace package called `name`.
+    pub fn package_dir(&self, name: &str) -> Option<&Path> {
+        self.member_named(name).map(|(_, c)| c.dir.as_path())
+    }
+
     /// Everything `id` depends on, directly or not, for normal use.
     pub fn transitive(&self, id: &PackageId) -> BTreeSet<PackageId> {
         let mut seen = BTreeSet::new();

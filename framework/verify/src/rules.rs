@@ -11,18 +11,18 @@ use crate::graph::CrateGraph;
 /// What verification knows about one module, from its descriptor, contract and schema.
 #[derive(Debug, Clone, Default)]
 pub struct ModuleFacts {
-    /// Module name (`orders`); its crates are `modules/<name>`, `modules/<name>/api` and
-    /// `migrations/<name>`.
+    /// Module name (`orders`); its crates are called `<name>` (the implementation),
+    /// `<name>-api` (in the implementation's `api` folder) and `<name>-migrations`.
     pub name: String,
-    /// Modules whose requests it may send (descriptor `may_call`).
+    /// Modules whose requests it sends (derived from `sends`).
     pub may_call: Vec<String>,
-    /// Requests it sends (descriptor `sends`).
+    /// Requests it sends (its declaration's `sends`).
     pub sends: Vec<String>,
     /// Requests it handles (contract).
     pub handles: Vec<String>,
     /// Events it publishes (contract).
     pub publishes: Vec<String>,
-    /// Events it subscribes to (contract).
+    /// Events it subscribes to (its declaration's `subscribes`).
     pub subscribes: Vec<String>,
     /// Tables its migrations create (besides its migration tracking table).
     pub tables: Vec<String>,
@@ -78,7 +78,9 @@ impl Rule {
     /// The rule in one sentence.
     pub fn statement(&self) -> &'static str {
         match self {
-            Rule::Layout => "each module has `modules/<m>` and `modules/<m>/api` crates",
+            Rule::Layout => {
+                "each module has an implementation crate `<m>` and an api crate `<m>-api` in its `api` folder"
+            }
             Rule::ImplementationDependencies => {
                 "a module's implementation crate uses other modules only through their api crates, and only those of modules it may call or listens to"
             }
@@ -148,24 +150,46 @@ fn check_crates(graph: &CrateGraph, modules: &[ModuleFacts], found: &mut Vec<Vio
     let mut implementations = BTreeMap::new();
     let mut apis = BTreeMap::new();
     for m in modules {
-        let implementation = graph.member_at(&format!("modules/{}", m.name));
-        let api = graph.member_at(&format!("modules/{}/api", m.name));
-        for (what, dir, present) in [
-            (
-                "implementation",
-                format!("modules/{}", m.name),
-                implementation.is_some(),
-            ),
-            ("api", format!("modules/{}/api", m.name), api.is_some()),
+        let implementation = graph.member_named(&m.name);
+        let api_name = format!("{}-api", m.name);
+        let api = graph.member_named(&api_name);
+        for (what, name, present) in [
+            ("implementation", m.name.clone(), implementation.is_some()),
+            ("api", api_name.clone(), api.is_some()),
         ] {
             if !present {
                 found.push(Violation {
                     rule: Rule::Layout,
                     subject: format!("module `{}`", m.name),
-                    problem: format!("no workspace crate at `{dir}` for its {what}"),
-                    fix: format!("put the module's {what} crate in `{dir}` and list it in the workspace members"),
+                    problem: format!("no workspace crate `{name}` for its {what}"),
+                    fix: format!(
+                        "give the module's {what} crate the name `{name}` and make it a workspace member"
+                    ),
                 });
             }
+        }
+        if let (Some((_, implementation)), Some((_, api))) = (implementation, api)
+            && api.dir != implementation.dir.join("api")
+        {
+            found.push(Violation {
+                rule: Rule::Layout,
+                subject: format!("module `{}`", m.name),
+                problem: format!(
+                    "its api crate is in `{}`, not in its implementation's `api` folder",
+                    api.dir
+                        .strip_prefix(&graph.root)
+                        .unwrap_or(&api.dir)
+                        .display()
+                ),
+                fix: format!(
+                    "move `{api_name}` to `{}/api`",
+                    implementation
+                        .dir
+                        .strip_prefix(&graph.root)
+                        .unwrap_or(&implementation.dir)
+                        .display()
+                ),
+            });
         }
         if let Some((id, _)) = implementation {
             implementations.insert(m.name.as_str(), id.clone());
@@ -174,9 +198,9 @@ fn check_crates(graph: &CrateGraph, modules: &[ModuleFacts], found: &mut Vec<Vio
             apis.insert(m.name.as_str(), id.clone());
         }
     }
-    let framework: BTreeSet<_> = ["framework", "framework/contract"]
+    let framework: BTreeSet<_> = ["cleave", "cleave-contract"]
         .iter()
-        .filter_map(|d| graph.member_at(d).map(|(id, _)| id.clone()))
+        .filter_map(|name| graph.member_named(name).map(|(id, _)| id.clone()))
         .collect();
 
     for m in modules {
@@ -195,7 +219,7 @@ fn check_crates(graph: &CrateGraph, modules: &[ModuleFacts], found: &mut Vec<Vio
                 allowed.insert(api.clone());
             }
         }
-        if let Some((id, _)) = graph.member_at(&format!("migrations/{}", m.name)) {
+        if let Some((id, _)) = graph.member_named(&format!("{}-migrations", m.name)) {
             allowed.insert(id.clone());
         }
         for dep in &graph.crates[own].deps {
@@ -216,7 +240,7 @@ fn check_crates(graph: &CrateGraph, modules: &[ModuleFacts], found: &mut Vec<Vio
                     "depend on `{other}-api` instead and talk to `{other}` through its messages on the bus; never on its implementation"
                 ),
                 Some(other) => format!(
-                    "add `{other}` to the descriptor's `may_call` if `{}` really calls it, or remove the dependency",
+                    "list the requests of `{other}` that `{}` sends in the `sends` of its `cleave::module!`, or remove the dependency",
                     m.name
                 ),
                 None => "remove the dependency; modules may use only the framework and api crates"

@@ -1,10 +1,12 @@
-//! Migrations of the framework's tables (`cleave_outbox`, `cleave_inbox`), tracked in
+//! Migrations of the framework's tables (`cleave_outbox`, `cleave_inbox`, `cleave_relay_leases`,
+//! `cleave_outbox_archive`), tracked in
 //! `seaql_migrations_cleave` apart from every module's own set.
 
 use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_outbox_inbox;
 mod m20261126_000002_outbox_traceparent;
+mod m20261201_000001_relay_leases_and_retention;
 
 /// The framework's migration set.
 pub struct Migrator;
@@ -15,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_outbox_inbox::Migration),
             Box::new(m20261126_000002_outbox_traceparent::Migration),
+            Box::new(m20261201_000001_relay_leases_and_retention::Migration),
         ]
     }
 

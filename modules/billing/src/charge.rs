@@ -2,25 +2,28 @@
 
 use async_trait::async_trait;
 use billing_api::PaymentCaptured;
-use cleave::{Delivered, HandlerError, Publisher, Subscriber};
+use cleave::{Delivered, HandlerError, Publisher, Subscriber, Tx};
 use orders_api::OrderPlaced;
 use sea_orm::ActiveValue::Set;
-use sea_orm::DatabaseTransaction;
 use sea_orm::entity::prelude::*;
 
 use crate::invoice::{self, header, payment};
 
 pub(crate) struct ChargeOrder {
-    pub(crate) events: Publisher,
+    events: Publisher,
+}
+
+impl ChargeOrder {
+    pub(crate) fn new(context: &crate::Context) -> Self {
+        ChargeOrder {
+            events: context.events.clone(),
+        }
+    }
 }
 
 #[async_trait]
 impl Subscriber<OrderPlaced> for ChargeOrder {
-    async fn on_event(
-        &self,
-        txn: &DatabaseTransaction,
-        placed: Delivered<OrderPlaced>,
-    ) -> Result<(), HandlerError> {
+    async fn on_event(&self, txn: &Tx, placed: Delivered<OrderPlaced>) -> Result<(), HandlerError> {
         let order = placed.event;
         let now = chrono::Utc::now();
         let invoice_id = Uuid::now_v7();

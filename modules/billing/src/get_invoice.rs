@@ -8,7 +8,15 @@ use sea_orm::entity::prelude::*;
 use crate::invoice::{header, payment};
 
 pub(crate) struct GetInvoiceHandler {
-    pub(crate) db: DatabaseConnection,
+    db: cleave::Database,
+}
+
+impl GetInvoiceHandler {
+    pub(crate) fn new(context: &crate::Context) -> Self {
+        GetInvoiceHandler {
+            db: context.db.clone(),
+        }
+    }
 }
 
 #[async_trait]
@@ -17,14 +25,14 @@ impl Handler<GetInvoice> for GetInvoiceHandler {
         let order_id = request.order_id;
         let Some(invoice) = header::Entity::find()
             .filter(header::Column::OrderId.eq(order_id.to_string()))
-            .one(&self.db)
+            .one(self.db.read())
             .await?
         else {
             return Err(Failure::Domain(BillingError::NotInvoiced { order_id }));
         };
         let payments = payment::Entity::find()
             .filter(payment::Column::InvoiceId.eq(invoice.id.as_str()))
-            .all(&self.db)
+            .all(self.db.read())
             .await?;
         let invoice_id = Uuid::parse_str(&invoice.id)
             .map_err(|e| Failure::Internal(format!("invoice id {:?}: {e}", invoice.id)))?;

@@ -4,9 +4,7 @@
 //! invoice and the payment and publishes `billing.payment_captured`. Answers
 //! `billing.get_invoice`. Owns `billing_invoices` and `billing_payments`.
 
-use actix_web::http::Method;
 use billing_api::GetInvoice;
-use cleave::{ModuleDescriptor, RegisterError, Registrar};
 use orders_api::OrderPlaced;
 
 mod charge;
@@ -14,38 +12,13 @@ mod get_invoice;
 mod invoice;
 mod routes;
 
-/// The billing module's registration.
-pub static MODULE: ModuleDescriptor = ModuleDescriptor {
-    name: billing_api::MODULE,
-    contract: &billing_api::CONTRACT,
+cleave::module! {
+    api: billing_api,
     summary: "Invoices and (simulated) payments for placed orders.",
-    may_call: &[],
-    sends: &[],
-    routes: &["GET /api/billing/invoices"],
-    openapi,
-    migrate: cleave::migrate_with::<billing_migrations::Migrator>,
-    register,
-};
-
-cleave::register_module!(MODULE);
-
-#[derive(utoipa::OpenApi)]
-#[openapi(paths(routes::list_invoices))]
-struct BillingApi;
-
-fn openapi() -> utoipa::openapi::OpenApi {
-    <BillingApi as utoipa::OpenApi>::openapi()
-}
-
-fn register(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
-    let context = r.context().clone();
-    r.handle::<GetInvoice>(get_invoice::GetInvoiceHandler {
-        db: context.db.clone(),
-    })
-    .subscribe::<OrderPlaced>(charge::ChargeOrder {
-        events: context.events,
-    })
-    .data(routes::BillingState { db: context.db })
-    .route(Method::GET, "/api/billing/invoices", routes::list_invoices);
-    Ok(())
+    migrations: billing_migrations::Migrator,
+    sends: [],
+    handles: { GetInvoice => get_invoice::GetInvoiceHandler::new },
+    subscribes: { OrderPlaced => charge::ChargeOrder::new },
+    state: [routes::BillingState::new],
+    routes: [routes::list_invoices],
 }

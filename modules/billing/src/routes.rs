@@ -9,7 +9,15 @@ use serde::{Deserialize, Serialize};
 use crate::invoice::{header, payment};
 
 pub(crate) struct BillingState {
-    pub(crate) db: DatabaseConnection,
+    db: cleave::Database,
+}
+
+impl BillingState {
+    pub(crate) fn new(context: &crate::Context) -> Self {
+        BillingState {
+            db: context.db.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -61,7 +69,7 @@ pub(crate) async fn list_invoices(
     let invoices = header::Entity::find()
         .filter(header::Column::OrderId.eq(query.order_id.to_string()))
         .order_by_asc(header::Column::CreatedAt)
-        .all(&state.db)
+        .all(state.db.read())
         .await
         .map_err(failed)?;
     let mut bodies = Vec::with_capacity(invoices.len());
@@ -69,7 +77,7 @@ pub(crate) async fn list_invoices(
         let payments = payment::Entity::find()
             .filter(payment::Column::InvoiceId.eq(invoice.id.as_str()))
             .order_by_asc(payment::Column::CapturedAt)
-            .all(&state.db)
+            .all(state.db.read())
             .await
             .map_err(failed)?;
         bodies.push(InvoiceBody {

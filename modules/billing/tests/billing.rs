@@ -32,7 +32,7 @@ async fn a_placed_order_is_invoiced_and_paid_once() {
         },
     );
     for _ in 0..2 {
-        app.bus().deliver_event("billing", &placed).await.unwrap();
+        app.events().deliver("billing", &placed).await.unwrap();
     }
     eventually(
         "orders hears of the payment",

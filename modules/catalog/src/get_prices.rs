@@ -8,7 +8,15 @@ use sea_orm::entity::prelude::*;
 use crate::product;
 
 pub(crate) struct GetPricesHandler {
-    pub(crate) db: DatabaseConnection,
+    db: cleave::Database,
+}
+
+impl GetPricesHandler {
+    pub(crate) fn new(context: &crate::Context) -> Self {
+        GetPricesHandler {
+            db: context.db.clone(),
+        }
+    }
 }
 
 #[async_trait]
@@ -22,7 +30,7 @@ impl Handler<GetPrices> for GetPricesHandler {
         }
         let found = product::Entity::find()
             .filter(product::Column::Sku.is_in(wanted.clone()))
-            .all(&self.db)
+            .all(self.db.read())
             .await?;
         let mut products = Vec::with_capacity(wanted.len());
         let mut unknown = Vec::new();

@@ -10,7 +10,15 @@ use serde::{Deserialize, Serialize};
 use crate::product::{self, Sku};
 
 pub(crate) struct CatalogState {
-    pub(crate) db: DatabaseConnection,
+    db: cleave::Database,
+}
+
+impl CatalogState {
+    pub(crate) fn new(context: &crate::Context) -> Self {
+        CatalogState {
+            db: context.db.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -81,15 +89,18 @@ pub(crate) async fn create_product(
         price_cents: Set(price_cents),
         created_at: Set(chrono::Utc::now()),
     };
+    let failed = |e: DbErr| ApiError::internal("cannot store the product", e);
+    let tx = state.db.write().await.map_err(failed)?;
     let inserted = product::Entity::insert(row)
         .on_conflict(
             OnConflict::column(product::Column::Sku)
                 .do_nothing()
                 .to_owned(),
         )
-        .exec_without_returning(&state.db)
+        .exec_without_returning(&tx)
         .await
-        .map_err(|e| ApiError::internal("cannot store the product", e))?;
+        .map_err(failed)?;
+    tx.commit().await.map_err(failed)?;
     if inserted == 0 {
         return Err(ApiError::conflict(
             "sku_exists",
@@ -122,7 +133,7 @@ pub(crate) async fn get_product(
 ) -> Result<HttpResponse, ApiError> {
     let sku = sku.into_inner();
     let found = product::Entity::find_by_id(sku.clone())
-        .one(&state.db)
+        .one(state.db.read())
         .await
         .map_err(|e| ApiError::internal("cannot read the product", e))?;
     match found {

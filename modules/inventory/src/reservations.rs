@@ -9,14 +9,21 @@ use async_trait::async_trait;
 use cleave::{Failure, Handler};
 use inventory_api::{InventoryError, ReleaseReservation, Released, ReserveStock, Reserved};
 use sea_orm::ActiveValue::Set;
-use sea_orm::TransactionTrait;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 
 use crate::stock::{level, reservation, reservation_line};
 
 pub(crate) struct Reserve {
-    pub(crate) db: DatabaseConnection,
+    db: cleave::Database,
+}
+
+impl Reserve {
+    pub(crate) fn new(context: &crate::Context) -> Self {
+        Reserve {
+            db: context.db.clone(),
+        }
+    }
 }
 
 fn invalid(reason: impl Into<String>) -> Failure<InventoryError> {
@@ -44,7 +51,7 @@ impl Handler<ReserveStock> for Reserve {
             }
         }
         let id = request.reservation_id.to_string();
-        let txn = self.db.begin().await?;
+        let txn = self.db.write().await?;
         let header = reservation::ActiveModel {
             id: Set(id.clone()),
             created_at: Set(chrono::Utc::now()),
@@ -110,7 +117,15 @@ impl Handler<ReserveStock> for Reserve {
 }
 
 pub(crate) struct Release {
-    pub(crate) db: DatabaseConnection,
+    db: cleave::Database,
+}
+
+impl Release {
+    pub(crate) fn new(context: &crate::Context) -> Self {
+        Release {
+            db: context.db.clone(),
+        }
+    }
 }
 
 #[async_trait]
@@ -124,9 +139,9 @@ impl Handler<ReleaseReservation> for Release {
         // transaction; deleting the header is what decides which concurrent release wins.
         let lines = reservation_line::Entity::find()
             .filter(reservation_line::Column::ReservationId.eq(id.as_str()))
-            .all(&self.db)
+            .all(self.db.read())
             .await?;
-        let txn = self.db.begin().await?;
+        let txn = self.db.write().await?;
         let removed = reservation::Entity::delete_by_id(id.clone())
             .exec(&txn)
             .await?

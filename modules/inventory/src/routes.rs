@@ -3,7 +3,6 @@
 use actix_web::{HttpResponse, web};
 use cleave::http::{ApiError, ErrorBody};
 use sea_orm::ActiveValue::Set;
-use sea_orm::TransactionTrait;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, OnConflict};
 use serde::{Deserialize, Serialize};
@@ -11,7 +10,15 @@ use serde::{Deserialize, Serialize};
 use crate::stock::level;
 
 pub(crate) struct InventoryState {
-    pub(crate) db: DatabaseConnection,
+    db: cleave::Database,
+}
+
+impl InventoryState {
+    pub(crate) fn new(context: &crate::Context) -> Self {
+        InventoryState {
+            db: context.db.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -70,7 +77,7 @@ pub(crate) async fn set_stock(
     let sku = checked_sku(sku.into_inner())?;
     let quantity = i64::from(body.quantity);
     let failed = |e: DbErr| ApiError::internal("cannot store the stock level", e);
-    let txn = state.db.begin().await.map_err(failed)?;
+    let txn = state.db.write().await.map_err(failed)?;
     let updated = level::Entity::update_many()
         .col_expr(level::Column::OnHand, Expr::value(quantity))
         .filter(level::Column::Sku.eq(sku.as_str()))
@@ -133,7 +140,7 @@ pub(crate) async fn get_stock(
 ) -> Result<HttpResponse, ApiError> {
     let sku = sku.into_inner();
     let level = level::Entity::find_by_id(sku.clone())
-        .one(&state.db)
+        .one(state.db.read())
         .await
         .map_err(|e| ApiError::internal("cannot read the stock level", e))?
         .ok_or_else(|| ApiError::not_found("stock_not_found", format!("no stock for `{sku}`")))?;

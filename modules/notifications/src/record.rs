@@ -2,22 +2,27 @@
 
 use async_trait::async_trait;
 use billing_api::PaymentCaptured;
-use cleave::{Delivered, Event, HandlerError, Subscriber};
+use cleave::{Delivered, Event, HandlerError, Subscriber, Tx};
 use orders_api::OrderPlaced;
 use sea_orm::ActiveValue::Set;
-use sea_orm::DatabaseTransaction;
 use sea_orm::entity::prelude::*;
 
 use crate::message;
 
 pub(crate) struct Record;
 
+impl Record {
+    pub(crate) fn new(_: &crate::Context) -> Self {
+        Record
+    }
+}
+
 fn euros(cents: i64) -> String {
     format!("{}.{:02}", cents / 100, (cents % 100).abs())
 }
 
 async fn store(
-    txn: &DatabaseTransaction,
+    txn: &Tx,
     kind: &str,
     customer: &str,
     order_id: Uuid,
@@ -38,11 +43,7 @@ async fn store(
 
 #[async_trait]
 impl Subscriber<OrderPlaced> for Record {
-    async fn on_event(
-        &self,
-        txn: &DatabaseTransaction,
-        placed: Delivered<OrderPlaced>,
-    ) -> Result<(), HandlerError> {
+    async fn on_event(&self, txn: &Tx, placed: Delivered<OrderPlaced>) -> Result<(), HandlerError> {
         let o = placed.event;
         let text = format!(
             "Thank you, {}: we received order {} for {}.",
@@ -58,7 +59,7 @@ impl Subscriber<OrderPlaced> for Record {
 impl Subscriber<PaymentCaptured> for Record {
     async fn on_event(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &Tx,
         captured: Delivered<PaymentCaptured>,
     ) -> Result<(), HandlerError> {
         let p = captured.event;

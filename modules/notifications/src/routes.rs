@@ -9,7 +9,15 @@ use serde::{Deserialize, Serialize};
 use crate::message;
 
 pub(crate) struct NotificationsState {
-    pub(crate) db: DatabaseConnection,
+    db: cleave::Database,
+}
+
+impl NotificationsState {
+    pub(crate) fn new(context: &crate::Context) -> Self {
+        NotificationsState {
+            db: context.db.clone(),
+        }
+    }
 }
 
 #[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
@@ -59,7 +67,7 @@ pub(crate) async fn list_notifications(
         .filter(message::Column::Customer.eq(customer))
         .order_by_asc(message::Column::CreatedAt)
         .order_by_asc(message::Column::Id)
-        .all(&state.db)
+        .all(state.db.read())
         .await
         .map_err(|e| ApiError::internal("cannot read notifications", e))?;
     let notifications: Vec<NotificationBody> = messages

@@ -31,10 +31,7 @@ async fn each_event_is_recorded_once_for_its_customer() {
         },
     );
     for event in [&placed, &placed, &paid, &paid] {
-        app.bus()
-            .deliver_event("notifications", event)
-            .await
-            .unwrap();
+        app.events().deliver("notifications", event).await.unwrap();
     }
     let service = test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
     let r = test::TestRequest::get()

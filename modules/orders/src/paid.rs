@@ -2,8 +2,7 @@
 
 use async_trait::async_trait;
 use billing_api::PaymentCaptured;
-use cleave::{Delivered, HandlerError, Subscriber};
-use sea_orm::DatabaseTransaction;
+use cleave::{Delivered, HandlerError, Subscriber, Tx};
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::Expr;
 
@@ -11,11 +10,17 @@ use crate::order::{self, header};
 
 pub(crate) struct MarkPaid;
 
+impl MarkPaid {
+    pub(crate) fn new(_: &crate::Context) -> Self {
+        MarkPaid
+    }
+}
+
 #[async_trait]
 impl Subscriber<PaymentCaptured> for MarkPaid {
     async fn on_event(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &Tx,
         event: Delivered<PaymentCaptured>,
     ) -> Result<(), HandlerError> {
         let id = event.event.order_id.to_string();

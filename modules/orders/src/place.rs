@@ -4,11 +4,10 @@ use std::collections::BTreeSet;
 
 use catalog_api::{CatalogError, GetPrices};
 use cleave::http::ApiError;
-use cleave::{Bus, Publisher};
+use cleave::{Database, Publisher};
 use inventory_api::{InventoryError, ReleaseReservation, ReserveStock, StockLine};
 use orders_api::{OrderLine, OrderPlaced};
 use sea_orm::ActiveValue::Set;
-use sea_orm::TransactionTrait;
 use sea_orm::entity::prelude::*;
 use serde::Deserialize;
 
@@ -20,9 +19,19 @@ const MAX_LINES: usize = 100;
 const MAX_QUANTITY: u32 = 10_000;
 
 pub(crate) struct PlaceOrder {
-    pub(crate) db: DatabaseConnection,
-    pub(crate) bus: Bus,
-    pub(crate) events: Publisher,
+    pub(crate) db: Database,
+    pub(crate) bus: crate::Bus,
+    events: Publisher,
+}
+
+impl PlaceOrder {
+    pub(crate) fn new(context: &crate::Context) -> Self {
+        PlaceOrder {
+            db: context.db.clone(),
+            bus: context.bus.clone(),
+            events: context.events.clone(),
+        }
+    }
 }
 
 /// The body of `POST /api/orders`.
@@ -160,7 +169,6 @@ impl PlaceOrder {
             }
             return Err(ApiError::internal("cannot store the order", e));
         }
-        self.events.wake();
         Ok(Placed {
             id,
             total_cents: total,
@@ -173,7 +181,7 @@ impl PlaceOrder {
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let now = chrono::Utc::now();
         let id = placed.order_id.to_string();
-        let txn = self.db.begin().await?;
+        let txn = self.db.write().await?;
         header::ActiveModel {
             id: Set(id.clone()),
             customer: Set(placed.customer.clone()),

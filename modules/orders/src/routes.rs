@@ -50,9 +50,9 @@ pub(crate) async fn place_order(
 }
 
 /// The order's header row, or 404 `order_not_found`.
-async fn find_order(db: &DatabaseConnection, id: Uuid) -> Result<header::Model, ApiError> {
+async fn find_order(db: &cleave::Database, id: Uuid) -> Result<header::Model, ApiError> {
     header::Entity::find_by_id(id.to_string())
-        .one(db)
+        .one(db.read())
         .await
         .map_err(|e| ApiError::internal("cannot read the order", e))?
         .ok_or_else(|| ApiError::not_found("order_not_found", format!("no order {id}")))
@@ -99,7 +99,7 @@ pub(crate) async fn get_order(
     let lines = line::Entity::find()
         .filter(line::Column::OrderId.eq(order.id.as_str()))
         .order_by_asc(line::Column::Sku)
-        .all(&orders.db)
+        .all(orders.db.read())
         .await
         .map_err(|e| ApiError::internal("cannot read the order", e))?;
     Ok(HttpResponse::Ok().json(OrderBody {

@@ -154,8 +154,8 @@ async fn an_order_is_priced_reserved_published_and_then_paid() {
         );
         for _ in 0..2 {
             shop.app
-                .bus()
-                .deliver_event("orders", &captured)
+                .events()
+                .deliver("orders", &captured)
                 .await
                 .unwrap();
         }

@@ -32,13 +32,7 @@ impl Request for Echo {
     type Error = String;
 }
 
-static CONTRACT: Contract = Contract {
-    module: "bench",
-    version: Version { major: 1, minor: 0 },
-    handles: &[Echo::NAME],
-    publishes: &[],
-    subscribes: &[],
-};
+static CONTRACT: Contract = Contract::new("bench", Version::new(1, 0), &[Echo::NAME], &[], &[]);
 
 /// The trivial handler both sides call.
 pub struct EchoHandler;
@@ -164,6 +158,7 @@ impl Loopback {
             .await;
         let endpoints = Arc::new(InternalEndpoints::new(
             server.bus().clone(),
+            server.events().clone(),
             Some(TOKEN.to_string()),
             vec![&CONTRACT],
             vec![&CONTRACT],
@@ -193,9 +188,14 @@ impl Loopback {
             breaker_open: Duration::from_millis(100),
             token: TOKEN.to_string(),
         };
-        let remote =
-            RemoteModule::with_client(&CONTRACT, &base, settings, &[&CONTRACT], client.clone())
-                .expect("remote module");
+        let remote = RemoteModule::with_client(
+            &CONTRACT,
+            std::slice::from_ref(&base),
+            settings,
+            &[&CONTRACT],
+            client.clone(),
+        )
+        .expect("remote module");
         let caller = Harness::new()
             .routing(|r| r.remote_module("bench", remote))
             .without_relay()

@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use cleave::testing::{Harness, fixture_contract, fixture_module, register_nothing};
 use cleave::{
-    Delivered, Event, HandlerError, ModuleDescriptor, RegisterError, Registrar, Subscriber,
+    Contract, Delivered, Event, HandlerError, ModuleDescriptor, RegisterError, Registrar,
+    Subscriber, Tx,
 };
-use sea_orm::{ConnectionTrait, DatabaseTransaction, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, Statement};
 use serde::{Deserialize, Serialize};
 
 use crate::Scale;
@@ -31,11 +32,7 @@ struct Ignore;
 
 #[async_trait]
 impl Subscriber<Ticked> for Ignore {
-    async fn on_event(
-        &self,
-        _: &DatabaseTransaction,
-        _: Delivered<Ticked>,
-    ) -> Result<(), HandlerError> {
+    async fn on_event(&self, _: &Tx, _: Delivered<Ticked>) -> Result<(), HandlerError> {
         Ok(())
     }
 }
@@ -45,17 +42,15 @@ fn register_listener(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     Ok(())
 }
 
-static TICKER: ModuleDescriptor = fixture_module(
-    &fixture_contract("ticker", &[], &[Ticked::NAME], &[]),
-    "publishes ticks",
-    register_nothing,
-);
+static TICKER_CONTRACT: Contract = fixture_contract("ticker", &[], &[Ticked::NAME], &[]);
+static TICKER: ModuleDescriptor =
+    fixture_module(&TICKER_CONTRACT, "publishes ticks", register_nothing);
 
-static LISTENER: ModuleDescriptor = fixture_module(
-    &fixture_contract("listener", &[], &[], &[Ticked::NAME]),
-    "hears ticks",
-    register_listener,
-);
+static LISTENER_CONTRACT: Contract = fixture_contract("listener", &[], &[], &[Ticked::NAME]);
+static LISTENER: ModuleDescriptor = ModuleDescriptor {
+    subscribes: &[Ticked::NAME],
+    ..fixture_module(&LISTENER_CONTRACT, "hears ticks", register_listener)
+};
 
 /// Outbox figures.
 #[derive(Debug, Clone, Serialize)]
@@ -90,9 +85,11 @@ pub async fn outbox(scale: Scale) -> OutboxFigures {
         .runtime
         .publisher_of("ticker")
         .expect("ticker is hosted");
-    db.execute_unprepared("CREATE TABLE bench_plain AS SELECT * FROM cleave_outbox WHERE 0")
+    let tx = db.write().await.expect("a write transaction");
+    tx.execute_unprepared("CREATE TABLE bench_plain AS SELECT * FROM cleave_outbox WHERE 0")
         .await
         .expect("plain table");
+    tx.commit().await.expect("commit");
     let (rounds, batch) = scale.pick((6, 500u64), (1, 20));
     let mut outbox_time = Duration::ZERO;
     let mut plain_time = Duration::ZERO;
@@ -102,9 +99,9 @@ pub async fn outbox(scale: Scale) -> OutboxFigures {
         for _ in 0..batch {
             n += 1;
             let payload = serde_json::to_string(&tick(n)).unwrap();
-            let txn = db.begin().await.unwrap();
+            let txn = db.write().await.unwrap();
             txn.execute_raw(Statement::from_sql_and_values(
-                db.get_database_backend(),
+                db.backend(),
                 "INSERT INTO bench_plain (event_id, event_name, publisher, subscriber, payload, published_at_ms, status, attempts, next_attempt_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     format!("00000000-0000-0000-0000-{n:012}").into(),
@@ -127,12 +124,11 @@ pub async fn outbox(scale: Scale) -> OutboxFigures {
         let started = Instant::now();
         for _ in 0..batch {
             n += 1;
-            let txn = db.begin().await.unwrap();
+            let txn = db.write().await.unwrap();
             events.publish(&txn, &tick(n)).await.unwrap();
             txn.commit().await.unwrap();
-            events.wake();
         }
-        while cleave::outbox::counts(&db).await.unwrap().pending > 0 {
+        while cleave::outbox::counts(db.read()).await.unwrap().pending > 0 {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         outbox_time += started.elapsed();

@@ -2,12 +2,8 @@
 
 #![warn(missing_docs)]
 
-use cleave_contract::{Contract, Event, Request, Version};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-/// The module's name, the prefix of its messages.
-pub const MODULE: &str = "billing";
 
 /// The payment for an order was captured.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -22,10 +18,6 @@ pub struct PaymentCaptured {
     pub payment_id: Uuid,
     /// Amount captured, in cents.
     pub amount_cents: i64,
-}
-
-impl Event for PaymentCaptured {
-    const NAME: &'static str = "billing.payment_captured";
 }
 
 /// Looks up the invoice of an order and what has been paid on it.
@@ -64,30 +56,14 @@ pub enum BillingError {
     },
 }
 
-impl Request for GetInvoice {
-    const NAME: &'static str = "billing.get_invoice";
-    const IDEMPOTENT: bool = true;
-    type Response = Invoice;
-    type Error = BillingError;
-}
-
-/// The billing module's public surface.
-pub const CONTRACT: Contract = Contract {
-    module: MODULE,
+cleave_contract::contract! {
+    module: "billing",
     // 1.1 added `billing.get_invoice`.
-    version: Version { major: 1, minor: 1 },
-    handles: &[GetInvoice::NAME],
-    publishes: &[PaymentCaptured::NAME],
-    // Named by string: an api crate does not depend on another module's api crate.
-    subscribes: &["orders.order_placed"],
-};
-
-/// The published contract: JSON Schema of every message, for implementing `billing` in another
-/// language. Written to `docs/contracts/billing.json` and served on the internal listener.
-pub fn json_schema() -> serde_json::Value {
-    cleave_contract::schema::document(
-        &CONTRACT,
-        vec![cleave_contract::schema::request::<GetInvoice>()],
-        vec![cleave_contract::schema::event::<PaymentCaptured>()],
-    )
+    version: (1, 1),
+    requests: {
+        GetInvoice: "billing.get_invoice" -> Invoice, BillingError, idempotent;
+    },
+    events: {
+        PaymentCaptured: "billing.payment_captured";
+    },
 }

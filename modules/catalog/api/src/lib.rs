@@ -2,11 +2,7 @@
 
 #![warn(missing_docs)]
 
-use cleave_contract::{Contract, Request, Version};
 use serde::{Deserialize, Serialize};
-
-/// The module's name, the prefix of its messages.
-pub const MODULE: &str = "catalog";
 
 /// Looks up the current name and price of each SKU.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -47,28 +43,12 @@ pub enum CatalogError {
     },
 }
 
-impl Request for GetPrices {
-    const NAME: &'static str = "catalog.get_prices";
-    const IDEMPOTENT: bool = true;
-    type Response = Prices;
-    type Error = CatalogError;
-}
-
-/// The catalog's public surface.
-pub const CONTRACT: Contract = Contract {
-    module: MODULE,
-    version: Version { major: 1, minor: 0 },
-    handles: &[GetPrices::NAME],
-    publishes: &[],
-    subscribes: &[],
-};
-
-/// The published contract: JSON Schema of every message, for implementing `catalog` in another
-/// language. Written to `docs/contracts/catalog.json` and served on the internal listener.
-pub fn json_schema() -> serde_json::Value {
-    cleave_contract::schema::document(
-        &CONTRACT,
-        vec![cleave_contract::schema::request::<GetPrices>()],
-        vec![],
-    )
+cleave_contract::contract! {
+    module: "catalog",
+    version: (1, 0),
+    requests: {
+        GetPrices: "catalog.get_prices" -> Prices, CatalogError, idempotent;
+    },
+    events: {
+    },
 }

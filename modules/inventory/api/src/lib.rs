@@ -2,12 +2,8 @@
 
 #![warn(missing_docs)]
 
-use cleave_contract::{Contract, Request, Version};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-/// The module's name, the prefix of its messages.
-pub const MODULE: &str = "inventory";
 
 /// One SKU and a quantity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -76,38 +72,13 @@ pub enum InventoryError {
     },
 }
 
-impl Request for ReserveStock {
-    const NAME: &'static str = "inventory.reserve_stock";
-    const IDEMPOTENT: bool = true;
-    type Response = Reserved;
-    type Error = InventoryError;
-}
-
-impl Request for ReleaseReservation {
-    const NAME: &'static str = "inventory.release_reservation";
-    const IDEMPOTENT: bool = true;
-    type Response = Released;
-    type Error = InventoryError;
-}
-
-/// The inventory's public surface.
-pub const CONTRACT: Contract = Contract {
-    module: MODULE,
-    version: Version { major: 1, minor: 0 },
-    handles: &[ReserveStock::NAME, ReleaseReservation::NAME],
-    publishes: &[],
-    subscribes: &[],
-};
-
-/// The published contract: JSON Schema of every message, for implementing `inventory` in another
-/// language. Written to `docs/contracts/inventory.json` and served on the internal listener.
-pub fn json_schema() -> serde_json::Value {
-    cleave_contract::schema::document(
-        &CONTRACT,
-        vec![
-            cleave_contract::schema::request::<ReserveStock>(),
-            cleave_contract::schema::request::<ReleaseReservation>(),
-        ],
-        vec![],
-    )
+cleave_contract::contract! {
+    module: "inventory",
+    version: (1, 0),
+    requests: {
+        ReserveStock: "inventory.reserve_stock" -> Reserved, InventoryError, idempotent;
+        ReleaseReservation: "inventory.release_reservation" -> Released, InventoryError, idempotent;
+    },
+    events: {
+    },
 }

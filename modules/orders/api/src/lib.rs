@@ -2,12 +2,8 @@
 
 #![warn(missing_docs)]
 
-use cleave_contract::{Contract, Event, Version};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-/// The module's name, the prefix of its messages.
-pub const MODULE: &str = "orders";
 
 /// One line of a placed order, priced when it was placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -33,26 +29,12 @@ pub struct OrderPlaced {
     pub total_cents: i64,
 }
 
-impl Event for OrderPlaced {
-    const NAME: &'static str = "orders.order_placed";
-}
-
-/// The orders module's public surface.
-pub const CONTRACT: Contract = Contract {
-    module: MODULE,
-    version: Version { major: 1, minor: 0 },
-    handles: &[],
-    publishes: &[OrderPlaced::NAME],
-    // Named by string: an api crate does not depend on another module's api crate.
-    subscribes: &["billing.payment_captured"],
-};
-
-/// The published contract: JSON Schema of every message, for implementing `orders` in another
-/// language. Written to `docs/contracts/orders.json` and served on the internal listener.
-pub fn json_schema() -> serde_json::Value {
-    cleave_contract::schema::document(
-        &CONTRACT,
-        vec![],
-        vec![cleave_contract::schema::event::<OrderPlaced>()],
-    )
+cleave_contract::contract! {
+    module: "orders",
+    version: (1, 0),
+    requests: {
+    },
+    events: {
+        OrderPlaced: "orders.order_placed";
+    },
 }

@@ -1,26 +1,28 @@
-//! The command line: `shop serve | migrate | modules | events`.
+//! The command line of an application: `serve | migrate | modules | contracts | verify |
+//! events | placements | new-module`, named after the application.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use cleave::config::ConfigSources;
-use cleave::{Config, ModuleDescriptor, outbox};
+use cleave::{Config, Database, ModuleDescriptor, outbox};
 use serde_json::{Map, Value};
 
-use crate::Application;
+use crate::App;
 use crate::docs::{self, GraphFormat};
 
-/// The cleave reference shop: one binary, five modules, durable events.
+/// The command line; its name, description and version are the application's.
 #[derive(Debug, Parser)]
-#[command(name = "shop", version, about)]
+#[command(name = "app")]
 pub struct Cli {
-    /// Config file (default: `shop.toml` in the working directory, if present).
-    #[arg(long, global = true, env = "SHOP_CONFIG", value_name = "FILE")]
+    /// Config file (default: `<app>.toml` in the working directory, if present).
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Database URL, e.g. `sqlite://shop.db` or `postgres://user:pass@host/db`.
+    /// Database URL, e.g. `sqlite://app.db` or `postgres://user:pass@host/db`.
     #[arg(long, global = true, value_name = "URL")]
     database: Option<String>,
     #[command(subcommand)]
@@ -44,12 +46,19 @@ enum Command {
         #[arg(long, value_delimiter = ',', value_name = "MODULE,...")]
         modules: Vec<String>,
         /// A module hosted by another process, as MODULE=URL of that process's internal
-        /// listener; repeat or separate with commas.
+        /// listener; repeat for replicas or other modules.
         #[arg(long, value_delimiter = ',', value_name = "MODULE=URL", value_parser = parse_remote)]
         remote: Vec<(String, String)>,
         /// Address of the internal listener (module messages from other processes).
         #[arg(long, value_name = "ADDR")]
         internal_listen: Option<SocketAddr>,
+        /// Follow this named placement (with `--node`): hosted modules and remote routes
+        /// come from it.
+        #[arg(long, value_name = "NAME", requires = "node")]
+        placement: Option<String>,
+        /// This process's node in `--placement`.
+        #[arg(long, value_name = "NODE", requires = "placement")]
+        node: Option<String>,
     },
     /// Apply every module's migrations and exit.
     Migrate,
@@ -65,13 +74,20 @@ enum Command {
         /// Write every module's canvas and an index with the graph into DIR.
         #[arg(long, value_name = "DIR")]
         write_docs: Option<PathBuf>,
+        /// Print the list as JSON (name, contract, handles, sends, publishes, subscribes,
+        /// routes), for tools.
+        #[arg(long, conflicts_with_all = ["graph", "canvas", "write_docs"])]
+        json: bool,
     },
-    /// Print every module's published contract (JSON Schema of its messages), or write one
-    /// file per module into DIR.
+    /// Print every module's published contract (JSON Schema of its messages), or write each
+    /// one as `contract.json` next to its api crate's Cargo.toml.
     Contracts {
-        /// Write `<module>.json` files into DIR.
-        #[arg(long, value_name = "DIR")]
-        write: Option<PathBuf>,
+        /// Write the files (into the api crates of the workspace of `--manifest-path`).
+        #[arg(long)]
+        write: bool,
+        /// The workspace's Cargo.toml.
+        #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
+        manifest_path: PathBuf,
     },
     /// Check the boundary rules on this workspace and the linked modules; exit 1 on violations.
     Verify {
@@ -83,6 +99,21 @@ enum Command {
     Events {
         #[command(subcommand)]
         action: Option<EventsAction>,
+    },
+    /// List the named placements: nodes and the modules each hosts.
+    Placements {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a module: api crate, implementation crate, migration set, a first request with a
+    /// handler and a test, wired into the workspace and this application.
+    NewModule {
+        /// The module's name: lowercase letters, digits and `_`, starting with a letter.
+        name: String,
+        /// The workspace's Cargo.toml.
+        #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
+        manifest_path: PathBuf,
     },
 }
 
@@ -104,19 +135,39 @@ enum EventsAction {
     },
 }
 
-impl Cli {
-    /// Runs the command; errors are printed with their causes and give exit code 1.
-    pub fn run(self) -> ExitCode {
-        match self.execute() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
-            }
+/// Parses `args` (program name first) as `app`'s command line and runs it. Errors are printed
+/// with their causes and give exit code 1.
+pub fn run<I, T>(app: &App, args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let name = app.name().as_str();
+    let command = Cli::command()
+        .name(name)
+        .bin_name(name)
+        .about(app.about_text())
+        .version(app.version_text())
+        .mut_arg("config", |arg| arg.env(app.name().env_var("config")));
+    let matches = match command.try_get_matches_from(args) {
+        Ok(matches) => matches,
+        Err(e) => e.exit(),
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    match cli.execute(app) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
+}
 
-    fn config(&self) -> anyhow::Result<Config> {
+impl Cli {
+    fn config(&self, app: &App) -> anyhow::Result<Config> {
         let mut overrides = Map::new();
         if let Some(database) = &self.database {
             overrides.insert("database".into(), Value::from(database.clone()));
@@ -128,17 +179,24 @@ impl Cli {
             modules,
             remote,
             internal_listen,
+            placement,
+            node,
         } = &self.command
         {
             if !modules.is_empty() {
                 overrides.insert("modules".into(), Value::from(modules.clone()));
             }
             if !remote.is_empty() {
-                let remote: Map<String, Value> = remote
-                    .iter()
-                    .map(|(m, url)| (m.clone(), Value::from(url.clone())))
-                    .collect();
-                overrides.insert("remote".into(), Value::Object(remote));
+                let mut by_module: Map<String, Value> = Map::new();
+                for (module, url) in remote {
+                    let urls = by_module
+                        .entry(module.clone())
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                    if let Value::Array(list) = urls {
+                        list.push(Value::from(url.clone()));
+                    }
+                }
+                overrides.insert("remote".into(), Value::Object(by_module));
             }
             if let Some(internal) = internal_listen {
                 overrides.insert("internal_listen".into(), Value::from(internal.to_string()));
@@ -152,25 +210,50 @@ impl Cli {
             if let Some(workers) = workers {
                 overrides.insert("workers".into(), Value::from(*workers));
             }
+            if let Some(placement) = placement {
+                overrides.insert("placement".into(), Value::from(placement.clone()));
+            }
+            if let Some(node) = node {
+                overrides.insert("node".into(), Value::from(node.clone()));
+            }
         }
-        Ok(Config::load(&ConfigSources {
+        Ok(app.load_config(&ConfigSources {
             file: self.config.clone(),
             overrides,
         })?)
     }
 
-    fn execute(self) -> anyhow::Result<()> {
+    fn execute(self, app: &App) -> anyhow::Result<()> {
         match &self.command {
             Command::Modules {
                 graph,
                 canvas,
                 write_docs,
-            } => return modules_command(*graph, canvas.as_deref(), write_docs.as_deref()),
+                json,
+            } => {
+                return modules_command(
+                    app,
+                    *graph,
+                    canvas.as_deref(),
+                    write_docs.as_deref(),
+                    *json,
+                );
+            }
             Command::Verify { manifest_path } => return verify_command(manifest_path),
-            Command::Contracts { write } => return contracts_command(write.as_deref()),
+            Command::Contracts {
+                write,
+                manifest_path,
+            } => return contracts_command(*write, manifest_path),
+            Command::NewModule {
+                name,
+                manifest_path,
+            } => return crate::scaffold::new_module(app, name, manifest_path),
             _ => {}
         }
-        let config = self.config()?;
+        let config = self.config(app)?;
+        if let Command::Placements { json } = &self.command {
+            return placements_command(&config, *json);
+        }
         // Spans are exported only by `serve`; the other commands are short-lived tools.
         let telemetry =
             crate::telemetry::init(&config, matches!(self.command, Command::Serve { .. }))?;
@@ -178,12 +261,10 @@ impl Cli {
             tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
         let outcome = runtime.block_on(async move {
             match self.command {
-                Command::Serve { .. } => serve(config).await,
+                Command::Serve { .. } => serve(app, config).await,
                 Command::Migrate => migrate(&config).await,
-                Command::Events { action } => events(&config, action).await,
-                Command::Modules { .. } | Command::Verify { .. } | Command::Contracts { .. } => {
-                    unreachable!("handled above")
-                }
+                Command::Events { action } => events(app, &config, action).await,
+                _ => unreachable!("handled above"),
             }
         });
         telemetry.shutdown();
@@ -192,11 +273,20 @@ impl Cli {
 }
 
 fn modules_command(
+    app: &App,
     graph: Option<GraphFormat>,
     canvas: Option<&str>,
-    write_docs: Option<&std::path::Path>,
+    write_docs: Option<&Path>,
+    json: bool,
 ) -> anyhow::Result<()> {
     let modules = cleave::modules();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&describe_modules_json(&modules))?
+        );
+        return Ok(());
+    }
     if let Some(format) = graph {
         print!("{}", docs::graph(&modules, format));
         return Ok(());
@@ -208,29 +298,29 @@ fn modules_command(
     let runtime = tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
     runtime.block_on(async {
         if let Some(name) = canvas {
-            let Some(module) = modules.iter().find(|m| m.name == name) else {
+            let Some(module) = modules.iter().find(|m| m.name() == name) else {
                 anyhow::bail!(
                     "no module `{name}` is linked (linked: {})",
                     modules
                         .iter()
-                        .map(|m| m.name)
+                        .map(|m| m.name())
                         .collect::<Vec<_>>()
                         .join(", ")
                 );
             };
             let tables = crate::verify::tables_created_by(module).await?;
-            print!("{}", docs::canvas(module, &tables));
+            print!("{}", docs::canvas(app, module, &tables));
         }
         if let Some(dir) = write_docs {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("Failed to create `{}`", dir.display()))?;
             for module in &modules {
                 let tables = crate::verify::tables_created_by(module).await?;
-                let path = dir.join(format!("{}.md", module.name));
-                std::fs::write(&path, docs::canvas(module, &tables))
+                let path = dir.join(format!("{}.md", module.name()));
+                std::fs::write(&path, docs::canvas(app, module, &tables))
                     .with_context(|| format!("Failed to write `{}`", path.display()))?;
             }
-            std::fs::write(dir.join("README.md"), docs::index(&modules))?;
+            std::fs::write(dir.join("README.md"), docs::index(app, &modules))?;
             println!(
                 "wrote {} canvases and README.md to {}",
                 modules.len(),
@@ -241,35 +331,37 @@ fn modules_command(
     })
 }
 
-/// The text of a published contract file.
-pub fn contract_file(schema: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(schema).unwrap_or_default();
-    text.push('\n');
-    text
-}
-
-fn contracts_command(write: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let schemas = crate::contract_schemas();
-    let Some(dir) = write else {
-        let all: Map<String, Value> = schemas
+fn contracts_command(write: bool, manifest: &Path) -> anyhow::Result<()> {
+    let documents = crate::published_contracts();
+    if !write {
+        let all: Map<String, Value> = documents
             .into_iter()
             .map(|(m, s)| (m.to_string(), s))
             .collect();
         println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
-    };
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("Failed to create `{}`", dir.display()))?;
-    for (module, schema) in &schemas {
-        let path = dir.join(format!("{module}.json"));
-        std::fs::write(&path, contract_file(schema))
-            .with_context(|| format!("Failed to write `{}`", path.display()))?;
     }
-    println!("wrote {} contracts to {}", schemas.len(), dir.display());
+    let graph = cleave_verify::CrateGraph::load(manifest).map_err(anyhow::Error::msg)?;
+    let mut written = 0;
+    for (module, document) in &documents {
+        let crate_name = format!("{module}-api");
+        let Some(dir) = graph.package_dir(&crate_name) else {
+            eprintln!(
+                "note: no crate `{crate_name}` in the workspace of `{}`; the contract of `{module}` is not written",
+                manifest.display()
+            );
+            continue;
+        };
+        let path = dir.join("contract.json");
+        std::fs::write(&path, crate::contract_file(document))
+            .with_context(|| format!("Failed to write `{}`", path.display()))?;
+        written += 1;
+    }
+    println!("wrote {written} contracts (contract.json next to each api crate)");
     Ok(())
 }
 
-fn verify_command(manifest: &std::path::Path) -> anyhow::Result<()> {
+fn verify_command(manifest: &Path) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
     let violations = runtime.block_on(crate::verify::verify_workspace(manifest))?;
     if violations.is_empty() {
@@ -291,6 +383,38 @@ fn verify_command(manifest: &std::path::Path) -> anyhow::Result<()> {
     anyhow::bail!("{} boundary violations", violations.len())
 }
 
+fn placements_command(config: &Config, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&config.placements)?);
+        return Ok(());
+    }
+    if config.placements.is_empty() {
+        println!("no placements configured");
+    }
+    for (name, placement) in &config.placements {
+        println!(
+            "{name}{}",
+            placement
+                .description
+                .as_ref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        );
+        for (node, n) in &placement.nodes {
+            println!(
+                "  {node:<16} {}{}",
+                n.modules.join(", "),
+                if n.replicas == 1 {
+                    String::new()
+                } else {
+                    format!("  (×{})", n.replicas)
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 fn parse_remote(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((module, url)) if !module.is_empty() && !url.is_empty() => {
@@ -300,21 +424,27 @@ fn parse_remote(text: &str) -> Result<(String, String), String> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
-    let app = Application::build(&config).await?;
-    let names: Vec<_> = app.runtime().modules().iter().map(|m| m.name).collect();
-    let remotes: Vec<String> = app
+async fn serve(app: &App, config: Config) -> anyhow::Result<()> {
+    let server = app.build(&config).await?;
+    let names: Vec<_> = server
+        .runtime()
+        .modules()
+        .iter()
+        .map(|m| m.name())
+        .collect();
+    let remotes: Vec<String> = server
         .remotes()
         .iter()
         .map(|(m, url)| format!("{m}={url}"))
         .collect();
     // Printed on stdout so scripts and tests can find the ports when listening on port 0.
     println!(
-        "shop listening on http://{}:{} internal http://{}:{} with modules {}{}",
+        "{} listening on http://{}:{} internal http://{}:{} with modules {}{}",
+        app.name(),
         config.listen.ip(),
-        app.port(),
+        server.port(),
         config.internal_listen.ip(),
-        app.internal_port(),
+        server.internal_port(),
         names.join(", "),
         if remotes.is_empty() {
             String::new()
@@ -322,14 +452,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             format!(" remote {}", remotes.join(", "))
         }
     );
-    app.run_until_stopped().await
+    server.run_until_stopped().await
 }
 
-async fn open(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
-    let db = cleave::db::connect(&config.database)
+async fn open(config: &Config) -> anyhow::Result<Database> {
+    let db = Database::connect(&config.database, &config.database_options)
         .await
         .with_context(|| format!("Failed to open the database `{}`", config.database))?;
-    cleave::db::migrate(&db, &cleave::modules())
+    cleave::migrate::migrate(&db, &cleave::modules())
         .await
         .context("Failed to migrate the database")?;
     Ok(db)
@@ -343,18 +473,18 @@ async fn migrate(config: &Config) -> anyhow::Result<()> {
         modules.len(),
         modules
             .iter()
-            .map(|m| m.name)
+            .map(|m| m.name())
             .collect::<Vec<_>>()
             .join(", ")
     );
     Ok(())
 }
 
-async fn events(config: &Config, action: Option<EventsAction>) -> anyhow::Result<()> {
+async fn events(app: &App, config: &Config, action: Option<EventsAction>) -> anyhow::Result<()> {
     let db = open(config).await?;
     match action.unwrap_or(EventsAction::List { json: false }) {
         EventsAction::List { json } => {
-            let deliveries = outbox::list(&db, &[outbox::PENDING, outbox::FAILED]).await?;
+            let deliveries = outbox::list(db.read(), &[outbox::PENDING, outbox::FAILED]).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&deliveries)?);
                 return Ok(());
@@ -385,16 +515,19 @@ async fn events(config: &Config, action: Option<EventsAction>) -> anyhow::Result
         }
         EventsAction::Resubmit { ids, all } => {
             if ids.is_empty() && !all {
-                anyhow::bail!("name the deliveries to resubmit by id, or pass --all");
+                anyhow::bail!(
+                    "name the deliveries to resubmit by id, or pass --all (`{} events resubmit --all`)",
+                    app.name()
+                );
             }
             let n = outbox::resubmit_failed(&db, &ids).await?;
-            println!("resubmitted {n} failed deliveries; a running shop delivers them shortly");
+            println!("resubmitted {n} failed deliveries; a running process delivers them shortly");
         }
     }
     Ok(())
 }
 
-/// The text of `shop modules`.
+/// The text of the `modules` command.
 pub fn describe_modules(modules: &[&'static ModuleDescriptor]) -> String {
     let list = |items: &[&str]| {
         if items.is_empty() {
@@ -405,18 +538,42 @@ pub fn describe_modules(modules: &[&'static ModuleDescriptor]) -> String {
     };
     let mut out = String::new();
     for m in modules {
-        out.push_str(&format!("{}: {}\n", m.name, m.summary));
+        out.push_str(&format!("{}: {}\n", m.name(), m.summary));
         out.push_str(&format!("  {:<11}{}\n", "contract", m.contract.version));
+        let routes = m.routes();
+        let routes: Vec<&str> = routes.iter().map(String::as_str).collect();
         for (label, items) in [
-            ("may call", m.may_call),
-            ("handles", m.contract.handles),
-            ("sends", m.sends),
-            ("publishes", m.contract.publishes),
-            ("subscribes", m.contract.subscribes),
-            ("routes", m.routes),
+            ("may call", m.may_call()),
+            ("handles", m.contract.handles.to_vec()),
+            ("sends", m.sends.to_vec()),
+            ("publishes", m.contract.publishes.to_vec()),
+            ("subscribes", m.subscribes.to_vec()),
+            ("routes", routes),
         ] {
-            out.push_str(&format!("  {label:<11}{}\n", list(items)));
+            out.push_str(&format!("  {label:<11}{}\n", list(&items)));
         }
     }
     out
+}
+
+/// The modules as JSON, for tools (the comparison reads its module list from it).
+pub fn describe_modules_json(modules: &[&'static ModuleDescriptor]) -> Value {
+    Value::Array(
+        modules
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "name": m.name(),
+                    "summary": m.summary,
+                    "contract": m.contract.version.to_string(),
+                    "may_call": m.may_call(),
+                    "handles": m.contract.handles,
+                    "sends": m.sends,
+                    "publishes": m.contract.publishes,
+                    "subscribes": m.subscribes,
+                    "routes": m.routes(),
+                })
+            })
+            .collect(),
+    )
 }

@@ -1,20 +1,18 @@
-//! Builds and runs one shop process: database, hosted modules, routes to remote modules, the
-//! public and internal HTTP servers, the outbox relay.
+//! One process of an application: database, hosted modules, routes to remote modules, the
+//! public and internal HTTP servers, the outbox relay and the modules' tasks.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::dev::{Server as HttpServerRunning, ServerHandle};
+use actix_web::{HttpResponse, HttpServer, web};
 use anyhow::{Context, bail};
-use cleave::bus::RoutingBuilder;
-use cleave::outbox::RelayHandle;
-use cleave::{Bus, Config, Contract, ModuleDescriptor, Runtime};
+use cleave::{Bus, Config, Contract, Database, ModuleDescriptor, Runtime, RuntimeSettings, Wiring};
 use cleave_extract::{InternalEndpoints, RemoteModule, RemoteSettings, configure_internal};
 
-use crate::linked_modules::CONTRACTS;
+use crate::App;
 
-/// The two sockets a shop process serves on.
+/// The two sockets a process serves on.
 #[derive(Debug)]
 pub struct Listeners {
     /// The public API.
@@ -39,40 +37,44 @@ impl Listeners {
     }
 }
 
-/// A shop process, built and bound to its ports.
-pub struct Application {
+/// A process of the application, built and bound to its ports.
+pub struct Server {
     port: u16,
     internal_port: u16,
-    public: Server,
-    internal: Server,
+    public: HttpServerRunning,
+    internal: HttpServerRunning,
     runtime: Arc<Runtime>,
-    relay: Option<RelayHandle>,
+    background: cleave::Background,
     upkeep: tokio::task::JoinHandle<()>,
     remotes: Vec<(String, String)>,
 }
 
-/// Stops both servers of a running shop.
+/// Stops both servers of a running process.
 #[derive(Clone)]
-pub struct ShopHandle {
+pub struct StopHandle {
     public: ServerHandle,
     internal: ServerHandle,
 }
 
-impl ShopHandle {
+impl StopHandle {
     /// Stops accepting, lets in-flight requests finish when `graceful`, then returns.
     pub async fn stop(&self, graceful: bool) {
         tokio::join!(self.public.stop(graceful), self.internal.stop(graceful));
     }
 }
 
-/// All contracts this binary knows: the shop's, plus any linked module's.
-fn known_contracts(linked: &[&'static ModuleDescriptor]) -> Vec<&'static Contract> {
-    let mut known: Vec<&'static Contract> = CONTRACTS.to_vec();
+/// Every contract this binary knows: each linked api crate's, plus any linked module's.
+pub(crate) fn known_contracts(linked: &[&'static ModuleDescriptor]) -> Vec<&'static Contract> {
+    let mut known: Vec<&'static Contract> = cleave_contract::contracts()
+        .iter()
+        .map(|r| r.contract)
+        .collect();
     for m in linked {
-        if !known.iter().any(|c| c.module == m.contract.module) {
+        if !known.iter().any(|c| c.module == m.name()) {
             known.push(m.contract);
         }
     }
+    known.sort_by_key(|c| c.module);
     known
 }
 
@@ -86,39 +88,52 @@ fn hosted_modules(
     }
     let mut hosted = Vec::new();
     for name in &config.modules {
-        match linked.iter().find(|m| m.name == name) {
-            Some(m) if !hosted.iter().any(|h: &&ModuleDescriptor| h.name == m.name) => {
+        match linked.iter().find(|m| m.name() == name) {
+            Some(m)
+                if !hosted
+                    .iter()
+                    .any(|h: &&ModuleDescriptor| h.name() == m.name()) =>
+            {
                 hosted.push(*m)
             }
             Some(_) => {}
             None => bail!(
                 "`modules` names `{name}`, which is not linked into this binary (linked: {})",
-                linked.iter().map(|m| m.name).collect::<Vec<_>>().join(", ")
+                linked
+                    .iter()
+                    .map(|m| m.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
-    hosted.sort_by_key(|m| m.name);
+    hosted.sort_by_key(|m| m.name());
     Ok(hosted)
 }
 
-impl Application {
-    /// Binds the configured addresses, then [`Application::build_on`].
-    pub async fn build(config: &Config) -> anyhow::Result<Application> {
+impl Server {
+    /// Binds the configured addresses, then [`Server::build_on`].
+    pub async fn build(app: &App, config: &Config) -> anyhow::Result<Server> {
         let listeners = Listeners::bind(config)?;
-        Self::build_on(config, listeners).await
+        Self::build_on(app, config, listeners).await
     }
 
     /// Connects to (and creates and migrates) the database, assembles the hosted modules with
-    /// routes to the remote ones, and starts serving on `listeners` and the outbox relay.
-    pub async fn build_on(config: &Config, listeners: Listeners) -> anyhow::Result<Application> {
+    /// routes to the remote ones, and starts serving on `listeners`, the outbox relay and the
+    /// modules' tasks.
+    pub async fn build_on(
+        app: &App,
+        config: &Config,
+        listeners: Listeners,
+    ) -> anyhow::Result<Server> {
         let linked = cleave::modules();
         let known = known_contracts(&linked);
         let hosted = hosted_modules(config, &linked)?;
 
-        let mut routing = RoutingBuilder::default();
+        let mut wiring = Wiring::default();
         let mut remotes = Vec::new();
-        for (module, url) in &config.remote {
-            if hosted.iter().any(|m| m.name == module) {
+        for (module, urls) in &config.remote {
+            if hosted.iter().any(|m| m.name() == module) {
                 bail!("module `{module}` is hosted here and also listed in `remote`; choose one");
             }
             let Some(contract) = known.iter().copied().find(|c| c.module == module) else {
@@ -133,28 +148,39 @@ impl Application {
             };
             let Some(token) = config.internal_token.as_deref() else {
                 bail!(
-                    "remote modules need `internal_token` (SHOP_INTERNAL_TOKEN), the same secret on every process"
+                    "remote modules need `internal_token` ({}), the same secret on every process",
+                    app.name().env_var("internal_token")
                 );
             };
             let settings = RemoteSettings::from_config(&config.extract, module, token);
             let remote =
-                RemoteModule::new(contract, url, settings, &known).map_err(anyhow::Error::msg)?;
-            routing.remote_module(module, remote.clone());
-            for event in contract.subscribes {
-                routing.subscriber(event, module, remote.clone());
+                RemoteModule::new(contract, urls, settings, &known).map_err(anyhow::Error::msg)?;
+            wiring.requests.remote_module(module, remote.clone());
+            // Subscriptions of a module hosted elsewhere: from its linked declaration when the
+            // binary has it, else from its published contract.
+            let subscribes = linked
+                .iter()
+                .find(|m| m.name() == module)
+                .map_or(contract.subscribes(), |m| m.subscribes);
+            for event in subscribes {
+                wiring.events.subscriber(event, module, remote.clone());
             }
-            remotes.push((module.clone(), remote.base_url().to_string()));
+            remotes.push((module.clone(), remote.base_urls().join(",")));
         }
 
-        let db = cleave::db::connect(&config.database)
+        let db = Database::connect(&config.database, &config.database_options)
             .await
             .with_context(|| format!("Failed to open the database `{}`", config.database))?;
-        cleave::db::migrate(&db, &hosted)
+        cleave::migrate::migrate(&db, &hosted)
             .await
             .context("Failed to migrate the database")?;
         let bus = Bus::new(config.serialize_messages);
         let metrics = bus.metrics().clone();
-        let runtime = Runtime::build(db, bus.clone(), &hosted, routing, &known)
+        let settings = RuntimeSettings {
+            app: app.name(),
+            module_sections: config.module.clone(),
+        };
+        let runtime = Runtime::build(db, bus.clone(), &hosted, wiring, &known, &settings)
             .context("The modules cannot start")?;
         let runtime = Arc::new(runtime);
 
@@ -176,10 +202,10 @@ impl Application {
         });
         let public_scrape = scrape.clone();
         let public_metrics = metrics.clone();
-        let document = web::Data::new(openapi(&hosted));
+        let document = web::Data::new(openapi(app, &hosted));
         let mut public = HttpServer::new(move || {
             let runtime = app_runtime.clone();
-            App::new()
+            actix_web::App::new()
                 .wrap_fn(cleave::http::trace_request)
                 .configure(|cfg| runtime.configure_http(cfg))
                 .app_data(public_readiness.clone())
@@ -196,6 +222,7 @@ impl Application {
         let endpoints = Arc::new(
             InternalEndpoints::new(
                 bus,
+                runtime.events().clone(),
                 config.internal_token.clone(),
                 hosted.iter().map(|m| m.contract).collect(),
                 known,
@@ -205,13 +232,13 @@ impl Application {
             .with_contracts(
                 hosted
                     .iter()
-                    .filter_map(|m| Some((m.name.to_string(), crate::contract_schema(m.name)?)))
+                    .map(|m| (m.name().to_string(), crate::published_contract(m)))
                     .collect(),
             ),
         );
         let mut internal = HttpServer::new(move || {
             let endpoints = endpoints.clone();
-            App::new()
+            actix_web::App::new()
                 .configure(|cfg| configure_internal(cfg, endpoints))
                 .app_data(readiness.clone())
                 .app_data(scrape.clone())
@@ -227,10 +254,7 @@ impl Application {
         }
         let public = public.listen(listeners.public)?.run();
         let internal = internal.listen(listeners.internal)?.run();
-        let relay = config
-            .outbox
-            .relay
-            .then(|| runtime.spawn_relay(&config.outbox));
+        let background = runtime.start(&config.outbox);
         // Histograms keep their recent samples until rendered; compact them now and then so a
         // process nobody scrapes does not grow.
         let upkeep = tokio::spawn(async move {
@@ -240,13 +264,13 @@ impl Application {
                 metrics.run_upkeep();
             }
         });
-        Ok(Application {
+        Ok(Server {
             port,
             internal_port,
             public,
             internal,
             runtime,
-            relay,
+            background,
             upkeep,
             remotes,
         })
@@ -267,27 +291,25 @@ impl Application {
         &self.runtime
     }
 
-    /// Remote modules and the URLs they are reached at.
+    /// Remote modules and the URLs they are reached at (comma-separated for replicas).
     pub fn remotes(&self) -> &[(String, String)] {
         &self.remotes
     }
 
     /// A handle to stop both servers from elsewhere.
-    pub fn handle(&self) -> ShopHandle {
-        ShopHandle {
+    pub fn handle(&self) -> StopHandle {
+        StopHandle {
             public: self.public.handle(),
             internal: self.internal.handle(),
         }
     }
 
     /// Serves until both servers stop (by their handle, SIGINT or SIGTERM), then stops the
-    /// relay after the delivery in progress.
+    /// modules' tasks and the relay after its pass in progress.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (public, internal) = tokio::join!(self.public, self.internal);
         self.upkeep.abort();
-        if let Some(relay) = self.relay {
-            relay.stop().await;
-        }
+        self.background.stop().await;
         public.context("The public HTTP server failed")?;
         internal.context("The internal HTTP server failed")
     }
@@ -295,18 +317,17 @@ impl Application {
 
 /// The process's own routes, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
-#[openapi(
-    info(
-        title = "cleave shop",
-        description = "The public API of the cleave reference shop."
-    ),
-    paths(health, ready)
-)]
-struct ShopApi;
+#[openapi(paths(health, ready))]
+struct OperationsApi;
 
-/// The OpenAPI document of this process's public API: its own routes and every hosted module's.
-pub fn openapi(hosted: &[&'static cleave::ModuleDescriptor]) -> utoipa::openapi::OpenApi {
-    let mut document = <ShopApi as utoipa::OpenApi>::openapi();
+/// The OpenAPI document of a process's public API: its own routes and every hosted module's.
+pub fn openapi(app: &App, hosted: &[&'static ModuleDescriptor]) -> utoipa::openapi::OpenApi {
+    let mut document = <OperationsApi as utoipa::OpenApi>::openapi();
+    document.info.title = app.name().to_string();
+    document.info.version = app.version_text().to_string();
+    document.info.description = Some(app.about_text().to_string());
+    document.info.license = None;
+    document.info.contact = None;
     for module in hosted {
         document.merge((module.openapi)());
     }
@@ -325,15 +346,19 @@ async fn health() -> HttpResponse {
 
 /// What `/metrics` reads besides the recorded metrics: the outbox, counted at scrape time.
 struct Scrape {
-    db: sea_orm::DatabaseConnection,
+    db: Database,
     metrics: cleave::Metrics,
 }
 
 /// `GET /metrics`: the Prometheus text format. The outbox gauges are counted from the table
 /// now, so they are right in every process that shares the database.
 async fn prometheus(scrape: web::Data<Scrape>) -> HttpResponse {
-    match cleave::outbox::counts(&scrape.db).await {
-        Ok(counts) => scrape.metrics.set_outbox(&counts),
+    match cleave::outbox::counts(scrape.db.read()).await {
+        Ok(counts) => scrape.metrics.set_outbox(
+            counts.pending,
+            counts.failed,
+            std::time::Duration::from_millis(counts.oldest_pending_age_ms),
+        ),
         Err(e) => tracing::warn!(error = %e, "cannot count the outbox for /metrics"),
     }
     HttpResponse::Ok()
@@ -343,7 +368,7 @@ async fn prometheus(scrape: web::Data<Scrape>) -> HttpResponse {
 
 /// What `/ready` checks: the database, and that each remote module's process answers.
 struct Readiness {
-    db: sea_orm::DatabaseConnection,
+    db: Database,
     remotes: Vec<(String, String)>,
     client: reqwest::Client,
 }
@@ -369,15 +394,19 @@ async fn ready(readiness: web::Data<Readiness>) -> HttpResponse {
         }
     };
     let mut remotes = serde_json::Map::new();
-    for (module, url) in &readiness.remotes {
-        let answer = readiness.client.get(format!("{url}/health")).send().await;
-        let check = match answer {
-            Ok(r) if r.status().is_success() => serde_json::json!({ "ok": true, "url": url }),
-            Ok(r) => {
-                serde_json::json!({ "ok": false, "url": url, "error": format!("answered {}", r.status()) })
+    for (module, urls) in &readiness.remotes {
+        // A module with replicas is reachable when one of them answers.
+        let mut check = serde_json::json!({ "ok": false, "url": urls });
+        for url in urls.split(',') {
+            match readiness.client.get(format!("{url}/health")).send().await {
+                Ok(r) if r.status().is_success() => {
+                    check = serde_json::json!({ "ok": true, "url": url });
+                    break;
+                }
+                Ok(r) => check["error"] = format!("{url} answered {}", r.status()).into(),
+                Err(e) => check["error"] = format!("{url}: {e}").into(),
             }
-            Err(e) => serde_json::json!({ "ok": false, "url": url, "error": e.to_string() }),
-        };
+        }
         all_ok &= check["ok"] == true;
         remotes.insert(module.clone(), check);
     }

@@ -1,0 +1,434 @@
+//! The outbox relay: delivers committed events to their subscribers, in batches, one relay
+//! instance per subscriber at a time.
+//!
+//! Each subscriber's deliveries are a queue (its `pending` outbox rows in id order) served by
+//! one task. Any number of processes may share a database; each subscriber's queue is served
+//! by whichever of them holds its **lease** (`cleave_relay_leases`), renewed on every pass and
+//! taken over by another process when its holder stops renewing it (killed, partitioned)
+//! within `outbox.lease_ms`. So a row is delivered by one relay at a time, and a subscriber
+//! sees its events in the order they were committed, except that a failed delivery is retried
+//! after the ones behind it (ADR 11).
+//!
+//! A pass takes a bounded batch. For a subscriber hosted in this process, the batch is applied
+//! in **one transaction**: the lease renewal, every event's inbox row and effects, and the
+//! delivered marks commit together, so a crash leaves either all of it or none (should one
+//! event fail, the batch is rolled back and applied again with a savepoint per event, so the
+//! failure stays with its event and the others are delivered). For a remote subscriber the events go over the network one
+//! by one and the marks commit after. The relay wakes when a transaction that published events
+//! commits, and polls now and then for retries and for events committed by other processes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::config::OutboxConfig;
+use crate::db::{Database, Tx};
+use crate::events::{EventRoutes, LocalEventRoute};
+use crate::metrics::{LOCAL, Metrics, REMOTE};
+use crate::outbox::{self, DELIVERED, FAILED, PENDING, entry, now_ms};
+use crate::trace::{TraceContext, in_trace};
+use crate::transport::{Applied, DeliveryFailure, EventEnvelope};
+
+/// The `cleave_relay_leases` table: which relay serves which subscriber's queue, until when.
+pub mod lease {
+    use sea_orm::entity::prelude::*;
+
+    /// A subscriber's queue and the relay that serves it.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "cleave_relay_leases")]
+    pub struct Model {
+        /// The subscribing module whose deliveries this lease covers.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub subscriber: String,
+        /// The relay instance holding it.
+        pub holder: String,
+        /// When it lapses unless renewed, ms since the epoch.
+        pub expires_at_ms: i64,
+    }
+
+    /// No relations.
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The outcome of one delivery attempt, as the relay records it.
+type Outcome = Result<Applied, DeliveryFailure>;
+
+/// Delivers the outbox of one database through the event routes of one process.
+#[derive(Clone)]
+pub struct OutboxRelay {
+    db: Database,
+    routes: EventRoutes,
+    config: OutboxConfig,
+    metrics: Metrics,
+    holder: String,
+}
+
+/// Stops a running relay.
+pub struct RelayHandle {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RelayHandle {
+    /// Asks every queue to stop after the pass in progress, waits for them, and gives up their
+    /// leases so another process takes over at once.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+impl OutboxRelay {
+    /// A relay over `db`, delivering through `routes` and counting into `metrics`.
+    pub fn new(db: Database, routes: EventRoutes, config: OutboxConfig, metrics: Metrics) -> Self {
+        OutboxRelay {
+            db,
+            routes,
+            config,
+            metrics,
+            holder: format!("relay-{}-{}", std::process::id(), Uuid::new_v4().simple()),
+        }
+    }
+
+    /// This relay instance's name in the lease table.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
+    /// Serves every subscriber's queue on the tokio runtime until the handle stops it.
+    pub fn spawn(self) -> RelayHandle {
+        let (stop, stopped) = watch::channel(false);
+        let tasks = self
+            .routes
+            .subscribers()
+            .into_iter()
+            .map(|subscriber| {
+                let relay = self.clone();
+                let stopped = stopped.clone();
+                tokio::spawn(async move { relay.serve(subscriber, stopped).await })
+            })
+            .collect();
+        RelayHandle { stop, tasks }
+    }
+
+    async fn serve(self, subscriber: String, mut stopped: watch::Receiver<bool>) {
+        let poll = Duration::from_millis(Ord::max(self.config.poll_interval_ms, 1));
+        let mut commits = self.db.commits();
+        loop {
+            if *stopped.borrow() {
+                break;
+            }
+            commits.mark_unchanged();
+            let more = match self.pass(&subscriber).await {
+                Ok(attempted) => attempted >= self.batch_size(),
+                Err(e) => {
+                    tracing::warn!(subscriber, error = %e, "outbox relay pass failed");
+                    false
+                }
+            };
+            if more {
+                continue;
+            }
+            tokio::select! {
+                _ = commits.changed() => {}
+                _ = tokio::time::sleep(poll) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+        if let Err(e) = self.release(&subscriber).await {
+            tracing::warn!(subscriber, error = %e, "could not give up the relay lease");
+        }
+    }
+
+    fn batch_size(&self) -> usize {
+        usize::try_from(self.config.batch_size.clamp(1, 10_000)).unwrap_or(100)
+    }
+
+    /// Delivers one batch of `subscriber`'s due rows if this relay holds (or can take) its
+    /// lease; returns how many deliveries were attempted.
+    pub async fn pass(&self, subscriber: &str) -> Result<usize, DbErr> {
+        // A cheap look first, on a read connection: most passes find nothing due.
+        if due(self.db.read(), subscriber, 1).await?.is_empty() {
+            return Ok(0);
+        }
+        match self.routes.local(subscriber) {
+            Some(local) => self.deliver_local(&local).await,
+            None => self.deliver_remote(subscriber).await,
+        }
+    }
+
+    /// A batch for a subscriber of this process: lease, effects, inbox rows and marks in one
+    /// transaction.
+    async fn deliver_local(&self, local: &LocalEventRoute) -> Result<usize, DbErr> {
+        let subscriber = local.module();
+        let tx = self.db.write().await?;
+        if !self.hold_lease(&tx, subscriber).await? {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        let rows = due(&tx, subscriber, self.batch_size()).await?;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        let mut failure = None;
+        for (i, row) in rows.iter().enumerate() {
+            let outcome = match row.envelope() {
+                Ok(envelope) => traced(row, &envelope, LOCAL, local.apply_in(&tx, &envelope)).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(applied) => outcomes.push(Ok(applied)),
+                Err(e) => {
+                    failure = Some((i, e));
+                    break;
+                }
+            }
+        }
+        let Some((failed_at, error)) = failure else {
+            self.record(&tx, &rows, &outcomes).await?;
+            tx.commit().await?;
+            self.count(subscriber, LOCAL, &outcomes);
+            return Ok(rows.len());
+        };
+        // One event failed, and its work is mixed with the others' in this transaction: undo
+        // it all, then apply the batch again with a savepoint per event, recording the failed
+        // event's failure without running it a second time.
+        tx.rollback().await?;
+        let tx = self.db.write().await?;
+        if !self.hold_lease(&tx, subscriber).await? {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        let mut error = Some(error);
+        let mut outcomes = Vec::with_capacity(rows.len());
+        for (i, row) in rows.iter().enumerate() {
+            if i == failed_at
+                && let Some(error) = error.take()
+            {
+                outcomes.push(Err(error));
+                continue;
+            }
+            let savepoint = tx.savepoint().await?;
+            let outcome = match row.envelope() {
+                Ok(envelope) => {
+                    traced(row, &envelope, LOCAL, local.apply_in(&savepoint, &envelope)).await
+                }
+                Err(e) => Err(e),
+            };
+            match &outcome {
+                Ok(_) => savepoint.commit().await?,
+                Err(_) => savepoint.rollback().await?,
+            }
+            outcomes.push(outcome);
+        }
+        self.record(&tx, &rows, &outcomes).await?;
+        tx.commit().await?;
+        self.count(subscriber, LOCAL, &outcomes);
+        Ok(rows.len())
+    }
+
+    /// A batch for a subscriber in another process: lease, deliveries over its route, then the
+    /// marks (if the lease is still ours).
+    async fn deliver_remote(&self, subscriber: &str) -> Result<usize, DbErr> {
+        let Some(route) = self.routes.route(subscriber) else {
+            return Ok(0);
+        };
+        let tx = self.db.write().await?;
+        let held = self.hold_lease(&tx, subscriber).await?;
+        tx.commit().await?;
+        if !held {
+            return Ok(0);
+        }
+        let rows = due(self.db.read(), subscriber, self.batch_size()).await?;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let outcome = match row.envelope() {
+                Ok(envelope) => traced(row, &envelope, REMOTE, route.deliver(&envelope)).await,
+                Err(e) => Err(e),
+            };
+            outcomes.push(outcome);
+        }
+        let tx = self.db.write().await?;
+        if !self.hold_lease(&tx, subscriber).await? {
+            // Another relay took the queue over meanwhile: it will deliver these again, and
+            // the subscriber's inbox will recognise them.
+            tx.rollback().await?;
+            tracing::warn!(
+                subscriber,
+                "lost the relay lease during a batch; the new holder redelivers it"
+            );
+            return Ok(rows.len());
+        }
+        self.record(&tx, &rows, &outcomes).await?;
+        tx.commit().await?;
+        self.count(subscriber, REMOTE, &outcomes);
+        Ok(rows.len())
+    }
+
+    /// Takes or renews the lease of `subscriber`'s queue inside `tx`; `false` when another
+    /// relay holds it and it has not lapsed.
+    async fn hold_lease(&self, tx: &Tx, subscriber: &str) -> Result<bool, DbErr> {
+        let now = now_ms();
+        let until = now.saturating_add(i64::try_from(self.config.lease_ms).unwrap_or(i64::MAX));
+        let row = lease::ActiveModel {
+            subscriber: Set(subscriber.to_string()),
+            holder: Set(self.holder.clone()),
+            expires_at_ms: Set(until),
+        };
+        let taken = lease::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(lease::Column::Subscriber)
+                    .update_columns([lease::Column::Holder, lease::Column::ExpiresAtMs])
+                    .action_and_where(
+                        Expr::col((lease::Entity, lease::Column::Holder))
+                            .eq(self.holder.as_str())
+                            .or(Expr::col((lease::Entity, lease::Column::ExpiresAtMs)).lt(now)),
+                    )
+                    .to_owned(),
+            )
+            .exec_without_returning(tx)
+            .await?;
+        Ok(taken == 1)
+    }
+
+    /// Gives up the leases this relay holds on `subscriber`.
+    async fn release(&self, subscriber: &str) -> Result<(), DbErr> {
+        let tx = self.db.write().await?;
+        lease::Entity::update_many()
+            .col_expr(lease::Column::ExpiresAtMs, Expr::value(0))
+            .filter(lease::Column::Subscriber.eq(subscriber))
+            .filter(lease::Column::Holder.eq(self.holder.as_str()))
+            .exec(&tx)
+            .await?;
+        tx.commit().await
+    }
+
+    /// Writes what happened to each row: delivered rows in one statement, failures one by one
+    /// with their retry time.
+    async fn record(
+        &self,
+        tx: &Tx,
+        rows: &[entry::Model],
+        outcomes: &[Outcome],
+    ) -> Result<(), DbErr> {
+        let now = now_ms();
+        let delivered: Vec<i64> = rows
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, o)| o.is_ok())
+            .map(|(r, _)| r.id)
+            .collect();
+        if !delivered.is_empty() {
+            entry::Entity::update_many()
+                .col_expr(entry::Column::Status, Expr::value(DELIVERED))
+                .col_expr(entry::Column::DeliveredAtMs, Expr::value(now))
+                .col_expr(
+                    entry::Column::Attempts,
+                    Expr::col(entry::Column::Attempts).add(1),
+                )
+                .col_expr(
+                    entry::Column::LastError,
+                    Expr::value(Option::<String>::None),
+                )
+                .filter(entry::Column::Id.is_in(delivered))
+                .filter(entry::Column::Status.eq(PENDING))
+                .exec(tx)
+                .await?;
+        }
+        for (row, outcome) in rows.iter().zip(outcomes) {
+            let Err(failure) = outcome else { continue };
+            let attempts = row.attempts.saturating_add(1);
+            // An unreachable subscriber is waited out (at the capped backoff) however long it
+            // is down; only refusals of this very event use up the attempt budget.
+            let exhausted = !failure.is_outage() && attempts as u32 >= self.config.max_attempts;
+            let status = if exhausted { FAILED } else { PENDING };
+            let next = now
+                + i64::try_from(outbox::backoff_ms(&self.config, attempts as u32))
+                    .unwrap_or(i64::MAX);
+            tracing::warn!(
+                event = %row.event_id,
+                name = %row.event_name,
+                subscriber = %row.subscriber,
+                attempts,
+                status,
+                error = %failure,
+                "event delivery failed"
+            );
+            entry::Entity::update_many()
+                .col_expr(entry::Column::Status, Expr::value(status))
+                .col_expr(entry::Column::Attempts, Expr::value(attempts))
+                .col_expr(entry::Column::NextAttemptAtMs, Expr::value(next))
+                .col_expr(entry::Column::LastError, Expr::value(failure.to_string()))
+                .filter(entry::Column::Id.eq(row.id))
+                .filter(entry::Column::Status.eq(PENDING))
+                .exec(tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn count(&self, subscriber: &str, location: &'static str, outcomes: &[Outcome]) {
+        let mut tally: BTreeMap<&'static str, u64> = BTreeMap::new();
+        for outcome in outcomes {
+            let kind = match outcome {
+                Ok(Applied::Now) => "applied",
+                Ok(Applied::Before) => "duplicate",
+                Err(f) if f.is_outage() => "unavailable",
+                Err(_) => "refused",
+            };
+            *tally.entry(kind).or_default() += 1;
+        }
+        for (outcome, n) in tally {
+            self.metrics
+                .event_deliveries(subscriber, location, outcome, n);
+        }
+    }
+}
+
+/// Up to `limit` of `subscriber`'s pending rows that are due, oldest first.
+async fn due(
+    db: &impl ConnectionTrait,
+    subscriber: &str,
+    limit: usize,
+) -> Result<Vec<entry::Model>, DbErr> {
+    entry::Entity::find()
+        .filter(entry::Column::Status.eq(PENDING))
+        .filter(entry::Column::Subscriber.eq(subscriber))
+        .filter(entry::Column::NextAttemptAtMs.lte(now_ms()))
+        .order_by_asc(entry::Column::Id)
+        .limit(limit as u64)
+        .all(db)
+        .await
+}
+
+/// Runs one delivery in the trace of the work that published the event, in an
+/// `event_delivery` span.
+async fn traced<F>(
+    row: &entry::Model,
+    envelope: &EventEnvelope,
+    location: &'static str,
+    work: F,
+) -> Outcome
+where
+    F: std::future::Future<Output = Outcome>,
+{
+    let context = TraceContext::continue_or_start(envelope.traceparent.as_deref());
+    let span = tracing::info_span!(
+        "event_delivery",
+        event = %row.event_name,
+        subscriber = %row.subscriber,
+        location,
+        trace_id = %context.trace_id,
+    );
+    crate::trace::link_span(&span, &context);
+    in_trace(context, work.instrument(span)).await
+}
