@@ -370,6 +370,9 @@ pub struct OutboxConfig {
     pub retain_inbox_s: u64,
     /// How often retention runs.
     pub retention_interval_s: u64,
+    /// How long the answer to a request sent with an `Idempotency-Key` is kept: a retry
+    /// with the same key within this time gets the first answer.
+    pub retain_idempotency_s: u64,
 }
 
 impl Default for OutboxConfig {
@@ -383,9 +386,10 @@ impl Default for OutboxConfig {
             backoff_max_ms: 30_000,
             lease_ms: 10_000,
             retention: Retention::Delete,
-            retain_delivered_s: 24 * 3600,
+            retain_delivered_s: 3600,
             retain_inbox_s: 7 * 24 * 3600,
             retention_interval_s: 60,
+            retain_idempotency_s: 24 * 3600,
         }
     }
 }

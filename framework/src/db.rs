@@ -294,6 +294,58 @@ fn normalize_sqlite_url(url: &str) -> Result<(String, Option<PathBuf>), DbErr> {
     Ok((normalized, Some(PathBuf::from(path))))
 }
 
+/// Whether `error` is a conflict between concurrent transactions that running the same
+/// transaction again may not meet: a PostgreSQL deadlock (`40P01`) or serialization failure
+/// (`40001`), or SQLite's busy or locked database (another process held the write lock past
+/// `busy_timeout`).
+pub fn is_transient(error: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let runtime = match error {
+        DbErr::Exec(e) | DbErr::Query(e) | DbErr::Conn(e) => e,
+        _ => return false,
+    };
+    let RuntimeErr::SqlxError(e) = runtime else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(e) = &**e else {
+        return false;
+    };
+    let code = e.code().unwrap_or_default();
+    matches!(
+        &*code,
+        // PostgreSQL: deadlock detected, serialization failure.
+        "40P01" | "40001"
+        // SQLite: SQLITE_BUSY and its extended codes, SQLITE_LOCKED.
+        | "5" | "6" | "261" | "262" | "517"
+    ) || e.message().contains("database is locked")
+}
+
+/// How often [`retry_transient`] tries before giving up.
+pub const TRANSIENT_ATTEMPTS: u32 = 5;
+
+/// Runs `attempt` (a whole transaction: open, work, commit) again when it fails with a
+/// transient conflict ([`is_transient`]), at most [`TRANSIENT_ATTEMPTS`] times with a short
+/// randomized pause, so that two transactions that deadlocked both end up done instead of one
+/// being refused. Any other error, or the last one, is returned as is.
+pub async fn retry_transient<T, F, Fut>(mut attempt: F) -> Result<T, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbErr>>,
+{
+    let mut tries = 1;
+    loop {
+        match attempt().await {
+            Err(e) if tries < TRANSIENT_ATTEMPTS && is_transient(&e) => {
+                tracing::debug!(error = %e, tries, "transient conflict; trying the transaction again");
+                let pause = fastrand::u64(1..=10) * u64::from(tries);
+                tokio::time::sleep(Duration::from_millis(pause)).await;
+                tries += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// A write transaction. Use it wherever sea-orm takes a connection (`.insert(&tx)`,
 /// `.exec(&tx)`); [`Tx::commit`] makes the work durable and, if events were published into it,
 /// tells the outbox relay. Dropping it without committing rolls it back.

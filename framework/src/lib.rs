@@ -21,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod events;
 pub mod http;
+pub mod idempotency;
 pub mod metrics;
 pub mod migrate;
 pub mod module;

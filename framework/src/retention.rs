@@ -1,5 +1,5 @@
-//! Retention: delivered outbox rows and old inbox entries are removed in batches by a
-//! background task, so the tables stay bounded however long a process runs.
+//! Retention: delivered outbox rows, old inbox entries and old idempotency keys are removed in
+//! batches by a background task, so the tables stay bounded however long a process runs.
 //!
 //! Pending and failed deliveries are never touched: a failed one waits for an operator's
 //! `events resubmit`. Inbox entries are the subscriber's memory of what it applied; they are
@@ -26,6 +26,8 @@ pub struct Purged {
     pub outbox: u64,
     /// Inbox entries deleted.
     pub inbox: u64,
+    /// Stored answers of idempotency keys deleted.
+    pub idempotency: u64,
 }
 
 /// Runs [`purge`] every `retention_interval_s` until aborted.
@@ -41,8 +43,13 @@ pub(crate) fn spawn(db: Database, config: OutboxConfig) -> tokio::task::JoinHand
         loop {
             every.tick().await;
             match purge(&db, &config, now_ms()).await {
-                Ok(p) if p.outbox + p.inbox > 0 => {
-                    tracing::debug!(outbox = p.outbox, inbox = p.inbox, "retention removed rows")
+                Ok(p) if p.outbox + p.inbox + p.idempotency > 0 => {
+                    tracing::debug!(
+                        outbox = p.outbox,
+                        inbox = p.inbox,
+                        idempotency = p.idempotency,
+                        "retention removed rows"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "retention pass failed"),
@@ -134,5 +141,10 @@ pub async fn purge(db: &Database, config: &OutboxConfig, now_ms: i64) -> Result<
             break;
         }
     }
+    purged.idempotency = crate::idempotency::purge(
+        db,
+        now_ms.saturating_sub(seconds(config.retain_idempotency_s)),
+    )
+    .await?;
     Ok(purged)
 }

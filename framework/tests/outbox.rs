@@ -250,6 +250,7 @@ async fn relays_sharing_a_database_deliver_each_event_once_and_take_over_a_dead_
     let (a, b) = (first.clone().spawn(), second.clone().spawn());
     eventually("every ping is applied", Duration::from_secs(20), || async {
         outbox::counts(db.read()).await.unwrap().pending == 0
+            && deliveries(&app, "applied") + deliveries(&app, "duplicate") >= 60
     })
     .await;
     assert_eq!(deliveries(&app, "applied"), 60);

@@ -299,7 +299,7 @@ fn the_committed_contracts_are_current() {
         orders["subscribes"],
         serde_json::json!(["billing.payment_captured"])
     );
-    assert_eq!(orders["version"], "1.0");
+    assert_eq!(orders["version"], "1.1");
     let placed = &orders["events"]["orders.order_placed"];
     assert_eq!(placed["title"], "OrderPlaced");
     let required: Vec<&str> = placed["required"]

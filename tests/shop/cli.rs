@@ -101,7 +101,7 @@ async fn failed_deliveries_are_listed_and_resubmitted() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&listed.stdout);
-    assert!(text.starts_with("0 pending, 2 failed"), "{text}");
+    assert!(text.starts_with("0 pending, 3 failed"), "{text}");
     assert!(
         text.contains("billing was down") && text.contains("orders.order_placed"),
         "{text}"
@@ -118,7 +118,7 @@ async fn failed_deliveries_are_listed_and_resubmitted() {
         .output()
         .unwrap();
     assert!(resubmitted.status.success());
-    assert!(String::from_utf8_lossy(&resubmitted.stdout).contains("resubmitted 2"));
+    assert!(String::from_utf8_lossy(&resubmitted.stdout).contains("resubmitted 3"));
 
     let process = crate::support::ShopProcess::start(dir.path(), &database, &[]);
     let shop = crate::support::TestShop::at(process.base.clone());

@@ -67,7 +67,11 @@ pub(crate) async fn kill_between_commit_and_delivery(dir: &std::path::Path, data
         .map(|d| d["subscriber"].as_str().unwrap())
         .collect();
     subscribers.sort();
-    assert_eq!(subscribers, ["billing", "notifications"], "{pending:?}");
+    assert_eq!(
+        subscribers,
+        ["billing", "inventory", "notifications"],
+        "{pending:?}"
+    );
     process.kill9();
 
     let process = ShopProcess::start(dir, &database, &[]);

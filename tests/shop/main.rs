@@ -10,6 +10,7 @@ mod cli;
 mod containers;
 mod crash;
 mod faults;
+mod idempotency;
 mod internal;
 mod operations;
 mod postgres;

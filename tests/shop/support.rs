@@ -189,6 +189,23 @@ impl TestShop {
         }
     }
 
+    /// Waits until the stock of `sku` shows `on_hand` and `reserved` (the inventory learns of
+    /// placed and paid orders through events, so its figures settle a little later).
+    pub(crate) async fn wait_stock(&self, sku: &str, on_hand: i64, reserved: i64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (_, stock) = self.get(&format!("/api/inventory/stock/{sku}")).await;
+            if stock["on_hand"] == on_hand && stock["reserved"] == reserved {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stock of {sku} did not settle at on_hand {on_hand}, reserved {reserved}: {stock}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// The order's invoices, each with its payments.
     pub(crate) async fn invoices(&self, order_id: &str) -> Vec<Value> {
         let (status, body) = self
@@ -299,7 +316,6 @@ impl Drop for ShopProcess {
     }
 }
 
-/// `sqlite://…` URL of a database file in `dir`.
 /// Opens a shop's database from a test, to look at or change what a process left there.
 pub(crate) async fn open_db(url: &str) -> cleave::Database {
     cleave::Database::connect(url, &cleave::DatabaseOptions::default())
@@ -307,6 +323,7 @@ pub(crate) async fn open_db(url: &str) -> cleave::Database {
         .expect("the database opens")
 }
 
+/// `sqlite://…` URL of a database file in `dir`.
 pub(crate) fn sqlite_in(dir: &Path) -> String {
     let path: PathBuf = dir.join("shop.db");
     format!("sqlite://{}", path.display())

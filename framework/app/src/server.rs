@@ -203,10 +203,15 @@ impl Server {
         let public_scrape = scrape.clone();
         let public_metrics = metrics.clone();
         let document = web::Data::new(openapi(app, &hosted));
+        let public_db = web::Data::new(runtime.db().clone());
         let mut public = HttpServer::new(move || {
             let runtime = app_runtime.clone();
             actix_web::App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    cleave::idempotency::middleware,
+                ))
                 .wrap_fn(cleave::http::trace_request)
+                .app_data(public_db.clone())
                 .configure(|cfg| runtime.configure_http(cfg))
                 .app_data(public_readiness.clone())
                 .app_data(public_metrics.clone())

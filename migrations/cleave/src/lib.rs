@@ -1,5 +1,5 @@
 //! Migrations of the framework's tables (`cleave_outbox`, `cleave_inbox`, `cleave_relay_leases`,
-//! `cleave_outbox_archive`), tracked in
+//! `cleave_outbox_archive`, `cleave_idempotency`), tracked in
 //! `seaql_migrations_cleave` apart from every module's own set.
 
 use sea_orm_migration::prelude::*;
@@ -7,6 +7,7 @@ use sea_orm_migration::prelude::*;
 mod m20261126_000001_outbox_inbox;
 mod m20261126_000002_outbox_traceparent;
 mod m20261201_000001_relay_leases_and_retention;
+mod m20261201_000002_idempotency;
 
 /// The framework's migration set.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_outbox_inbox::Migration),
             Box::new(m20261126_000002_outbox_traceparent::Migration),
             Box::new(m20261201_000001_relay_leases_and_retention::Migration),
+            Box::new(m20261201_000002_idempotency::Migration),
         ]
     }
 

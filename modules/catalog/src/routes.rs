@@ -1,7 +1,9 @@
 //! Public HTTP routes of the catalog.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use cleave::http::{ApiError, ErrorBody};
+use cleave::idempotency::Idempotency;
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
@@ -51,15 +53,19 @@ impl From<product::Model> for ProductBody {
     path = "/api/catalog/products",
     tag = "catalog",
     request_body = NewProduct,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a request sent again with the same key (1 to 255 visible ASCII characters, kept 24 hours) gets the first answer, with `Idempotent-Replayed: true`"),
+    ),
     responses(
         (status = 201, description = "The product was created", body = ProductBody),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
-        (status = 409, description = "A product with this SKU exists (`sku_exists`)", body = ErrorBody),
-        (status = 422, description = "Invalid SKU, name or price", body = ErrorBody),
+        (status = 409, description = "A product with this SKU exists (`sku_exists`), or another request with this Idempotency-Key was accepted first (`idempotency_key_in_use`)", body = ErrorBody),
+        (status = 422, description = "Invalid SKU, name or price; or this Idempotency-Key was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_product(
     state: web::Data<CatalogState>,
+    idempotency: Idempotency,
     body: web::Json<NewProduct>,
 ) -> Result<HttpResponse, ApiError> {
     let NewProduct {
@@ -100,20 +106,25 @@ pub(crate) async fn create_product(
         .exec_without_returning(&tx)
         .await
         .map_err(failed)?;
-    tx.commit().await.map_err(failed)?;
     if inserted == 0 {
         return Err(ApiError::conflict(
             "sku_exists",
             format!("a product with SKU `{sku}` already exists"),
         ));
     }
+    let location = format!("/api/catalog/products/{sku}");
+    let body = serde_json::json!(ProductBody {
+        sku,
+        name,
+        price_cents,
+    });
+    idempotency
+        .remember(&tx, StatusCode::CREATED, &body, Some(&location))
+        .await?;
+    tx.commit().await.map_err(failed)?;
     Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/api/catalog/products/{sku}")))
-        .json(ProductBody {
-            sku,
-            name,
-            price_cents,
-        }))
+        .insert_header(("Location", location))
+        .json(body))
 }
 
 /// `GET /api/catalog/products/{sku}`.

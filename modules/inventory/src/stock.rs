@@ -19,6 +19,13 @@ pub(crate) mod level {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// A reservation waiting for its order to be stored; it lapses at `expires_at_ms`.
+pub(crate) const HELD: &str = "held";
+/// A reservation whose order is stored; it holds its stock until the order is paid.
+pub(crate) const CONFIRMED: &str = "confirmed";
+/// A reservation whose order is paid: its units left `on_hand`.
+pub(crate) const SOLD: &str = "sold";
+
 /// `inventory_reservations`: one row per reservation id.
 pub(crate) mod reservation {
     use sea_orm::entity::prelude::*;
@@ -29,6 +36,10 @@ pub(crate) mod reservation {
         #[sea_orm(primary_key, auto_increment = false)]
         pub(crate) id: String,
         pub(crate) created_at: ChronoDateTimeUtc,
+        /// `held`, `confirmed` or `sold`.
+        pub(crate) state: String,
+        /// When a held reservation lapses, ms since the epoch; none once confirmed.
+        pub(crate) expires_at_ms: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -157,3 +157,110 @@ async fn invalid_reservations_and_stock_input_are_refused() {
         .await;
     assert_eq!(missing.status(), 404, "no bad input stored anything");
 }
+
+/// A reservation through its order's life: confirmed by `orders.order_placed`, sold by
+/// `orders.order_paid` (units leave `on_hand`), and given back when no order confirms it in time.
+#[actix_web::test]
+async fn reservations_are_confirmed_sold_or_lapse() {
+    use cleave::testing::{envelope, eventually};
+    use orders_api::{OrderLine, OrderPaid, OrderPlaced};
+
+    let app = Harness::new()
+        .module(&inventory::MODULE)
+        .module_settings(
+            "inventory",
+            json!({"reservation_ttl_s": 0, "sweep_every_s": 1}),
+        )
+        .start()
+        .await;
+    let service = test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
+    let r = test::TestRequest::put()
+        .uri("/api/inventory/stock/A")
+        .set_json(json!({ "quantity": 10 }))
+        .send_request(&service)
+        .await;
+    assert_eq!(r.status(), 200);
+    let stock = || async {
+        let r = test::TestRequest::get()
+            .uri("/api/inventory/stock/A")
+            .send_request(&service)
+            .await;
+        let body: Value = test::read_body_json(r).await;
+        (
+            body["on_hand"].as_i64().unwrap(),
+            body["reserved"].as_i64().unwrap(),
+        )
+    };
+    let placed = |order_id: Uuid, quantity: u32| {
+        envelope(
+            "orders",
+            &OrderPlaced {
+                order_id,
+                customer: "ada".into(),
+                lines: vec![OrderLine {
+                    sku: "A".into(),
+                    quantity,
+                    unit_price_cents: 100,
+                }],
+                total_cents: 100 * i64::from(quantity),
+            },
+        )
+    };
+
+    // Two reservations; only the first one's order is stored.
+    let (stored, abandoned) = (Uuid::now_v7(), Uuid::now_v7());
+    for (id, quantity) in [(stored, 2), (abandoned, 3)] {
+        app.bus()
+            .call(ReserveStock {
+                reservation_id: id,
+                lines: vec![line("A", quantity)],
+            })
+            .await
+            .unwrap();
+    }
+    let confirm = placed(stored, 2);
+    for _ in 0..2 {
+        app.events().deliver("inventory", &confirm).await.unwrap();
+    }
+    assert_eq!(stock().await, (10, 5));
+
+    // The abandoned one lapses (time to live 0 here) and gives its stock back; the
+    // confirmed one stays.
+    eventually(
+        "the lapsed reservation is released",
+        std::time::Duration::from_secs(10),
+        || async { stock().await == (10, 2) },
+    )
+    .await;
+
+    // Paid: its units are sold, once.
+    let paid = envelope(
+        "orders",
+        &OrderPaid {
+            order_id: stored,
+            customer: "ada".into(),
+        },
+    );
+    for _ in 0..2 {
+        app.events().deliver("inventory", &paid).await.unwrap();
+    }
+    assert_eq!(stock().await, (8, 0));
+    // A sold reservation cannot be released any more.
+    let released = app
+        .bus()
+        .call(ReleaseReservation {
+            reservation_id: stored,
+        })
+        .await
+        .unwrap();
+    assert!(!released.released);
+    assert_eq!(stock().await, (8, 0));
+
+    // The order of a reservation that had already lapsed is stored after all: its stock is
+    // held again.
+    app.events()
+        .deliver("inventory", &placed(abandoned, 3))
+        .await
+        .unwrap();
+    assert_eq!(stock().await, (8, 3));
+}

@@ -2,9 +2,12 @@
 
 use std::collections::BTreeSet;
 
+use actix_web::http::StatusCode;
 use catalog_api::{CatalogError, GetPrices};
+use cleave::db::retry_transient;
 use cleave::http::ApiError;
-use cleave::{Database, Publisher};
+use cleave::idempotency::Idempotency;
+use cleave::{Database, PublishError, Publisher};
 use inventory_api::{InventoryError, ReleaseReservation, ReserveStock, StockLine};
 use orders_api::{OrderLine, OrderPlaced};
 use sea_orm::ActiveValue::Set;
@@ -103,8 +106,28 @@ pub(crate) struct Placed {
     pub(crate) total_cents: i64,
 }
 
+impl Placed {
+    /// The body of the 201 answer.
+    pub(crate) fn body(&self) -> serde_json::Value {
+        serde_json::json!(crate::routes::PlacedBody {
+            id: self.id,
+            status: order::PLACED,
+            total_cents: self.total_cents,
+        })
+    }
+
+    /// Where the order can be read.
+    pub(crate) fn location(&self) -> String {
+        format!("/api/orders/{}", self.id)
+    }
+}
+
 impl PlaceOrder {
-    pub(crate) async fn place(&self, new: NewOrder) -> Result<Placed, ApiError> {
+    pub(crate) async fn place(
+        &self,
+        new: NewOrder,
+        idempotency: &Idempotency,
+    ) -> Result<Placed, ApiError> {
         let order = new.validate()?;
         let skus = order.lines.iter().map(|l| l.sku.clone()).collect();
         let prices = self.bus.call(GetPrices { skus }).await.map_err(|e| {
@@ -150,49 +173,59 @@ impl PlaceOrder {
                 })
             })?;
 
-        let placed = OrderPlaced {
+        let event = OrderPlaced {
             order_id: id,
             customer: order.customer,
             lines: priced,
             total_cents: total,
         };
-        if let Err(e) = self.store(&placed).await {
-            // The stock is held but the order does not exist: give the stock back. The release
-            // is idempotent, so trying it is always safe; if it fails too, the reservation is
-            // logged for an operator.
+        let placed = Placed {
+            id,
+            total_cents: total,
+        };
+        let stored = retry_transient(|| self.store(&event, &placed, idempotency))
+            .await
+            .map_err(|e| ApiError::internal("cannot store the order", e))
+            .and_then(|refused| refused);
+        if let Err(e) = stored {
+            // The stock is held but the order does not exist: give the stock back now rather
+            // than when the reservation lapses. The release is idempotent, so trying it is
+            // always safe; if it fails too, the reservation lapses on its own.
             if let Err(release) = self
                 .bus
                 .call(ReleaseReservation { reservation_id: id })
                 .await
             {
-                tracing::error!(order = %id, error = %release, "could not release the reservation of an order that was not stored");
+                tracing::warn!(order = %id, error = %release, "could not release the reservation of an order that was not stored; it will lapse");
             }
-            return Err(ApiError::internal("cannot store the order", e));
+            return Err(e);
         }
-        Ok(Placed {
-            id,
-            total_cents: total,
-        })
+        Ok(placed)
     }
 
+    /// One attempt at storing the order, its lines, its event and (with a key) its answer, in
+    /// one transaction. The outer error is the database's (retried when transient), the inner
+    /// one a refusal to report as is.
     async fn store(
         &self,
-        placed: &OrderPlaced,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        event: &OrderPlaced,
+        placed: &Placed,
+        idempotency: &Idempotency,
+    ) -> Result<Result<(), ApiError>, DbErr> {
         let now = chrono::Utc::now();
-        let id = placed.order_id.to_string();
+        let id = event.order_id.to_string();
         let txn = self.db.write().await?;
         header::ActiveModel {
             id: Set(id.clone()),
-            customer: Set(placed.customer.clone()),
+            customer: Set(event.customer.clone()),
             status: Set(order::PLACED.to_string()),
-            total_cents: Set(placed.total_cents),
+            total_cents: Set(event.total_cents),
             created_at: Set(now),
             updated_at: Set(now),
         }
         .insert(&txn)
         .await?;
-        line::Entity::insert_many(placed.lines.iter().map(|l| line::ActiveModel {
+        line::Entity::insert_many(event.lines.iter().map(|l| line::ActiveModel {
             order_id: Set(id.clone()),
             sku: Set(l.sku.clone()),
             quantity: Set(i64::from(l.quantity)),
@@ -200,8 +233,23 @@ impl PlaceOrder {
         }))
         .exec_without_returning(&txn)
         .await?;
-        self.events.publish(&txn, placed).await?;
+        match self.events.publish(&txn, event).await {
+            Ok(_) => {}
+            Err(PublishError::Database(e)) => return Err(e),
+            Err(e) => return Ok(Err(ApiError::internal("cannot publish the order", e))),
+        }
+        if let Err(refused) = idempotency
+            .remember(
+                &txn,
+                StatusCode::CREATED,
+                &placed.body(),
+                Some(&placed.location()),
+            )
+            .await
+        {
+            return Ok(Err(refused));
+        }
         txn.commit().await?;
-        Ok(())
+        Ok(Ok(()))
     }
 }

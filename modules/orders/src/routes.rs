@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, web};
 use cleave::http::{ApiError, ErrorBody};
+use cleave::idempotency::Idempotency;
 use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 use serde::Serialize;
@@ -14,10 +15,10 @@ use crate::place::{NewOrder, PlaceOrder};
 /// The answer to a placed order.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct PlacedBody {
-    id: Uuid,
+    pub(crate) id: Uuid,
     /// Always `placed`; it becomes `paid` once billing captured the payment.
-    status: &'static str,
-    total_cents: i64,
+    pub(crate) status: &'static str,
+    pub(crate) total_cents: i64,
 }
 
 /// `POST /api/orders`: 201 `{id, status: "placed", total_cents}`.
@@ -26,27 +27,27 @@ pub(crate) struct PlacedBody {
     path = "/api/orders",
     tag = "orders",
     request_body = NewOrder,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a request sent again with the same key (1 to 255 visible ASCII characters, kept 24 hours) gets the first answer, with `Idempotent-Replayed: true`, and places no second order"),
+    ),
     responses(
         (status = 201, description = "Accepted: priced, stock reserved, `orders.order_placed` published", body = PlacedBody),
         (status = 400, description = "The body is not JSON", body = ErrorBody),
         (status = 404, description = "Unknown SKU (`unknown_sku`)", body = ErrorBody),
-        (status = 409, description = "Not enough stock; nothing reserved (`insufficient_stock`)", body = ErrorBody),
-        (status = 422, description = "Invalid customer, lines or quantities", body = ErrorBody),
+        (status = 409, description = "Not enough stock; nothing reserved (`insufficient_stock`); or another request with this Idempotency-Key was accepted first (`idempotency_key_in_use`)", body = ErrorBody),
+        (status = 422, description = "Invalid customer, lines or quantities; or this Idempotency-Key was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 503, description = "A module the order needs is unavailable", body = ErrorBody),
     )
 )]
 pub(crate) async fn place_order(
     orders: web::Data<PlaceOrder>,
+    idempotency: Idempotency,
     body: web::Json<NewOrder>,
 ) -> Result<HttpResponse, ApiError> {
-    let placed = orders.place(body.into_inner()).await?;
+    let placed = orders.place(body.into_inner(), &idempotency).await?;
     Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/api/orders/{}", placed.id)))
-        .json(PlacedBody {
-            id: placed.id,
-            status: crate::order::PLACED,
-            total_cents: placed.total_cents,
-        }))
+        .insert_header(("Location", placed.location()))
+        .json(placed.body()))
 }
 
 /// The order's header row, or 404 `order_not_found`.

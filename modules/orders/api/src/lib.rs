@@ -16,7 +16,8 @@ pub struct OrderLine {
     pub unit_price_cents: i64,
 }
 
-/// An order was accepted: its prices are fixed and its stock is reserved.
+/// An order was accepted: its prices are fixed and its stock is reserved (under the order's id
+/// as reservation id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OrderPlaced {
     /// The order.
@@ -29,12 +30,23 @@ pub struct OrderPlaced {
     pub total_cents: i64,
 }
 
+/// An order was paid: what it reserved is now sold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct OrderPaid {
+    /// The order (also the id of the stock reservation orders made for it).
+    pub order_id: Uuid,
+    /// Who ordered.
+    pub customer: String,
+}
+
 cleave_contract::contract! {
     module: "orders",
-    version: (1, 0),
+    // 1.1 added `orders.order_paid`.
+    version: (1, 1),
     requests: {
     },
     events: {
         OrderPlaced: "orders.order_placed";
+        OrderPaid: "orders.order_paid";
     },
 }
