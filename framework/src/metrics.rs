@@ -32,6 +32,10 @@ pub const OUTBOX_PENDING: &str = "cleave_outbox_pending";
 pub const OUTBOX_FAILED: &str = "cleave_outbox_failed";
 /// Age in seconds of the oldest pending delivery; 0 when nothing is pending.
 pub const OUTBOX_OLDEST_PENDING_AGE: &str = "cleave_outbox_oldest_pending_age_seconds";
+/// Delivered outbox rows still kept (retention removes them).
+pub const OUTBOX_DELIVERED: &str = "cleave_outbox_delivered";
+/// Entries of the inbox (retention removes old ones).
+pub const INBOX_ENTRIES: &str = "cleave_inbox_entries";
 
 /// Event deliveries by `subscriber`, `location` and `outcome` (`applied`, `duplicate`: the
 /// subscriber had applied it before, `unavailable`, `refused`).
@@ -132,6 +136,14 @@ impl Metrics {
                 OUTBOX_OLDEST_PENDING_AGE,
                 "Age of the oldest pending outbox delivery.",
             ),
+            (
+                OUTBOX_DELIVERED,
+                "Delivered outbox rows kept until retention removes them.",
+            ),
+            (
+                INBOX_ENTRIES,
+                "Inbox entries kept until retention removes them.",
+            ),
         ] {
             recorder.describe_gauge(name.into(), None, help.into());
         }
@@ -227,13 +239,19 @@ impl Metrics {
         .increment(n);
     }
 
-    /// Sets the outbox gauges: deliveries pending and failed, and how long the oldest pending
-    /// one has waited.
-    pub fn set_outbox(&self, pending: u64, failed: u64, oldest_pending_age: Duration) {
-        self.gauge(OUTBOX_PENDING, Vec::new()).set(pending as f64);
-        self.gauge(OUTBOX_FAILED, Vec::new()).set(failed as f64);
+    /// Sets the outbox gauges: deliveries pending, failed and delivered-but-kept, how long the
+    /// oldest pending one has waited, and the inbox's size.
+    pub fn set_outbox(&self, counts: OutboxGauges) {
+        self.gauge(OUTBOX_PENDING, Vec::new())
+            .set(counts.pending as f64);
+        self.gauge(OUTBOX_FAILED, Vec::new())
+            .set(counts.failed as f64);
+        self.gauge(OUTBOX_DELIVERED, Vec::new())
+            .set(counts.delivered as f64);
+        self.gauge(INBOX_ENTRIES, Vec::new())
+            .set(counts.inbox as f64);
         self.gauge(OUTBOX_OLDEST_PENDING_AGE, Vec::new())
-            .set(oldest_pending_age.as_secs_f64());
+            .set(counts.oldest_pending_age.as_secs_f64());
     }
 
     /// Everything recorded so far, in the Prometheus text exposition format.
@@ -249,6 +267,21 @@ impl Metrics {
     pub fn run_upkeep(&self) {
         self.handle.run_upkeep();
     }
+}
+
+/// The outbox and inbox figures of one scrape.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutboxGauges {
+    /// Deliveries waiting.
+    pub pending: u64,
+    /// Deliveries out of attempts.
+    pub failed: u64,
+    /// Delivered rows kept.
+    pub delivered: u64,
+    /// Inbox entries.
+    pub inbox: u64,
+    /// How long the oldest pending delivery has waited.
+    pub oldest_pending_age: Duration,
 }
 
 /// One in this many in-process calls of each request is timed (see ADR 7): timing a call costs

@@ -236,6 +236,14 @@ pub struct OutboxCounts {
     /// How long the oldest pending delivery has waited since its event was committed, ms; 0
     /// when nothing is pending.
     pub oldest_pending_age_ms: u64,
+    /// Delivered rows still kept (until retention removes them).
+    pub delivered: u64,
+}
+
+/// How many entries the inbox holds (every subscriber's memory of applied events, until
+/// retention removes them).
+pub async fn inbox_entries(db: &DatabaseConnection) -> Result<u64, DbErr> {
+    inbox::Entity::find().count(db).await
 }
 
 /// How many deliveries are pending and failed, and the age of the oldest pending one.
@@ -275,6 +283,7 @@ async fn counts_where(
         pending: count(PENDING).await?,
         failed: count(FAILED).await?,
         oldest_pending_age_ms,
+        delivered: count(DELIVERED).await?,
     })
 }
 

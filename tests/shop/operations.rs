@@ -363,3 +363,44 @@ async fn the_binary_exports_its_spans_to_an_otlp_collector() {
     assert!(process.terminate().success());
     server_handle.stop(false).await;
 }
+
+/// Delivered outbox rows and inbox entries are removed once older than their retention age,
+/// and the gauges of `/metrics` show the tables shrinking back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_keeps_the_outbox_and_inbox_bounded() {
+    let shop = crate::support::spawn_app_with(Mode::InProcess, None, |config| {
+        config.outbox.retain_delivered_s = 1;
+        config.outbox.retain_inbox_s = 1;
+        config.outbox.retention_interval_s = 1;
+    })
+    .await;
+    shop.stock_product("CLIP", 10, 1_000).await;
+    let mut orders = Vec::new();
+    for i in 0..30 {
+        orders.push(shop.place_order(&format!("r{i}"), &[("CLIP", 1)]).await);
+    }
+    for id in &orders {
+        shop.wait_paid(id).await;
+    }
+    let page = scrape(&shop.base).await;
+    let kept = sample(&page, "cleave_outbox_delivered", &[]).unwrap_or(0.0)
+        + sample(&page, "cleave_inbox_entries", &[]).unwrap_or(0.0);
+    assert!(kept > 0.0, "rows are kept a while: {page}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let page = scrape(&shop.base).await;
+        let delivered = sample(&page, "cleave_outbox_delivered", &[]);
+        let inbox = sample(&page, "cleave_inbox_entries", &[]);
+        let pending = sample(&page, "cleave_outbox_pending", &[]);
+        if (delivered, inbox, pending) == (Some(0.0), Some(0.0), Some(0.0)) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention did not empty the tables: delivered {delivered:?}, inbox {inbox:?}, pending {pending:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The orders themselves are untouched.
+    assert_eq!(shop.order_status(&orders[0]).await, "paid");
+}

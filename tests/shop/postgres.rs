@@ -10,7 +10,7 @@ use crate::scenarios;
 use crate::support::{Mode, spawn_app_on};
 
 /// A new, empty database on the test server, or `None` (locally) when there is no server.
-async fn fresh_database() -> Option<String> {
+pub(crate) async fn fresh_database() -> Option<String> {
     let Ok(admin) = std::env::var("CLEAVE_TEST_POSTGRES_URL") else {
         if std::env::var_os("CI").is_some() {
             panic!(

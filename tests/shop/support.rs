@@ -50,6 +50,15 @@ pub(crate) async fn spawn_app(mode: Mode) -> TestShop {
 
 /// Starts the whole shop in this process on a free port, over `database` or a new SQLite one.
 pub(crate) async fn spawn_app_on(mode: Mode, database: Option<String>) -> TestShop {
+    spawn_app_with(mode, database, |_| {}).await
+}
+
+/// Like [`spawn_app_on`], with the configuration changed by `tweak` first.
+pub(crate) async fn spawn_app_with(
+    mode: Mode,
+    database: Option<String>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestShop {
     let dir = tempfile::tempdir().expect("temporary directory");
     let config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -60,6 +69,8 @@ pub(crate) async fn spawn_app_on(mode: Mode, database: Option<String>) -> TestSh
         outbox: quick_outbox(),
         ..shop::APP.default_config()
     };
+    let mut config = config;
+    tweak(&mut config);
     let app = shop::APP.build(&config).await.expect("the shop builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
@@ -247,6 +258,17 @@ pub(crate) fn shop_command(workdir: &Path) -> Command {
 impl ShopProcess {
     /// Starts `shop serve` on port 0 over `database`, with extra environment.
     pub(crate) fn start(workdir: &Path, database: &str, env: &[(&str, &str)]) -> ShopProcess {
+        Self::start_on(workdir, database, "127.0.0.1:0", "127.0.0.1:0", env)
+    }
+
+    /// Starts `shop serve` on the given public and internal addresses.
+    pub(crate) fn start_on(
+        workdir: &Path,
+        database: &str,
+        listen: &str,
+        internal_listen: &str,
+        env: &[(&str, &str)],
+    ) -> ShopProcess {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -257,9 +279,9 @@ impl ShopProcess {
             .args([
                 "serve",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--internal-listen",
-                "127.0.0.1:0",
+                internal_listen,
                 "--database",
                 database,
             ])
@@ -321,6 +343,35 @@ pub(crate) async fn open_db(url: &str) -> cleave::Database {
     cleave::Database::connect(url, &cleave::DatabaseOptions::default())
         .await
         .expect("the database opens")
+}
+
+/// A loopback address that is free now (bound and released), for a process that must be
+/// reachable at a known address before it starts.
+pub(crate) fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().unwrap().to_string()
+}
+
+/// Fetches `/metrics` of a process and sums the samples of `name` whose labels include all of
+/// `labels`.
+pub(crate) async fn metric_sum(base: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let page = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    page.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .fold(0.0, |sum, v| sum + v)
 }
 
 /// `sqlite://…` URL of a database file in `dir`.

@@ -358,12 +358,19 @@ struct Scrape {
 /// `GET /metrics`: the Prometheus text format. The outbox gauges are counted from the table
 /// now, so they are right in every process that shares the database.
 async fn prometheus(scrape: web::Data<Scrape>) -> HttpResponse {
-    match cleave::outbox::counts(scrape.db.read()).await {
-        Ok(counts) => scrape.metrics.set_outbox(
-            counts.pending,
-            counts.failed,
-            std::time::Duration::from_millis(counts.oldest_pending_age_ms),
-        ),
+    let counted = async {
+        let outbox = cleave::outbox::counts(scrape.db.read()).await?;
+        let inbox = cleave::outbox::inbox_entries(scrape.db.read()).await?;
+        Ok::<_, sea_orm::DbErr>(cleave::metrics::OutboxGauges {
+            pending: outbox.pending,
+            failed: outbox.failed,
+            delivered: outbox.delivered,
+            inbox,
+            oldest_pending_age: std::time::Duration::from_millis(outbox.oldest_pending_age_ms),
+        })
+    };
+    match counted.await {
+        Ok(gauges) => scrape.metrics.set_outbox(gauges),
         Err(e) => tracing::warn!(error = %e, "cannot count the outbox for /metrics"),
     }
     HttpResponse::Ok()
