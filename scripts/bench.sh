@@ -5,5 +5,5 @@
 # `scripts/bench.sh --smoke` is a quick check that the benchmarks work; its figures mean nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p shop -p cleave-bench
+cargo build --release -p shop -p cleave-bench --bins
 exec target/release/cleave-bench --shop target/release/shop --out target/bench/summary.json "$@"

@@ -9,7 +9,9 @@
 pub mod calls;
 pub mod order_flow;
 pub mod outbox;
+pub mod process;
 pub mod stats;
+pub mod write_path;
 
 /// How long a run is: `full` for numbers worth publishing, `smoke` to check the benchmarks
 /// still work (CI), in seconds rather than minutes.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use cleave_bench::{Scale, calls, order_flow, outbox};
+use cleave_bench::{Scale, calls, order_flow, outbox, write_path};
 use serde_json::json;
 
 /// Benchmarks of cleave as ratios against baselines measured in the same run.
@@ -29,6 +29,25 @@ struct Args {
     /// (for trying changes to the bus's hot path).
     #[arg(long)]
     only_local: bool,
+    /// The hand-written baseline of the write path (default: `handwritten` next to `--shop`).
+    #[arg(long)]
+    handwritten: Option<PathBuf>,
+    /// A PostgreSQL admin URL: the write path is also measured on PostgreSQL (fresh databases
+    /// are created on that server), e.g. the URL `scripts/postgres.sh` prints.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
+    /// Seconds of load per write-path round (default 20; 1 with --smoke).
+    #[arg(long)]
+    write_path_seconds: Option<f64>,
+    /// Write-path rounds per server and case (default 3; 1 with --smoke).
+    #[arg(long)]
+    write_path_rounds: Option<usize>,
+    /// Write-path connections, comma-separated (default 16,64; 16 with --smoke).
+    #[arg(long, value_delimiter = ',')]
+    write_path_connections: Vec<usize>,
+    /// Run only the write path and print its figures, without writing the summary.
+    #[arg(long)]
+    only_write_path: bool,
 }
 
 fn machine() -> serde_json::Value {
@@ -68,18 +87,34 @@ fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&local)?);
             return anyhow::Ok(());
         }
+        let write_options = write_path::Options {
+            shop: args.shop.clone(),
+            handwritten: match &args.handwritten {
+                Some(path) => path.clone(),
+                None => write_path::handwritten_next_to(&args.shop)?,
+            },
+            postgres: args.postgres.clone(),
+            seconds: args.write_path_seconds,
+            rounds: args.write_path_rounds,
+            connections: args.write_path_connections.clone(),
+        };
+        if args.only_write_path {
+            let figures = write_path::write_path(&write_options, scale).await?;
+            println!("{}", serde_json::to_string_pretty(&figures)?);
+            return anyhow::Ok(());
+        }
         if args.only_remote {
             let remote = calls::remote_calls(scale).await;
             println!("{}", serde_json::to_string_pretty(&remote)?);
             return anyhow::Ok(());
         }
-        eprintln!("[1/4] in-process bus.call vs direct async_trait call …");
+        eprintln!("[1/5] in-process bus.call vs direct async_trait call …");
         let local = calls::local_calls(scale).await;
         eprintln!(
             "      local_call_vs_direct = {}",
             local.local_call_vs_direct
         );
-        eprintln!("[2/4] remote bus.call vs bare actix-web echo on loopback …");
+        eprintln!("[2/5] remote bus.call vs bare actix-web echo on loopback …");
         let remote = calls::remote_calls(scale).await;
         eprintln!(
             "      p50 {} p99 {} throughput {}",
@@ -87,14 +122,14 @@ fn main() -> anyhow::Result<()> {
             remote.remote_call_p99_vs_bare_echo,
             remote.remote_throughput_vs_bare
         );
-        eprintln!("[3/4] outbox events vs plain inserts on SQLite …");
+        eprintln!("[3/5] outbox events vs plain inserts on SQLite …");
         let outbox = outbox::outbox(scale).await;
         eprintln!(
             "      {} events/s, {} of plain inserts",
             outbox.outbox_events_per_s, outbox.outbox_vs_plain_inserts
         );
         eprintln!(
-            "[4/4] order flow CPU: monolith vs billing extracted ({}) …",
+            "[4/5] order flow CPU: monolith vs billing extracted ({}) …",
             args.shop.display()
         );
         let flow = order_flow::order_flow(&args.shop, scale).await?;
@@ -102,6 +137,36 @@ fn main() -> anyhow::Result<()> {
             "      {} µs vs {} µs per order, {} µs per hop",
             flow.monolith_cpu_us, flow.extracted_cpu_us, flow.cpu_us_per_hop
         );
+
+        eprintln!(
+            "[5/5] write path: the shop vs the hand-written baseline ({}) …",
+            write_options.handwritten.display()
+        );
+        let write = write_path::write_path(&write_options, scale).await?;
+        for (case, figures) in &write.cases {
+            eprintln!(
+                "      {case}: placed/s {} p99 {} CPU {} paid/placed {}",
+                figures.order_placed_per_s_vs_handwritten,
+                figures.order_p99_vs_handwritten,
+                figures.order_cpu_us_vs_handwritten,
+                figures.paid_per_s_vs_placed_per_s
+            );
+        }
+        let write_ratios: serde_json::Map<String, serde_json::Value> = write
+            .cases
+            .iter()
+            .map(|(case, c)| {
+                (
+                    case.clone(),
+                    json!({
+                        "order_placed_per_s_vs_handwritten": c.order_placed_per_s_vs_handwritten,
+                        "order_p99_vs_handwritten": c.order_p99_vs_handwritten,
+                        "order_cpu_us_vs_handwritten": c.order_cpu_us_vs_handwritten,
+                        "paid_per_s_vs_placed_per_s": c.paid_per_s_vs_placed_per_s,
+                    }),
+                )
+            })
+            .collect();
 
         let summary = json!({
             "scale": if args.smoke { "smoke" } else { "full" },
@@ -114,12 +179,17 @@ fn main() -> anyhow::Result<()> {
                 "remote_throughput_vs_bare": remote.remote_throughput_vs_bare,
                 "outbox_vs_plain_inserts": outbox.outbox_vs_plain_inserts,
                 "order_flow_extracted_vs_monolith_cpu": flow.extracted_vs_monolith_cpu,
+                "write_path": write_ratios,
             },
             "targets": {
                 "local_call_vs_direct": "<= 2.0",
                 "remote_call_p50_vs_bare_echo": "<= 1.2",
                 "remote_call_p99_vs_bare_echo": "<= 1.5",
                 "remote_throughput_vs_bare": ">= 0.9",
+                "order_placed_per_s_vs_handwritten": ">= 1.0",
+                "order_p99_vs_handwritten": "<= 1.5",
+                "order_cpu_us_vs_handwritten": "<= 1.1",
+                "paid_per_s_vs_placed_per_s": ">= 0.9",
             },
             "outbox_events_per_s": outbox.outbox_events_per_s,
             "order_flow_cpu_us": flow,
@@ -127,6 +197,7 @@ fn main() -> anyhow::Result<()> {
                 "local": local,
                 "remote": remote,
                 "outbox": outbox,
+                "write_path": write,
             },
         });
         if let Some(dir) = args.out.parent() {

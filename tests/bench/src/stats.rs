@@ -22,6 +22,11 @@ impl Latencies {
         self.0.saturating_record(nanos);
     }
 
+    /// Adds every sample of `other`.
+    pub fn merge(&mut self, other: &Latencies) {
+        let _ = self.0.add(&other.0);
+    }
+
     /// Summary in microseconds.
     pub fn summary(&self) -> Summary {
         let us = |q: f64| self.0.value_at_quantile(q) as f64 / 1_000.0;
