@@ -605,7 +605,7 @@ mod tests {
         let config = Config::defaults(app);
         assert_eq!(config.database, "sqlite://my-app.db?mode=rwc");
         assert_eq!(config.telemetry.service_name, "my-app");
-        assert!(std::panic::catch_unwind(|| AppName::new("Shop")).is_err());
+        assert!(std::panic::catch_unwind(|| AppName::new("Demo")).is_err());
     }
 
     #[test]

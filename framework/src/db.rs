@@ -12,10 +12,10 @@
 //! A [`Tx`] knows whether an event was published into it; committing it tells the outbox
 //! relay at once, so publishers never wake the relay by hand.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -29,7 +29,7 @@ use sea_orm::{
     TransactionOptions, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 /// How SQLite makes a commit durable (`PRAGMA synchronous`, in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -76,7 +76,9 @@ struct Inner {
     reader: DatabaseConnection,
     backend: DbBackend,
     sqlite_file: Option<PathBuf>,
-    committed: watch::Sender<u64>,
+    /// One signal per subscriber queue, notified when a transaction that wrote deliveries for
+    /// that subscriber commits.
+    signals: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
 /// The database of a process. Cheap to clone.
@@ -114,14 +116,13 @@ impl Database {
                 "unsupported database URL `{url}`: use sqlite://PATH or postgres://USER:PASS@HOST/DB"
             )));
         };
-        let (committed, _) = watch::channel(0);
         Ok(Database {
             inner: Arc::new(Inner {
                 writer,
                 reader,
                 backend,
                 sqlite_file,
-                committed,
+                signals: Mutex::default(),
             }),
         })
     }
@@ -153,7 +154,7 @@ impl Database {
         .map_err(|e| explain_writer_timeout(e, self.inner.backend))?;
         Ok(Tx {
             txn,
-            published: Arc::new(AtomicBool::new(false)),
+            published: Arc::default(),
             signal: Some(self.clone()),
         })
     }
@@ -173,14 +174,50 @@ impl Database {
         self.inner.sqlite_file.as_deref()
     }
 
-    /// Changes whenever a transaction that published events commits; the relay waits on it.
-    pub fn commits(&self) -> watch::Receiver<u64> {
-        self.inner.committed.subscribe()
+    /// The signal of `subscriber`'s queue: notified when a transaction that wrote deliveries
+    /// for it commits (a notification made while nobody waits is kept for the next wait). The
+    /// relay serving that queue waits on it.
+    pub fn queue_signal(&self, subscriber: &str) -> Arc<Notify> {
+        self.inner
+            .signals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(subscriber.to_string())
+            .or_default()
+            .clone()
     }
 
-    /// Tells whoever waits on [`Database::commits`] that events were committed.
-    pub fn signal_commit(&self) {
-        self.inner.committed.send_modify(|n| *n = n.wrapping_add(1));
+    /// Makes `signal` the signal of `subscriber`'s queue (a relay serving several queues with
+    /// one task waits on one signal).
+    pub fn set_queue_signal(&self, subscriber: &str, signal: Arc<Notify>) {
+        self.inner
+            .signals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(subscriber.to_string(), signal);
+    }
+
+    /// Notifies the queues of `subscribers`.
+    pub fn signal_queues<'a>(&self, subscribers: impl IntoIterator<Item = &'a str>) {
+        let signals = self.inner.signals.lock().unwrap_or_else(|e| e.into_inner());
+        for subscriber in subscribers {
+            if let Some(signal) = signals.get(subscriber) {
+                signal.notify_one();
+            }
+        }
+    }
+
+    /// Notifies every queue (after an operator resubmitted deliveries, say).
+    pub fn signal_all_queues(&self) {
+        for signal in self
+            .inner
+            .signals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            signal.notify_one();
+        }
     }
 
     /// Whether the database answers.
@@ -351,8 +388,9 @@ where
 /// tells the outbox relay. Dropping it without committing rolls it back.
 pub struct Tx {
     txn: DatabaseTransaction,
-    /// Shared by a transaction and its savepoints.
-    published: Arc<AtomicBool>,
+    /// The subscribers that got deliveries in this transaction; shared by a transaction and its
+    /// savepoints.
+    published: Arc<Mutex<Vec<String>>>,
     /// The database to signal on commit; `None` for savepoints (the outer transaction
     /// signals).
     signal: Option<Database>,
@@ -361,7 +399,10 @@ pub struct Tx {
 impl std::fmt::Debug for Tx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tx")
-            .field("published", &self.published.load(Ordering::Relaxed))
+            .field(
+                "published",
+                &self.published.lock().map(|p| p.len()).unwrap_or(0),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -371,10 +412,11 @@ impl Tx {
     /// relay learns of them now.
     pub async fn commit(self) -> Result<(), DbErr> {
         self.txn.commit().await?;
-        if let Some(db) = &self.signal
-            && self.published.load(Ordering::Acquire)
-        {
-            db.signal_commit();
+        if let Some(db) = &self.signal {
+            let published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+            if !published.is_empty() {
+                db.signal_queues(published.iter().map(String::as_str));
+            }
         }
         Ok(())
     }
@@ -394,9 +436,15 @@ impl Tx {
         })
     }
 
-    /// Records that an event was written to the outbox in this transaction.
-    pub(crate) fn mark_published(&self) {
-        self.published.store(true, Ordering::Release);
+    /// Records that deliveries for `subscribers` were written to the outbox in this
+    /// transaction.
+    pub(crate) fn mark_published(&self, subscribers: &[String]) {
+        let mut published = self.published.lock().unwrap_or_else(|e| e.into_inner());
+        for subscriber in subscribers {
+            if !published.contains(subscriber) {
+                published.push(subscriber.clone());
+            }
+        }
     }
 }
 
@@ -489,33 +537,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_commit_with_events_signals_the_relay_and_one_without_does_not() {
+    async fn a_commit_with_events_signals_their_queues_and_no_other() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/s.db", dir.path().display());
         let db = Database::connect(&url, &DatabaseOptions::default())
             .await
             .unwrap();
-        let mut commits = db.commits();
+        let (billing, orders) = (db.queue_signal("billing"), db.queue_signal("orders"));
+        let signalled = |signal: &Arc<Notify>| {
+            let waiting = signal.notified();
+            futures_util::FutureExt::now_or_never(waiting).is_some()
+        };
         db.write().await.unwrap().commit().await.unwrap();
-        assert!(!commits.has_changed().unwrap());
+        assert!(!signalled(&billing));
         let tx = db.write().await.unwrap();
         let savepoint = tx.savepoint().await.unwrap();
-        savepoint.mark_published();
+        savepoint.mark_published(&["billing".to_string()]);
         savepoint.commit().await.unwrap();
-        assert!(
-            !commits.has_changed().unwrap(),
-            "only the outer commit signals"
-        );
+        assert!(!signalled(&billing), "only the outer commit signals");
         tx.commit().await.unwrap();
-        assert!(commits.has_changed().unwrap());
-        commits.mark_unchanged();
+        assert!(signalled(&billing));
+        assert!(!signalled(&orders), "another queue is not woken");
         let tx = db.write().await.unwrap();
-        tx.mark_published();
+        tx.mark_published(&["orders".to_string()]);
         tx.rollback().await.unwrap();
-        assert!(
-            !commits.has_changed().unwrap(),
-            "a rollback publishes nothing"
-        );
+        assert!(!signalled(&orders), "a rollback publishes nothing");
     }
 
     #[tokio::test]

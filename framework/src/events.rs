@@ -65,7 +65,7 @@ impl<E, S> TypedSubscriber<E, S> {
 #[async_trait]
 impl<E: Event, S: Subscriber<E>> ErasedSubscriber for TypedSubscriber<E, S> {
     async fn apply(&self, tx: &Tx, envelope: &EventEnvelope) -> Result<(), DeliveryFailure> {
-        let event: E = serde_json::from_value(envelope.payload.clone()).map_err(|e| {
+        let event = E::deserialize(&envelope.payload).map_err(|e| {
             DeliveryFailure::BadPayload(format!("cannot decode event `{}`: {e}", E::NAME))
         })?;
         let delivered = Delivered {
@@ -323,7 +323,7 @@ impl Publisher {
         let subscribers = self.routes.subscribers_of(E::NAME);
         outbox::enqueue(tx, &envelope, subscribers).await?;
         if !subscribers.is_empty() {
-            tx.mark_published();
+            tx.mark_published(subscribers);
         }
         Ok(envelope.id)
     }

@@ -301,7 +301,7 @@ pub async fn resubmit_failed(db: &crate::db::Database, ids: &[i64]) -> Result<u6
     let tx = db.write().await?;
     let resubmitted = update.exec(&tx).await?.rows_affected;
     tx.commit().await?;
-    db.signal_commit();
+    db.signal_all_queues();
     Ok(resubmitted)
 }
 

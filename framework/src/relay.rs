@@ -18,18 +18,19 @@
 //! commits, and polls now and then for retries and for events committed by other processes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect};
-use tokio::sync::watch;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{QueryOrder, QuerySelect};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::config::OutboxConfig;
 use crate::db::{Database, Tx};
-use crate::events::{EventRoutes, LocalEventRoute};
+use crate::events::EventRoutes;
 use crate::metrics::{LOCAL, Metrics, REMOTE};
 use crate::outbox::{self, DELIVERED, FAILED, PENDING, entry, now_ms};
 use crate::trace::{TraceContext, in_trace};
@@ -106,48 +107,63 @@ impl OutboxRelay {
         &self.holder
     }
 
-    /// Serves every subscriber's queue on the tokio runtime until the handle stops it.
+    /// Serves every subscriber's queue on the tokio runtime until the handle stops it: one task
+    /// for the subscribers hosted in this process (their deliveries share transactions), one
+    /// per subscriber in another process.
     pub fn spawn(self) -> RelayHandle {
         let (stop, stopped) = watch::channel(false);
-        let tasks = self
+        let (local, remote): (Vec<String>, Vec<String>) = self
             .routes
             .subscribers()
             .into_iter()
-            .map(|subscriber| {
+            .partition(|s| self.routes.local(s).is_some());
+        let mut groups: Vec<Vec<String>> = remote.into_iter().map(|s| vec![s]).collect();
+        if !local.is_empty() {
+            groups.push(local);
+        }
+        let tasks = groups
+            .into_iter()
+            .map(|group| {
                 let relay = self.clone();
                 let stopped = stopped.clone();
-                tokio::spawn(async move { relay.serve(subscriber, stopped).await })
+                tokio::spawn(async move { relay.serve(group, stopped).await })
             })
             .collect();
         RelayHandle { stop, tasks }
     }
 
-    async fn serve(self, subscriber: String, mut stopped: watch::Receiver<bool>) {
+    async fn serve(self, group: Vec<String>, mut stopped: watch::Receiver<bool>) {
         let poll = Duration::from_millis(Ord::max(self.config.poll_interval_ms, 1));
-        let mut commits = self.db.commits();
+        let signal = Arc::new(Notify::new());
+        for subscriber in &group {
+            self.db.set_queue_signal(subscriber, signal.clone());
+        }
+        // Woken by a commit of this process, the relay knows rows are due; after a poll it looks
+        // first, cheaply, before taking the writer.
+        let mut woken = false;
         loop {
             if *stopped.borrow() {
                 break;
             }
-            commits.mark_unchanged();
-            let more = match self.pass(&subscriber).await {
+            let more = match self.pass_with(&group, !woken).await {
                 Ok(attempted) => attempted >= self.batch_size(),
                 Err(e) => {
-                    tracing::warn!(subscriber, error = %e, "outbox relay pass failed");
+                    tracing::warn!(subscribers = ?group, error = %e, "outbox relay pass failed");
                     false
                 }
             };
             if more {
+                woken = true;
                 continue;
             }
-            tokio::select! {
-                _ = commits.changed() => {}
-                _ = tokio::time::sleep(poll) => {}
-                _ = stopped.changed() => {}
-            }
+            woken = tokio::select! {
+                _ = signal.notified() => true,
+                _ = tokio::time::sleep(poll) => false,
+                _ = stopped.changed() => false,
+            };
         }
-        if let Err(e) = self.release(&subscriber).await {
-            tracing::warn!(subscriber, error = %e, "could not give up the relay lease");
+        if let Err(e) = self.release(&group).await {
+            tracing::warn!(subscribers = ?group, error = %e, "could not give up the relay leases");
         }
     }
 
@@ -158,34 +174,51 @@ impl OutboxRelay {
     /// Delivers one batch of `subscriber`'s due rows if this relay holds (or can take) its
     /// lease; returns how many deliveries were attempted.
     pub async fn pass(&self, subscriber: &str) -> Result<usize, DbErr> {
-        // A cheap look first, on a read connection: most passes find nothing due.
-        if due(self.db.read(), subscriber, 1).await?.is_empty() {
+        self.pass_with(&[subscriber.to_string()], true).await
+    }
+
+    async fn pass_with(&self, group: &[String], look_first: bool) -> Result<usize, DbErr> {
+        // A cheap look first, on a read connection, unless a commit just said rows are due:
+        // a poll usually finds nothing.
+        if look_first && due(self.db.read(), group, 1).await?.is_empty() {
             return Ok(0);
         }
-        match self.routes.local(subscriber) {
-            Some(local) => self.deliver_local(&local).await,
-            None => self.deliver_remote(subscriber).await,
+        match group {
+            [subscriber] if self.routes.local(subscriber).is_none() => {
+                self.deliver_remote(subscriber).await
+            }
+            _ => self.deliver_local(group).await,
         }
     }
 
-    /// A batch for a subscriber of this process: lease, effects, inbox rows and marks in one
-    /// transaction.
-    async fn deliver_local(&self, local: &LocalEventRoute) -> Result<usize, DbErr> {
-        let subscriber = local.module();
+    /// Applies one due row to its subscriber (hosted here) inside `tx`.
+    async fn apply(&self, tx: &Tx, row: &entry::Model) -> Outcome {
+        let Some(local) = self.routes.local(&row.subscriber) else {
+            return Err(DeliveryFailure::Unavailable(format!(
+                "subscriber `{}` is not hosted here",
+                row.subscriber
+            )));
+        };
+        match row.envelope() {
+            Ok(envelope) => traced(row, &envelope, LOCAL, local.apply_in(tx, &envelope)).await,
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A batch for subscribers of this process: leases, effects, inbox rows and marks in one
+    /// transaction, the rows of every queue whose lease it holds in commit order.
+    async fn deliver_local(&self, group: &[String]) -> Result<usize, DbErr> {
         let tx = self.db.write().await?;
-        if !self.hold_lease(&tx, subscriber).await? {
+        let held = self.hold_leases(&tx, group).await?;
+        if held.is_empty() {
             tx.rollback().await?;
             return Ok(0);
         }
-        let rows = due(&tx, subscriber, self.batch_size()).await?;
+        let rows = due(&tx, &held, self.batch_size()).await?;
         let mut outcomes = Vec::with_capacity(rows.len());
         let mut failure = None;
         for (i, row) in rows.iter().enumerate() {
-            let outcome = match row.envelope() {
-                Ok(envelope) => traced(row, &envelope, LOCAL, local.apply_in(&tx, &envelope)).await,
-                Err(e) => Err(e),
-            };
-            match outcome {
+            match self.apply(&tx, row).await {
                 Ok(applied) => outcomes.push(Ok(applied)),
                 Err(e) => {
                     failure = Some((i, e));
@@ -196,7 +229,7 @@ impl OutboxRelay {
         let Some((failed_at, error)) = failure else {
             self.record(&tx, &rows, &outcomes).await?;
             tx.commit().await?;
-            self.count(subscriber, LOCAL, &outcomes);
+            self.count(&rows, LOCAL, &outcomes);
             return Ok(rows.len());
         };
         // One event failed, and its work is mixed with the others' in this transaction: undo
@@ -204,7 +237,8 @@ impl OutboxRelay {
         // event's failure without running it a second time.
         tx.rollback().await?;
         let tx = self.db.write().await?;
-        if !self.hold_lease(&tx, subscriber).await? {
+        let still = self.hold_leases(&tx, &held).await?;
+        if still.len() != held.len() {
             tx.rollback().await?;
             return Ok(0);
         }
@@ -218,12 +252,7 @@ impl OutboxRelay {
                 continue;
             }
             let savepoint = tx.savepoint().await?;
-            let outcome = match row.envelope() {
-                Ok(envelope) => {
-                    traced(row, &envelope, LOCAL, local.apply_in(&savepoint, &envelope)).await
-                }
-                Err(e) => Err(e),
-            };
+            let outcome = self.apply(&savepoint, row).await;
             match &outcome {
                 Ok(_) => savepoint.commit().await?,
                 Err(_) => savepoint.rollback().await?,
@@ -232,7 +261,7 @@ impl OutboxRelay {
         }
         self.record(&tx, &rows, &outcomes).await?;
         tx.commit().await?;
-        self.count(subscriber, LOCAL, &outcomes);
+        self.count(&rows, LOCAL, &outcomes);
         Ok(rows.len())
     }
 
@@ -242,13 +271,14 @@ impl OutboxRelay {
         let Some(route) = self.routes.route(subscriber) else {
             return Ok(0);
         };
+        let group = [subscriber.to_string()];
         let tx = self.db.write().await?;
-        let held = self.hold_lease(&tx, subscriber).await?;
+        let held = self.hold_leases(&tx, &group).await?;
         tx.commit().await?;
-        if !held {
+        if held.is_empty() {
             return Ok(0);
         }
-        let rows = due(self.db.read(), subscriber, self.batch_size()).await?;
+        let rows = due(self.db.read(), &group, self.batch_size()).await?;
         let mut outcomes = Vec::with_capacity(rows.len());
         for row in &rows {
             let outcome = match row.envelope() {
@@ -258,7 +288,7 @@ impl OutboxRelay {
             outcomes.push(outcome);
         }
         let tx = self.db.write().await?;
-        if !self.hold_lease(&tx, subscriber).await? {
+        if self.hold_leases(&tx, &group).await?.is_empty() {
             // Another relay took the queue over meanwhile: it will deliver these again, and
             // the subscriber's inbox will recognise them.
             tx.rollback().await?;
@@ -270,21 +300,30 @@ impl OutboxRelay {
         }
         self.record(&tx, &rows, &outcomes).await?;
         tx.commit().await?;
-        self.count(subscriber, REMOTE, &outcomes);
+        self.count(&rows, REMOTE, &outcomes);
         Ok(rows.len())
     }
 
-    /// Takes or renews the lease of `subscriber`'s queue inside `tx`; `false` when another
-    /// relay holds it and it has not lapsed.
-    async fn hold_lease(&self, tx: &Tx, subscriber: &str) -> Result<bool, DbErr> {
+    /// Takes or renews the leases of the queues of `subscribers` inside `tx`, in one statement;
+    /// returns the subscribers whose lease this relay holds (not those another relay holds and
+    /// has not let lapse).
+    async fn hold_leases(&self, tx: &Tx, subscribers: &[String]) -> Result<Vec<String>, DbErr> {
         let now = now_ms();
         let until = now.saturating_add(i64::try_from(self.config.lease_ms).unwrap_or(i64::MAX));
-        let row = lease::ActiveModel {
-            subscriber: Set(subscriber.to_string()),
-            holder: Set(self.holder.clone()),
-            expires_at_ms: Set(until),
-        };
-        let taken = lease::Entity::insert(row)
+        let mut insert = Query::insert();
+        insert.into_table(lease::Entity).columns([
+            lease::Column::Subscriber,
+            lease::Column::Holder,
+            lease::Column::ExpiresAtMs,
+        ]);
+        for subscriber in subscribers {
+            insert.values_panic([
+                subscriber.as_str().into(),
+                self.holder.as_str().into(),
+                until.into(),
+            ]);
+        }
+        insert
             .on_conflict(
                 OnConflict::column(lease::Column::Subscriber)
                     .update_columns([lease::Column::Holder, lease::Column::ExpiresAtMs])
@@ -295,17 +334,21 @@ impl OutboxRelay {
                     )
                     .to_owned(),
             )
-            .exec_without_returning(tx)
-            .await?;
-        Ok(taken == 1)
+            .returning_col(lease::Column::Subscriber);
+        let rows = tx.query_all(&insert).await?;
+        let mut held = Vec::with_capacity(rows.len());
+        for row in rows {
+            held.push(row.try_get::<String>("", "subscriber")?);
+        }
+        Ok(held)
     }
 
-    /// Gives up the leases this relay holds on `subscriber`.
-    async fn release(&self, subscriber: &str) -> Result<(), DbErr> {
+    /// Gives up the leases this relay holds on `subscribers`.
+    async fn release(&self, subscribers: &[String]) -> Result<(), DbErr> {
         let tx = self.db.write().await?;
         lease::Entity::update_many()
             .col_expr(lease::Column::ExpiresAtMs, Expr::value(0))
-            .filter(lease::Column::Subscriber.eq(subscriber))
+            .filter(lease::Column::Subscriber.is_in(subscribers.iter().map(String::as_str)))
             .filter(lease::Column::Holder.eq(self.holder.as_str()))
             .exec(&tx)
             .await?;
@@ -376,33 +419,36 @@ impl OutboxRelay {
         Ok(())
     }
 
-    fn count(&self, subscriber: &str, location: &'static str, outcomes: &[Outcome]) {
-        let mut tally: BTreeMap<&'static str, u64> = BTreeMap::new();
-        for outcome in outcomes {
+    fn count(&self, rows: &[entry::Model], location: &'static str, outcomes: &[Outcome]) {
+        let mut tally: BTreeMap<(&str, &'static str), u64> = BTreeMap::new();
+        for (row, outcome) in rows.iter().zip(outcomes) {
             let kind = match outcome {
                 Ok(Applied::Now) => "applied",
                 Ok(Applied::Before) => "duplicate",
                 Err(f) if f.is_outage() => "unavailable",
                 Err(_) => "refused",
             };
-            *tally.entry(kind).or_default() += 1;
+            *tally.entry((row.subscriber.as_str(), kind)).or_default() += 1;
         }
-        for (outcome, n) in tally {
+        for ((subscriber, outcome), n) in tally {
             self.metrics
                 .event_deliveries(subscriber, location, outcome, n);
         }
     }
 }
 
-/// Up to `limit` of `subscriber`'s pending rows that are due, oldest first.
+/// Up to `limit` pending rows of the queues of `subscribers` that are due, oldest first.
 async fn due(
     db: &impl ConnectionTrait,
-    subscriber: &str,
+    subscribers: &[String],
     limit: usize,
 ) -> Result<Vec<entry::Model>, DbErr> {
-    entry::Entity::find()
-        .filter(entry::Column::Status.eq(PENDING))
-        .filter(entry::Column::Subscriber.eq(subscriber))
+    let mut query = entry::Entity::find().filter(entry::Column::Status.eq(PENDING));
+    query = match subscribers {
+        [one] => query.filter(entry::Column::Subscriber.eq(one.as_str())),
+        many => query.filter(entry::Column::Subscriber.is_in(many.iter().map(String::as_str))),
+    };
+    query
         .filter(entry::Column::NextAttemptAtMs.lte(now_ms()))
         .order_by_asc(entry::Column::Id)
         .limit(limit as u64)

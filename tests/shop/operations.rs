@@ -153,6 +153,7 @@ async fn an_extracted_module_is_counted_as_remote_by_its_callers() {
     // The caller's process: orders calls catalog over the network, inventory in-process.
     let caller = scrape(&topology.public_url_of("orders")).await;
     let prices = [
+        ("caller", "orders"),
         ("module", "catalog"),
         ("message", "catalog.get_prices"),
         ("location", "remote"),
@@ -177,6 +178,7 @@ async fn an_extracted_module_is_counted_as_remote_by_its_callers() {
         &caller,
         "cleave_bus_calls_total",
         &[
+            ("caller", "orders"),
             ("message", "inventory.reserve_stock"),
             ("location", "local"),
         ],

@@ -74,6 +74,20 @@ pub(crate) async fn record(
     expires_at_ms: Option<i64>,
     lines: &[StockLine],
 ) -> Result<bool, DbErr> {
+    if !record_header(tx, id, state, expires_at_ms).await? {
+        return Ok(false);
+    }
+    record_lines(tx, id, lines).await?;
+    Ok(true)
+}
+
+/// The reservation's row; `false` when the id was taken.
+async fn record_header(
+    tx: &Tx,
+    id: &str,
+    state: &str,
+    expires_at_ms: Option<i64>,
+) -> Result<bool, DbErr> {
     let header = reservation::ActiveModel {
         id: Set(id.to_string()),
         created_at: Set(chrono::Utc::now()),
@@ -88,9 +102,11 @@ pub(crate) async fn record(
         )
         .exec_without_returning(tx)
         .await?;
-    if fresh == 0 {
-        return Ok(false);
-    }
+    Ok(fresh == 1)
+}
+
+/// The reservation's lines.
+async fn record_lines(tx: &Tx, id: &str, lines: &[StockLine]) -> Result<(), DbErr> {
     reservation_line::Entity::insert_many(lines.iter().map(|line| reservation_line::ActiveModel {
         reservation_id: Set(id.to_string()),
         sku: Set(line.sku.clone()),
@@ -98,7 +114,7 @@ pub(crate) async fn record(
     }))
     .exec_without_returning(tx)
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 impl Reserve {
@@ -109,12 +125,10 @@ impl Reserve {
         lines: &[StockLine],
     ) -> Result<Result<(), InventoryError>, DbErr> {
         let tx = self.db.write().await?;
-        if reservation::Entity::find_by_id(id.to_string())
-            .one(&tx)
-            .await?
-            .is_some()
-        {
-            // Same reservation again (a retried call): it already holds its stock.
+        // The header goes first: it tells whether this is the same reservation again (a
+        // retried call), which already holds its stock.
+        let expires = Some(now_ms().saturating_add(self.ttl_ms));
+        if !record_header(&tx, id, HELD, expires).await? {
             tx.rollback().await?;
             return Ok(Ok(()));
         }
@@ -126,7 +140,7 @@ impl Reserve {
                     .await?
                     .map(|s| s.on_hand - s.reserved)
                     .unwrap_or(0);
-                // Rolling back undoes the lines already held: all or nothing.
+                // Rolling back undoes the header and the lines already held: all or nothing.
                 tx.rollback().await?;
                 return Ok(Err(InventoryError::InsufficientStock {
                     sku: line.sku.clone(),
@@ -135,14 +149,7 @@ impl Reserve {
                 }));
             }
         }
-        record(
-            &tx,
-            id,
-            HELD,
-            Some(now_ms().saturating_add(self.ttl_ms)),
-            lines,
-        )
-        .await?;
+        record_lines(&tx, id, lines).await?;
         tx.commit().await?;
         Ok(Ok(()))
     }
