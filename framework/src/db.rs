@@ -255,6 +255,9 @@ async fn connect_sqlite(
     let (url, file) = normalize_sqlite_url(url)?;
     let base = SqliteConnectOptions::from_str(&url)
         .map_err(sqlx_error)?
+        // Every module's statements go through the one writer: room for all of them, so none is
+        // prepared again (sqlx keeps 100 by default).
+        .statement_cache_capacity(1_000)
         .create_if_missing(true)
         .busy_timeout(Duration::from_millis(options.lock_timeout_ms))
         .foreign_keys(true)

@@ -364,13 +364,17 @@ impl OutboxRelay {
         outcomes: &[Outcome],
     ) -> Result<(), DbErr> {
         let now = now_ms();
-        let delivered: Vec<i64> = rows
+        let mut delivered: Vec<i64> = rows
             .iter()
             .zip(outcomes)
             .filter(|(_, o)| o.is_ok())
             .map(|(r, _)| r.id)
             .collect();
-        if !delivered.is_empty() {
+        if let Some(&last) = delivered.last() {
+            // Padded to a power of two with a repeated id, so the statement's text takes one of a
+            // few shapes: every distinct text is a statement the connection prepares and keeps
+            // in its cache, and one per batch size would crowd the cache out.
+            delivered.resize(delivered.len().next_power_of_two(), last);
             entry::Entity::update_many()
                 .col_expr(entry::Column::Status, Expr::value(DELIVERED))
                 .col_expr(entry::Column::DeliveredAtMs, Expr::value(now))
