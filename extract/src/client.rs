@@ -15,6 +15,7 @@ use cleave::{
 use failsafe::backoff::Constant;
 use failsafe::failure_policy::ConsecutiveFailures;
 
+use crate::identity::Credentials;
 use crate::wire;
 
 /// How calls to one remote module behave.
@@ -28,19 +29,20 @@ pub struct RemoteSettings {
     pub breaker_failures: u32,
     /// How long an open breaker refuses calls before letting one through.
     pub breaker_open: Duration,
-    /// The shared internal token, sent as a bearer token.
-    pub token: String,
+    /// The credentials this process speaks with: each sender module's token (or the shared
+    /// one), sent as a bearer token beside `cleave-sender`.
+    pub credentials: Credentials,
 }
 
 impl RemoteSettings {
     /// The settings for `module` from the process configuration.
-    pub fn from_config(config: &ExtractConfig, module: &str, token: &str) -> Self {
+    pub fn from_config(config: &ExtractConfig, module: &str, credentials: Credentials) -> Self {
         RemoteSettings {
             timeout: config.timeout_for(module),
             retries: config.retries,
             breaker_failures: config.breaker_failures.max(1),
             breaker_open: Duration::from_millis(config.breaker_open_ms),
-            token: token.to_string(),
+            credentials,
         }
     }
 }
@@ -64,7 +66,8 @@ pub struct RemoteModule {
     next: AtomicUsize,
     client: reqwest::Client,
     settings: RemoteSettings,
-    authorization: String,
+    /// `Bearer <token>` by sender module, computed once.
+    authorizations: std::sync::RwLock<HashMap<String, Option<String>>>,
     /// This module's `cleave-contract` header value, for requests.
     contract_header: String,
     /// `cleave-contract` header values by module, for the events this process publishes.
@@ -174,7 +177,7 @@ impl RemoteModule {
         }
         Ok(Arc::new(RemoteModule {
             contract,
-            authorization: format!("Bearer {}", settings.token),
+            authorizations: std::sync::RwLock::default(),
             contract_header: wire::contract_header(contract),
             instances,
             next: AtomicUsize::new(0),
@@ -211,14 +214,46 @@ impl RemoteModule {
             .find(|i| i.breaker.is_call_permitted())
     }
 
-    /// One POST to one instance, through its breaker, with the deadline. A 5xx answer is an
-    /// outage of that instance (retried for idempotent requests).
+    /// The `authorization` value when speaking as `sender`, if this process has a credential
+    /// for it.
+    fn authorization(&self, sender: &str) -> Option<String> {
+        if let Some(known) = self
+            .authorizations
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sender)
+        {
+            return known.clone();
+        }
+        let value = self
+            .settings
+            .credentials
+            .token_for(sender)
+            .map(|t| format!("Bearer {t}"));
+        self.authorizations
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sender.to_string(), value.clone());
+        value
+    }
+
+    /// One POST to one instance, through its breaker, with the deadline, as module `sender`. A
+    /// 5xx answer is an outage of that instance (retried for idempotent requests).
     async fn attempt(
         &self,
         path: &str,
+        sender: &str,
         contract_header: &str,
         body: &[u8],
     ) -> Result<Answer, AttemptError> {
+        let Some(authorization) = self.authorization(sender) else {
+            return Err(AttemptError::BreakerOpen(DeliveryFailure::Unavailable(
+                format!(
+                    "this process has no credential to speak as module `{sender}` to `{}`: set `credentials.{sender}.token` or `internal_token`",
+                    self.contract.module
+                ),
+            )));
+        };
         let Some(instance) = self.pick() else {
             return Err(AttemptError::BreakerOpen(DeliveryFailure::Unavailable(
                 format!(
@@ -239,7 +274,8 @@ impl RemoteModule {
             .client
             .post(format!("{}{path}", instance.base))
             .timeout(self.settings.timeout)
-            .header("authorization", &self.authorization)
+            .header("authorization", authorization)
+            .header(wire::SENDER_HEADER, sender)
             .header(wire::CONTRACT_HEADER, contract_header)
             .header("content-type", "application/json");
         if let Some(traceparent) = cleave::trace::outgoing_header() {
@@ -293,11 +329,12 @@ impl RemoteModule {
     async fn post(
         &self,
         path: &str,
+        sender: &str,
         contract_header: &str,
         body: &[u8],
         retry: bool,
     ) -> Result<Answer, DeliveryFailure> {
-        let once = || self.attempt(path, contract_header, body);
+        let once = || self.attempt(path, sender, contract_header, body);
         let result = if retry && self.settings.retries > 0 {
             once.retry(
                 ExponentialBuilder::default()
@@ -319,7 +356,7 @@ impl RemoteModule {
         let module = self.contract.module;
         match status {
             401 => DeliveryFailure::Unavailable(format!(
-                "the process hosting `{module}` refused our credentials ({detail}); set the same internal_token on both"
+                "the process hosting `{module}` refused our credentials ({detail}); check `credentials` (or the shared internal_token) on both"
             )),
             403 => DeliveryFailure::Unavailable(format!(
                 "the process hosting `{module}` refused this sender ({detail})"
@@ -351,6 +388,7 @@ impl RequestTransport for RemoteModule {
         let answer = self
             .post(
                 &wire::request_path(request.name),
+                request.caller,
                 &self.contract_header,
                 &body,
                 request.idempotent,
@@ -379,6 +417,7 @@ impl EventRoute for RemoteModule {
         let answer = self
             .post(
                 &wire::event_path(self.contract.module),
+                &envelope.publisher,
                 &header,
                 &body,
                 true,

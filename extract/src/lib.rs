@@ -14,8 +14,10 @@
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod identity;
 pub mod server;
 pub mod wire;
 
 pub use client::{RemoteModule, RemoteSettings};
+pub use identity::Credentials;
 pub use server::{InternalEndpoints, configure_internal};

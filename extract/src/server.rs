@@ -18,15 +18,22 @@ use cleave::{
 use futures_util::StreamExt;
 use tracing::Instrument;
 
+use crate::identity::Credentials;
 use crate::wire;
+
+/// The sender name of tools and tests that call from outside any module; only the shared
+/// `internal_token` authenticates it, and it may send requests, never events.
+pub const EXTERNAL: &str = cleave::bus::EXTERNAL;
 
 /// What the internal endpoints serve and how they check callers.
 pub struct InternalEndpoints {
     bus: Bus,
     events: EventRoutes,
-    token: Option<String>,
+    credentials: Credentials,
     hosted: Vec<&'static Contract>,
     known: Vec<&'static Contract>,
+    /// The requests each known module declares it sends.
+    sends: std::collections::BTreeMap<String, Vec<String>>,
     max_body_bytes: usize,
     structure: Option<Structure>,
     contracts: Vec<(String, serde_json::Value)>,
@@ -40,22 +47,34 @@ struct Structure {
 
 impl InternalEndpoints {
     /// Serves the requests of the modules of `hosted` through `bus` and their event intake
-    /// through `events`. Without a `token` every message is refused. `known` are all
-    /// contracts the binary knows, to check publishers' versions.
+    /// through `events`, to senders proven by `credentials` (without any, every message is
+    /// refused). `known` are all contracts the binary knows: a request is accepted only from a
+    /// module whose contract declares it sends it, an event only from the module that
+    /// publishes it, at a compatible version.
     pub fn new(
         bus: Bus,
         events: EventRoutes,
-        token: Option<String>,
+        credentials: Credentials,
         hosted: Vec<&'static Contract>,
         known: Vec<&'static Contract>,
         max_body_bytes: usize,
     ) -> Self {
+        let sends = known
+            .iter()
+            .map(|c| {
+                (
+                    c.module.to_string(),
+                    c.sends().iter().map(|s| s.to_string()).collect(),
+                )
+            })
+            .collect();
         InternalEndpoints {
             bus,
             events,
-            token,
+            credentials,
             hosted,
             known,
+            sends,
             max_body_bytes,
             structure: None,
             contracts: Vec::new(),
@@ -76,24 +95,44 @@ impl InternalEndpoints {
         self
     }
 
-    fn authorize(&self, request: &HttpRequest) -> Result<(), ApiError> {
-        let Some(token) = &self.token else {
-            return Err(unauthorized(
-                "this process has no internal_token configured, so it accepts no internal messages",
-            ));
+    /// The requests module `module` sends, where the binary links it: its declaration is
+    /// more current than its published document.
+    pub fn with_sends(mut self, module: &str, sends: &[&str]) -> Self {
+        self.sends.insert(
+            module.to_string(),
+            sends.iter().map(|s| s.to_string()).collect(),
+        );
+        self
+    }
+
+    /// The sender of `request`, proven by its credential: the module named by `cleave-sender`
+    /// (or [`EXTERNAL`] when absent).
+    fn authenticate<'r>(&self, request: &'r HttpRequest) -> Result<&'r str, ApiError> {
+        let sender = match request.headers().get(wire::SENDER_HEADER) {
+            None => EXTERNAL,
+            Some(value) => value
+                .to_str()
+                .ok()
+                .filter(|s| valid_module_name(s))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "bad_sender",
+                        format!(
+                            "`{}` must name a module (lowercase letters, digits, `_`)",
+                            wire::SENDER_HEADER
+                        ),
+                    )
+                })?,
         };
         let presented = request
             .headers()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        match presented {
-            Some(p) if constant_time_eq(p.as_bytes(), token.as_bytes()) => Ok(()),
-            Some(_) => Err(unauthorized("wrong internal token")),
-            None => Err(unauthorized(
-                "missing `authorization: Bearer <internal token>`",
-            )),
-        }
+        self.credentials
+            .verify(sender, presented)
+            .map_err(|refusal| unauthorized(&refusal.to_string()))?;
+        Ok(sender)
     }
 
     fn hosted(&self, module: &str) -> Option<&'static Contract> {
@@ -185,9 +224,24 @@ fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
 }
 
-/// Compares secrets without an early exit, so timing does not tell how much matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+fn forbidden(message: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden_sender", message)
+}
+
+/// At most 80 characters of a name taken from a message, for error messages.
+fn truncate(text: &str) -> String {
+    match text.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+fn valid_module_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 fn failure_response(failure: DeliveryFailure) -> ApiError {
@@ -223,7 +277,7 @@ async fn serve_request(
     name: &str,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    endpoints.authorize(&request)?;
+    let sender = endpoints.authenticate(&request)?;
     let module = owner_of(name);
     let contract = endpoints.hosted(module);
     let handler = contract
@@ -234,12 +288,22 @@ async fn serve_request(
                 format!("no module in this process serves `{name}`"),
             )
         })?;
+    if sender != EXTERNAL
+        && !endpoints
+            .sends
+            .get(sender)
+            .is_some_and(|sends| sends.iter().any(|s| s == name))
+    {
+        return Err(forbidden(format!(
+            "module `{sender}` does not declare that it sends `{name}`"
+        )));
+    }
     endpoints.check_contract(&request, module, contract)?;
     let body = endpoints.read_body(payload).await?;
     let outgoing = Outgoing {
         name,
         idempotent: false,
-        caller: "remote",
+        caller: sender,
     };
     let context = incoming_trace(&request, None);
     let span =
@@ -264,7 +328,7 @@ async fn serve_event(
     subscriber: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    endpoints.authorize(&request)?;
+    let sender = endpoints.authenticate(&request)?;
     let subscriber = subscriber.into_inner();
     if endpoints.hosted(&subscriber).is_none() || endpoints.events.local(&subscriber).is_none() {
         return Err(ApiError::not_found(
@@ -275,12 +339,26 @@ async fn serve_event(
     let body = endpoints.read_body(payload).await?;
     let envelope: EventEnvelope = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("bad_payload", format!("not an event envelope: {e}")))?;
+    // An event comes from the module that publishes it, and from nobody else.
+    if envelope.publisher != sender {
+        return Err(forbidden(format!(
+            "the event names `{}` as its publisher but is sent by `{sender}`",
+            truncate(&envelope.publisher)
+        )));
+    }
     let publisher = endpoints
         .known
         .iter()
         .copied()
-        .find(|c| c.module == envelope.publisher);
-    endpoints.check_contract(&request, &envelope.publisher, publisher)?;
+        .find(|c| c.module == sender)
+        .filter(|c| c.publishes.contains(&envelope.name.as_str()))
+        .ok_or_else(|| {
+            forbidden(format!(
+                "module `{sender}` does not publish `{}`",
+                truncate(&envelope.name)
+            ))
+        })?;
+    endpoints.check_contract(&request, sender, Some(publisher))?;
     let context = incoming_trace(&request, envelope.traceparent.as_deref());
     let span = tracing::info_span!(
         "internal_event",
@@ -311,7 +389,7 @@ async fn structure(
     endpoints: web::Data<InternalEndpoints>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    endpoints.authorize(&request)?;
+    endpoints.authenticate(&request)?;
     let Some(structure) = &endpoints.structure else {
         return Err(ApiError::not_found(
             "no_structure",
@@ -353,7 +431,7 @@ async fn contracts(
     endpoints: web::Data<InternalEndpoints>,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    endpoints.authorize(&request)?;
+    endpoints.authenticate(&request)?;
     let contracts: serde_json::Map<String, serde_json::Value> =
         endpoints.contracts.iter().cloned().collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "contracts": contracts })))
@@ -398,9 +476,11 @@ pub fn configure_internal(cfg: &mut web::ServiceConfig, endpoints: Arc<InternalE
 #[cfg(test)]
 mod tests {
     #[test]
-    fn token_comparison() {
-        assert!(super::constant_time_eq(b"abc", b"abc"));
-        assert!(!super::constant_time_eq(b"abc", b"abd"));
-        assert!(!super::constant_time_eq(b"abc", b"abcd"));
+    fn names_from_messages_are_truncated_and_checked() {
+        assert_eq!(super::truncate("short"), "short");
+        assert_eq!(super::truncate(&"x".repeat(200)).chars().count(), 81);
+        assert!(super::valid_module_name("billing"));
+        assert!(!super::valid_module_name("Billing"));
+        assert!(!super::valid_module_name(""));
     }
 }

@@ -9,7 +9,10 @@ use std::time::Duration;
 use actix_web::{App, HttpServer};
 use cleave::testing::Harness;
 use cleave::{CallError, Contract, Request, Version};
-use cleave_extract::{InternalEndpoints, RemoteModule, RemoteSettings, configure_internal};
+use cleave_extract::identity::new_credential;
+use cleave_extract::{
+    Credentials, InternalEndpoints, RemoteModule, RemoteSettings, configure_internal,
+};
 use serde::{Deserialize, Serialize};
 
 /// What the callee (greeter 1.1) understands: 1.1 added the optional `title`.
@@ -72,6 +75,12 @@ const TOKEN: &str = "versions-test";
 
 /// Serves greeter 1.1 on a loopback port; returns its base URL and keeps its runtime alive.
 async fn serve_greeter() -> (String, cleave::testing::TestApp) {
+    serve_greeter_to(Credentials::shared(Some(TOKEN.to_string()))).await
+}
+
+/// Serves greeter 1.1 to the senders `credentials` prove; module `client` declares it sends
+/// `greeter.greet`.
+async fn serve_greeter_to(credentials: Credentials) -> (String, cleave::testing::TestApp) {
     let app = Harness::new()
         .stub::<v1_1::Greet, _, _>(|g: v1_1::Greet| async move {
             // The trace the handler runs in, for the propagation test.
@@ -93,14 +102,17 @@ async fn serve_greeter() -> (String, cleave::testing::TestApp) {
         })
         .start()
         .await;
-    let endpoints = Arc::new(InternalEndpoints::new(
-        app.bus().clone(),
-        app.events().clone(),
-        Some(TOKEN.to_string()),
-        vec![&v1_1::CONTRACT],
-        vec![&v1_1::CONTRACT],
-        64 * 1024,
-    ));
+    let endpoints = Arc::new(
+        InternalEndpoints::new(
+            app.bus().clone(),
+            app.events().clone(),
+            credentials,
+            vec![&v1_1::CONTRACT],
+            vec![&v1_1::CONTRACT],
+            64 * 1024,
+        )
+        .with_sends("client", &["greeter.greet"]),
+    );
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let server = HttpServer::new(move || {
@@ -117,12 +129,21 @@ async fn serve_greeter() -> (String, cleave::testing::TestApp) {
 
 /// A caller process whose bus reaches greeter remotely, built against `contract`.
 async fn caller(base: &str, contract: &'static Contract) -> cleave::testing::TestApp {
+    caller_with(base, contract, Credentials::shared(Some(TOKEN.to_string()))).await
+}
+
+/// A caller process presenting `credentials`.
+async fn caller_with(
+    base: &str,
+    contract: &'static Contract,
+    credentials: Credentials,
+) -> cleave::testing::TestApp {
     let settings = RemoteSettings {
         timeout: Duration::from_secs(2),
         retries: 0,
         breaker_failures: 5,
         breaker_open: Duration::from_secs(1),
-        token: TOKEN.to_string(),
+        credentials,
     };
     let remote = RemoteModule::new(contract, &[base.to_string()], settings, &[contract]).unwrap();
     Harness::new()
@@ -193,4 +214,66 @@ async fn the_trace_context_crosses_the_hop() {
         seen.text, trace.trace_id,
         "the callee ran in the caller's trace"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_module_proves_itself_and_a_credential_rotates_without_downtime() {
+    let (old, old_digest) = new_credential();
+    let (new, new_digest) = new_credential();
+    // While rotating, the receiver accepts both of `client`'s credentials; the shared token
+    // still serves modules without credentials of their own.
+    let (base, _server) = serve_greeter_to(
+        Credentials::shared(Some(TOKEN.to_string()))
+            .accepting("client", vec![old_digest.clone(), new_digest.clone()]),
+    )
+    .await;
+    let greet = || v1_1::Greet {
+        name: "Ada".into(),
+        title: None,
+    };
+    for token in [&old, &new] {
+        let client = caller_with(
+            &base,
+            &v1_1::CONTRACT,
+            Credentials::default().with_token("client", token.clone()),
+        )
+        .await;
+        let greeting = client.bus().call_as("client", greet()).await;
+        assert_eq!(greeting.unwrap().text, "Hello, Ada");
+    }
+
+    // The shared token does not prove `client` once it has a credential of its own.
+    let shared = caller(&base, &v1_1::CONTRACT).await;
+    match shared.bus().call_as("client", greet()).await {
+        Err(CallError::Unavailable { reason, .. }) => {
+            assert!(reason.contains("refused our credentials"), "{reason}")
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    // A module proven by the shared token but not declaring the request is forbidden.
+    match shared.bus().call_as("stranger", greet()).await {
+        Err(CallError::Unavailable { reason, .. }) => assert!(
+            reason.contains("`stranger` does not declare that it sends `greeter.greet`"),
+            "{reason}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // After the rotation the receiver keeps the new digest only: the old token stops working.
+    let (base, _server) =
+        serve_greeter_to(Credentials::default().accepting("client", vec![new_digest])).await;
+    let old_client = caller_with(
+        &base,
+        &v1_1::CONTRACT,
+        Credentials::default().with_token("client", old),
+    )
+    .await;
+    assert!(old_client.bus().call_as("client", greet()).await.is_err());
+    let new_client = caller_with(
+        &base,
+        &v1_1::CONTRACT,
+        Credentials::default().with_token("client", new),
+    )
+    .await;
+    assert!(new_client.bus().call_as("client", greet()).await.is_ok());
 }

@@ -127,9 +127,16 @@ pub struct Config {
     /// Address of the internal listener, which serves this process's modules to other
     /// processes; apart from the public API.
     pub internal_listen: SocketAddr,
-    /// Shared secret of the internal endpoints, sent and required as a bearer token. Without
-    /// it the internal endpoints refuse every message.
+    /// Shared secret of the internal endpoints, sent and required as a bearer token for every
+    /// module without credentials of its own (and for tools, as sender `external`). Any
+    /// process holding it can speak as those modules; give modules their own `credentials` to
+    /// prevent that.
     pub internal_token: Option<String>,
+    /// Each module's credential on the wire, `[credentials.<module>]`: the `token` this process
+    /// presents when it speaks as the module (only where the module is hosted), and the
+    /// SHA-256 digests (`sha256:<hex>`) of the tokens accepted from it (two while rotating).
+    /// `<app> credentials new MODULE` makes a pair.
+    pub credentials: BTreeMap<String, ModuleCredential>,
     /// How calls and event deliveries to remote modules behave.
     pub extract: ExtractConfig,
     /// Export of spans to an OpenTelemetry collector.
@@ -159,6 +166,7 @@ impl Config {
             node: None,
             internal_listen: SocketAddr::from(([127, 0, 0, 1], 9180)),
             internal_token: None,
+            credentials: BTreeMap::new(),
             extract: ExtractConfig::default(),
             telemetry: TelemetryConfig::for_app(app),
             module: BTreeMap::new(),
@@ -204,6 +212,25 @@ impl Default for PlacementNode {
             urls: Vec::new(),
             replicas: 1,
         }
+    }
+}
+
+/// One module's credential on the wire.
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModuleCredential {
+    /// The secret presented when this process speaks as the module.
+    pub token: Option<String>,
+    /// Digests (`sha256:<hex>`) of the tokens accepted from the module.
+    pub accept: Vec<String>,
+}
+
+impl std::fmt::Debug for ModuleCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleCredential")
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("accept", &self.accept)
+            .finish()
     }
 }
 

@@ -488,12 +488,20 @@ impl Runtime {
             declared.sort_unstable();
             let mut published: Vec<&str> = m.contract.subscribes().to_vec();
             published.sort_unstable();
-            if declared != published {
+            let mut sends: Vec<&str> = m.sends.to_vec();
+            sends.sort_unstable();
+            let mut published_sends: Vec<&str> = m.contract.sends().to_vec();
+            published_sends.sort_unstable();
+            // Fixtures list their contract by hand; only a published document can be stale.
+            let published_doc = m.contract.published_document().is_some();
+            if declared != published || (published_doc && sends != published_sends) {
                 errors.push(format!(
-                    "the published contract of module `{}` is stale: its declaration subscribes to [{}] but its contract.json lists [{}]; run `{} contracts --write`",
+                    "the published contract of module `{}` is stale: its declaration subscribes to [{}] and sends [{}] but its contract.json lists [{}] and [{}]; run `{} contracts --write`",
                     m.name(),
                     declared.join(", "),
+                    sends.join(", "),
                     published.join(", "),
+                    published_sends.join(", "),
                     settings.app
                 ));
             }

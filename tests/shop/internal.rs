@@ -163,6 +163,37 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
         assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
 
+    // A request comes only from a module that declares it sends it.
+    let from = |sender: &str| {
+        client
+            .post(format!("{base}{prices}"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("cleave-contract", "catalog/1.0")
+            .header("cleave-sender", sender.to_string())
+            .header("content-type", "application/json")
+            .body(good.clone())
+            .send()
+    };
+    let answer = from("orders").await.unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::OK,
+        "orders sends catalog.get_prices"
+    );
+    let answer = from("notifications").await.unwrap();
+    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    let error: Value = answer.json().await.unwrap();
+    assert_eq!(error["error"], "forbidden_sender");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("`notifications` does not declare that it sends `catalog.get_prices`"),
+        "{error}"
+    );
+    let answer = from("Not A Module").await.unwrap();
+    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+
     // Event intake on the process that hosts notifications.
     let events = topology.internal_url_of("notifications");
     let envelope = |publisher: &str| {
@@ -174,12 +205,15 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
             "payload": {"order_id": "01900000-0000-7000-8000-000000000002", "customer": "zed", "lines": [], "total_cents": 5}
         })
     };
-    let send_event = |contract: &'static str, body: Value| {
-        let request = client
+    let send_from = |sender: Option<&str>, contract: &'static str, body: Value| {
+        let mut request = client
             .post(format!("{events}/_cleave/v1/events/notifications"))
             .header("authorization", format!("Bearer {TOKEN}"))
             .header("cleave-contract", contract)
             .json(&body);
+        if let Some(sender) = sender {
+            request = request.header("cleave-sender", sender);
+        }
         async move {
             let response = request.send().await.unwrap();
             (
@@ -188,14 +222,53 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
             )
         }
     };
+    let send_event =
+        |contract: &'static str, body: Value| send_from(Some("orders"), contract, body);
     let (status, body) = send_event("orders/9.0", envelope("orders")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, body) = send_event("orders/1.0", json!({"id": 1})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // An event comes from its publisher only: not from another module speaking for it, not
+    // from a module that names itself but does not publish it, not from a tool.
+    let forged = [
+        (
+            Some("billing"),
+            "billing/1.1",
+            envelope("orders"),
+            "sent by `billing`",
+        ),
+        (
+            Some("billing"),
+            "billing/1.1",
+            envelope("billing"),
+            "does not publish",
+        ),
+        (None, "orders/1.0", envelope("orders"), "sent by `external`"),
+    ];
+    for (sender, contract, body, says) in forged {
+        let (status, error) = send_from(sender, contract, body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{sender:?}: {error}");
+        assert_eq!(error["error"], "forbidden_sender", "{error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+    assert!(
+        shop.notifications("zed").await.is_empty(),
+        "nothing refused was applied"
+    );
+
+    let mut answers = Vec::new();
     for _ in 0..2 {
         let (status, body) = send_event("orders/1.0", envelope("orders")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
+        answers.push(body["status"].clone());
     }
+    assert_eq!(
+        answers,
+        [json!("applied"), json!("duplicate")],
+        "a duplicate is acknowledged, and says so"
+    );
     assert_eq!(shop.notifications("zed").await.len(), 1, "applied once");
 
     // Still serving after all of that.

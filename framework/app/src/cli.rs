@@ -46,9 +46,9 @@ enum Command {
         #[arg(long, value_delimiter = ',', value_name = "MODULE,...")]
         modules: Vec<String>,
         /// A module hosted by another process, as MODULE=URL of that process's internal
-        /// listener; repeat for replicas or other modules.
-        #[arg(long, value_delimiter = ',', value_name = "MODULE=URL", value_parser = parse_remote)]
-        remote: Vec<(String, String)>,
+        /// listener; replicas as MODULE=URL1,URL2 or by repeating the flag.
+        #[arg(long, value_name = "MODULE=URL[,URL...]", value_parser = parse_remote)]
+        remote: Vec<Remotes>,
         /// Address of the internal listener (module messages from other processes).
         #[arg(long, value_name = "ADDR")]
         internal_listen: Option<SocketAddr>,
@@ -106,6 +106,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Make a credential for a module: a random token (for the processes hosting it) and its
+    /// digest (for every process that receives its messages), printed as configuration.
+    Credentials {
+        #[command(subcommand)]
+        action: CredentialsAction,
+    },
     /// Create a module: api crate, implementation crate, migration set, a first request with a
     /// handler and a test, wired into the workspace and this application.
     NewModule {
@@ -114,6 +120,15 @@ enum Command {
         /// The workspace's Cargo.toml.
         #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
         manifest_path: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CredentialsAction {
+    /// A new token and its digest for MODULE.
+    New {
+        /// The module the credential proves.
+        module: String,
     },
 }
 
@@ -188,7 +203,7 @@ impl Cli {
             }
             if !remote.is_empty() {
                 let mut by_module: Map<String, Value> = Map::new();
-                for (module, url) in remote {
+                for (module, url) in remote.iter().flat_map(|r| &r.0) {
                     let urls = by_module
                         .entry(module.clone())
                         .or_insert_with(|| Value::Array(Vec::new()));
@@ -248,6 +263,16 @@ impl Cli {
                 name,
                 manifest_path,
             } => return crate::scaffold::new_module(app, name, manifest_path),
+            Command::Credentials {
+                action: CredentialsAction::New { module },
+            } => {
+                let (token, digest) = cleave_extract::identity::new_credential();
+                let env = app.name().env_var(&format!("credentials.{module}.token"));
+                println!(
+                    "# Where `{module}` is hosted (keep it secret; or set {env}):\n[credentials.{module}]\ntoken = \"{token}\"\n\n# On every process that receives messages from `{module}` (add it beside the old digest while rotating):\n[credentials.{module}]\naccept = [\"{digest}\"]"
+                );
+                return Ok(());
+            }
             _ => {}
         }
         let config = self.config(app)?;
@@ -415,13 +440,30 @@ fn placements_command(config: &Config, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_remote(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((module, url)) if !module.is_empty() && !url.is_empty() => {
-            Ok((module.to_string(), url.to_string()))
+/// One `--remote` value: `(module, url)` pairs.
+#[derive(Debug, Clone)]
+struct Remotes(Vec<(String, String)>);
+
+fn parse_remote(text: &str) -> Result<Remotes, String> {
+    // `billing=URL1,URL2` (replicas), `billing=URL1,catalog=URL2` (several modules): a piece
+    // without `=` is one more URL of the module before it.
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for piece in text.split(',').filter(|p| !p.is_empty()) {
+        match piece.split_once('=') {
+            Some((name, url)) if !name.is_empty() && !url.is_empty() && !name.contains('/') => {
+                pairs.push((name.to_string(), url.to_string()))
+            }
+            None if !pairs.is_empty() => {
+                let module = pairs[pairs.len() - 1].0.clone();
+                pairs.push((module, piece.to_string()));
+            }
+            _ => return Err(format!("expected MODULE=URL[,URL...], got `{text}`")),
         }
-        _ => Err(format!("expected MODULE=URL, got `{text}`")),
     }
+    if pairs.is_empty() {
+        return Err(format!("expected MODULE=URL[,URL...], got `{text}`"));
+    }
+    Ok(Remotes(pairs))
 }
 
 async fn serve(app: &App, config: Config) -> anyhow::Result<()> {
@@ -576,4 +618,26 @@ pub fn describe_modules_json(modules: &[&'static ModuleDescriptor]) -> Value {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_remote;
+
+    #[test]
+    fn remote_flags_take_replicas_and_several_modules() {
+        let pairs = |text| parse_remote(text).map(|r| r.0);
+        let p = |m: &str, u: &str| (m.to_string(), u.to_string());
+        assert_eq!(
+            pairs("billing=http://a:1,http://b:2").unwrap(),
+            [p("billing", "http://a:1"), p("billing", "http://b:2")]
+        );
+        assert_eq!(
+            pairs("billing=http://a:1,catalog=http://c:3").unwrap(),
+            [p("billing", "http://a:1"), p("catalog", "http://c:3")]
+        );
+        assert!(pairs("http://a:1").is_err());
+        assert!(pairs("billing=").is_err());
+        assert!(pairs("").is_err());
+    }
 }

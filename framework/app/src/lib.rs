@@ -35,7 +35,7 @@ use std::process::ExitCode;
 use cleave::config::{ConfigError, ConfigSources};
 use cleave::{AppName, Config, ModuleDescriptor};
 
-pub use server::{Listeners, Server, StopHandle, openapi};
+pub use server::{Listeners, Server, StopHandle, credentials, openapi};
 
 /// An application built on cleave: its name, what it is, its version, and the placements it
 /// ships with.
@@ -130,11 +130,14 @@ impl App {
 pub fn published_contract(module: &ModuleDescriptor) -> serde_json::Value {
     let mut document = match cleave_contract::contract_of(module.name()) {
         Some(registration) => (registration.document)(),
-        None => cleave_contract::schema::document(module.contract, &[], vec![], vec![]),
+        None => cleave_contract::schema::document(module.contract, &[], &[], vec![], vec![]),
     };
     let mut subscribes: Vec<&str> = module.subscribes.to_vec();
     subscribes.sort_unstable();
     document["subscribes"] = serde_json::json!(subscribes);
+    let mut sends: Vec<&str> = module.sends.to_vec();
+    sends.sort_unstable();
+    document["sends"] = serde_json::json!(sends);
     document
 }
 

@@ -8,7 +8,9 @@ use actix_web::dev::{Server as HttpServerRunning, ServerHandle};
 use actix_web::{HttpResponse, HttpServer, web};
 use anyhow::{Context, bail};
 use cleave::{Bus, Config, Contract, Database, ModuleDescriptor, Runtime, RuntimeSettings, Wiring};
-use cleave_extract::{InternalEndpoints, RemoteModule, RemoteSettings, configure_internal};
+use cleave_extract::{
+    Credentials, InternalEndpoints, RemoteModule, RemoteSettings, configure_internal,
+};
 
 use crate::App;
 
@@ -111,6 +113,23 @@ fn hosted_modules(
     Ok(hosted)
 }
 
+/// This process's credentials from its configuration: the shared token, the tokens of the
+/// modules it hosts, the digests it accepts from every module.
+pub fn credentials(config: &Config, hosted: &[&'static ModuleDescriptor]) -> Credentials {
+    let mut credentials = Credentials::shared(config.internal_token.clone());
+    for (module, credential) in &config.credentials {
+        if let Some(token) = &credential.token
+            && hosted.iter().any(|m| m.name() == module)
+        {
+            credentials = credentials.with_token(module, token.clone());
+        }
+        if !credential.accept.is_empty() {
+            credentials = credentials.accepting(module, credential.accept.clone());
+        }
+    }
+    credentials
+}
+
 impl Server {
     /// Binds the configured addresses, then [`Server::build_on`].
     pub async fn build(app: &App, config: &Config) -> anyhow::Result<Server> {
@@ -132,6 +151,7 @@ impl Server {
 
         let mut wiring = Wiring::default();
         let mut remotes = Vec::new();
+        let credentials = credentials(config, &hosted);
         for (module, urls) in &config.remote {
             if hosted.iter().any(|m| m.name() == module) {
                 bail!("module `{module}` is hosted here and also listed in `remote`; choose one");
@@ -146,13 +166,14 @@ impl Server {
                         .join(", ")
                 );
             };
-            let Some(token) = config.internal_token.as_deref() else {
+            if credentials.is_empty() {
                 bail!(
-                    "remote modules need `internal_token` ({}), the same secret on every process",
+                    "remote modules need credentials: `internal_token` ({}), the same secret on every process, or `[credentials.<module>]`",
                     app.name().env_var("internal_token")
                 );
-            };
-            let settings = RemoteSettings::from_config(&config.extract, module, token);
+            }
+            let settings =
+                RemoteSettings::from_config(&config.extract, module, credentials.clone());
             let remote =
                 RemoteModule::new(contract, urls, settings, &known).map_err(anyhow::Error::msg)?;
             wiring.requests.remote_module(module, remote.clone());
@@ -224,22 +245,26 @@ impl Server {
                 .default_service(web::to(cleave::http::not_found))
         })
         .shutdown_timeout(config.shutdown_timeout_s);
+        let mut endpoints = InternalEndpoints::new(
+            bus,
+            runtime.events().clone(),
+            credentials,
+            hosted.iter().map(|m| m.contract).collect(),
+            known,
+            config.extract.max_body_bytes,
+        );
+        for module in &linked {
+            endpoints = endpoints.with_sends(module.name(), module.sends);
+        }
         let endpoints = Arc::new(
-            InternalEndpoints::new(
-                bus,
-                runtime.events().clone(),
-                config.internal_token.clone(),
-                hosted.iter().map(|m| m.contract).collect(),
-                known,
-                config.extract.max_body_bytes,
-            )
-            .with_structure(runtime.db().clone(), remotes.clone())
-            .with_contracts(
-                hosted
-                    .iter()
-                    .map(|m| (m.name().to_string(), crate::published_contract(m)))
-                    .collect(),
-            ),
+            endpoints
+                .with_structure(runtime.db().clone(), remotes.clone())
+                .with_contracts(
+                    hosted
+                        .iter()
+                        .map(|m| (m.name().to_string(), crate::published_contract(m)))
+                        .collect(),
+                ),
         );
         let mut internal = HttpServer::new(move || {
             let endpoints = endpoints.clone();

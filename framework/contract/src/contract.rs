@@ -43,17 +43,24 @@ impl fmt::Display for Version {
     }
 }
 
-/// Where a contract's subscriptions come from.
+/// The events a module subscribes to and the requests it sends.
+#[derive(Debug, Clone, Copy)]
+struct Declared {
+    subscribes: &'static [&'static str],
+    sends: &'static [&'static str],
+}
+
+/// Where a contract's subscriptions (and sent requests) come from.
 enum Subscriptions {
     /// Given in code (test fixtures, benchmarks).
-    Listed(&'static [&'static str]),
+    Listed(Declared),
     /// Read from the module's published contract document (`contract.json` next to its api
     /// crate), which is generated from the module's own declaration. A module subscribes in
     /// its implementation crate, naming the event types; this document is how a binary that
     /// does not link that implementation still knows where the module's events must go.
     Published {
         document: &'static str,
-        parsed: OnceLock<&'static [&'static str]>,
+        parsed: OnceLock<Declared>,
     },
 }
 
@@ -100,7 +107,29 @@ impl Contract {
             version,
             handles,
             publishes,
-            subscribes: Subscriptions::Listed(subscribes),
+            subscribes: Subscriptions::Listed(Declared {
+                subscribes,
+                sends: &[],
+            }),
+        }
+    }
+
+    /// A contract listed here, whose module also sends `sends` (fixtures and hand-made
+    /// stand-ins; a published contract reads them from its document).
+    pub const fn sending(
+        module: &'static str,
+        version: Version,
+        handles: &'static [&'static str],
+        publishes: &'static [&'static str],
+        subscribes: &'static [&'static str],
+        sends: &'static [&'static str],
+    ) -> Contract {
+        Contract {
+            module,
+            version,
+            handles,
+            publishes,
+            subscribes: Subscriptions::Listed(Declared { subscribes, sends }),
         }
     }
 
@@ -132,10 +161,24 @@ impl Contract {
     /// When the published document is not a contract document; it is generated, so this means
     /// it was edited by hand or truncated.
     pub fn subscribes(&self) -> &'static [&'static str] {
+        self.declared().subscribes
+    }
+
+    /// Requests (of other modules) the module sends, as its published document says; a
+    /// receiver checks a request's sender against it.
+    ///
+    /// # Panics
+    ///
+    /// Like [`Contract::subscribes`].
+    pub fn sends(&self) -> &'static [&'static str] {
+        self.declared().sends
+    }
+
+    fn declared(&self) -> Declared {
         match &self.subscribes {
-            Subscriptions::Listed(list) => list,
-            Subscriptions::Published { document, parsed } => parsed.get_or_init(|| {
-                subscriptions_of(document).unwrap_or_else(|e| {
+            Subscriptions::Listed(declared) => *declared,
+            Subscriptions::Published { document, parsed } => *parsed.get_or_init(|| {
+                declared_in(document).unwrap_or_else(|e| {
                     panic!(
                         "the published contract of module `{}` is unreadable ({e}); regenerate it with the `contracts --write` command of the application",
                         self.module
@@ -154,25 +197,41 @@ impl Contract {
     }
 }
 
-/// The `subscribes` list of a published contract document. An empty document (a module
-/// created before its first `contracts --write`) subscribes to nothing.
-fn subscriptions_of(document: &str) -> Result<&'static [&'static str], String> {
+/// The `subscribes` and `sends` lists of a published contract document. An empty document (a
+/// module created before its first `contracts --write`) subscribes to and sends nothing; a
+/// document without `sends` (older) sends nothing.
+fn declared_in(document: &str) -> Result<Declared, String> {
     if document.trim().is_empty() {
-        return Ok(&[]);
+        return Ok(Declared {
+            subscribes: &[],
+            sends: &[],
+        });
     }
     let value: serde_json::Value = serde_json::from_str(document).map_err(|e| e.to_string())?;
-    let list = value
-        .get("subscribes")
-        .and_then(|s| s.as_array())
-        .ok_or("no `subscribes` list")?;
-    let mut names = Vec::with_capacity(list.len());
-    for item in list {
-        let name = item.as_str().ok_or("a subscription is not a string")?;
-        // Contracts live as long as the process; leaking their few names once is the price
-        // of handing out `&'static str` like the rest of the contract.
-        names.push(&*Box::leak(name.to_string().into_boxed_str()));
-    }
-    Ok(Box::leak(names.into_boxed_slice()))
+    let names = |key: &str, required: bool| -> Result<&'static [&'static str], String> {
+        let Some(list) = value.get(key) else {
+            return if required {
+                Err(format!("no `{key}` list"))
+            } else {
+                Ok(&[])
+            };
+        };
+        let list = list.as_array().ok_or(format!("`{key}` is not a list"))?;
+        let mut names = Vec::with_capacity(list.len());
+        for item in list {
+            let name = item
+                .as_str()
+                .ok_or(format!("an entry of `{key}` is not a string"))?;
+            // Contracts live as long as the process; leaking their few names once is the
+            // price of handing out `&'static str` like the rest of the contract.
+            names.push(&*Box::leak(name.to_string().into_boxed_str()));
+        }
+        Ok(Box::leak(names.into_boxed_slice()))
+    };
+    Ok(Declared {
+        subscribes: names("subscribes", true)?,
+        sends: names("sends", false)?,
+    })
 }
 
 /// A contract as an api crate registers it: the contract, and how to build its published
@@ -226,7 +285,7 @@ mod tests {
         Version::new(1, 0),
         &[],
         &["orders.order_placed"],
-        r#"{"module": "orders", "subscribes": ["billing.payment_captured"]}"#,
+        r#"{"module": "orders", "subscribes": ["billing.payment_captured"], "sends": ["catalog.get_prices"]}"#,
     );
 
     static FRESH: Contract = Contract::published("fresh", Version::new(1, 0), &[], &[], "\n");
@@ -234,6 +293,8 @@ mod tests {
     #[test]
     fn subscriptions_come_from_the_published_document() {
         assert_eq!(PUBLISHED.subscribes(), ["billing.payment_captured"]);
+        assert_eq!(PUBLISHED.sends(), ["catalog.get_prices"]);
+        assert!(FRESH.sends().is_empty());
         // Read once, then the same list.
         assert!(std::ptr::eq(PUBLISHED.subscribes(), PUBLISHED.subscribes()));
         assert!(FRESH.subscribes().is_empty());

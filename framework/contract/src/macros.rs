@@ -79,6 +79,7 @@ macro_rules! contract {
             $crate::schema::document(
                 &CONTRACT,
                 CONTRACT.subscribes(),
+                CONTRACT.sends(),
                 vec![$($crate::schema::request::<$request>()),*],
                 vec![$($crate::schema::event::<$event>()),*],
             )

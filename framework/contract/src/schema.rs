@@ -33,10 +33,11 @@ pub fn event<E: Event + JsonSchema>() -> (&'static str, Value) {
     (E::NAME, enforced(json!(schema_for!(E))))
 }
 
-/// The whole published contract: version, requests, events, subscriptions.
+/// The whole published contract: version, requests, events, subscriptions, sent requests.
 pub fn document(
     contract: &Contract,
     subscribes: &[&str],
+    sends: &[&str],
     requests: Vec<(&'static str, Value)>,
     events: Vec<(&'static str, Value)>,
 ) -> Value {
@@ -50,6 +51,8 @@ pub fn document(
         .collect();
     let mut subscribes: Vec<&str> = subscribes.to_vec();
     subscribes.sort_unstable();
+    let mut sends: Vec<&str> = sends.to_vec();
+    sends.sort_unstable();
     json!({
         "$comment": "Generated from the module's code by the `contracts --write` command of an application that links it; do not edit. The wire protocol is docs/wire-protocol.md.",
         "module": contract.module,
@@ -57,6 +60,7 @@ pub fn document(
         "requests": requests,
         "events": events,
         "subscribes": subscribes,
+        "sends": sends,
     })
 }
 

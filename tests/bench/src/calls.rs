@@ -159,7 +159,7 @@ impl Loopback {
         let endpoints = Arc::new(InternalEndpoints::new(
             server.bus().clone(),
             server.events().clone(),
-            Some(TOKEN.to_string()),
+            cleave_extract::Credentials::shared(Some(TOKEN.to_string())),
             vec![&CONTRACT],
             vec![&CONTRACT],
             1024 * 1024,
@@ -186,7 +186,7 @@ impl Loopback {
             retries: 0,
             breaker_failures: 1_000,
             breaker_open: Duration::from_millis(100),
-            token: TOKEN.to_string(),
+            credentials: cleave_extract::Credentials::shared(Some(TOKEN.to_string())),
         };
         let remote = RemoteModule::with_client(
             &CONTRACT,
