@@ -17,25 +17,7 @@ fn root() -> PathBuf {
 
 /// A scratch copy of the workspace's manifests and sources, to break on purpose.
 fn scratch_workspace() -> tempfile::TempDir {
-    fn copy(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let name = entry.file_name();
-            if [".git", "target", "docs"].iter().any(|skip| name == *skip) {
-                continue;
-            }
-            let path = entry.path();
-            if path.is_dir() {
-                copy(&path, &to.join(&name));
-            } else {
-                std::fs::copy(&path, to.join(&name)).unwrap();
-            }
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    copy(&root(), dir.path());
-    dir
+    crate::support::scratch_copy(&root(), &[".git", "target", "docs"])
 }
 
 fn append(path: &Path, after: &str, line: &str) {

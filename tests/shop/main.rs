@@ -17,6 +17,7 @@ mod kill_loop;
 mod operations;
 mod postgres;
 mod replicas;
+mod scaffold;
 mod scenarios;
 mod shutdown;
 mod support;

@@ -374,6 +374,29 @@ pub(crate) async fn metric_sum(base: &str, name: &str, labels: &[(&str, &str)]) 
         .fold(0.0, |sum, v| sum + v)
 }
 
+/// A scratch copy of the tree at `root`, without the entries named in `skip` (at any depth).
+pub(crate) fn scratch_copy(root: &Path, skip: &[&str]) -> tempfile::TempDir {
+    fn copy(from: &Path, to: &Path, skip: &[&str]) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            if skip.iter().any(|s| name == *s) {
+                continue;
+            }
+            let path = entry.path();
+            if path.is_dir() {
+                copy(&path, &to.join(&name), skip);
+            } else {
+                std::fs::copy(&path, to.join(&name)).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    copy(root, dir.path(), skip);
+    dir
+}
+
 /// `sqlite://…` URL of a database file in `dir`.
 pub(crate) fn sqlite_in(dir: &Path) -> String {
     let path: PathBuf = dir.join("shop.db");

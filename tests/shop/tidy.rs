@@ -24,6 +24,7 @@ fn every_rust_file_opens_with_a_doc_comment() {
     let mut files = Vec::new();
     for top in [
         "app",
+        "examples",
         "extract",
         "framework",
         "migrations",
@@ -41,4 +42,58 @@ fn every_rust_file_opens_with_a_doc_comment() {
         missing.is_empty(),
         "files without a leading //! line: {missing:?}"
     );
+}
+
+/// The framework names no application: `shop` appears in no code or manifest line of the
+/// framework crates, the extraction crate or the comparison library (comments and doc examples
+/// may use it as an example). An application gives its name once, to `cleave_app::App::new`.
+#[test]
+fn the_framework_names_no_application() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut files = Vec::new();
+    for dir in ["framework", "extract", "tests/compare"] {
+        collect(&root.join(dir), &mut files);
+    }
+    assert!(files.len() > 20, "found only {} files", files.len());
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") || code.starts_with('#') {
+                continue;
+            }
+            if code.to_ascii_lowercase().contains("shop") {
+                found.push(format!(
+                    "{}:{}: {}",
+                    file.strip_prefix(root).unwrap_or(file).display(),
+                    n + 1,
+                    code
+                ));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the framework names the shop:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Rust sources and Cargo manifests below `dir`.
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut rust = Vec::new();
+    rust_files(dir, &mut rust);
+    out.extend(rust);
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() && !path.ends_with("target") {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == "Cargo.toml") {
+                out.push(path);
+            }
+        }
+    }
 }
