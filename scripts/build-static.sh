@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Builds a statically linked release binary: by default `shop`, the binary the `shop` image is
-# made of (target/x86_64-unknown-linux-gnu/release/shop), which runs in an empty root
-# (`FROM scratch`, see Dockerfile). `scripts/build-static.sh cleave-compare` builds the
-# comparison tool with the same flags. One package per cargo run, so that each always resolves
+# Builds a statically linked release binary of package `$1` (default `shop`): an application's
+# binary is what its image is made of (target/x86_64-unknown-linux-gnu/release/<app>), which
+# runs in an empty root (`FROM scratch`, see Dockerfile). `scripts/build-static.sh shop-compare`
+# builds the shop's comparison tool with the same flags. One package per cargo run, so that each always resolves
 # the same features and an incremental build stays incremental.
 #
-# The image itself is built from the shop binary through the Docker engine's API by the
-# container tests and by `scripts/compare.sh` whenever the binary changed
+# The image itself is built from the binary through the Docker engine's API by the container
+# tests and by `scripts/compare.sh` whenever the binary changed
 # (tests/compare/src/image.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -5,9 +5,10 @@
 # - installs cargo-nextest if it is missing;
 # - finds or starts a PostgreSQL server for the PostgreSQL suite (scripts/postgres.sh); without
 #   one that suite skips locally with a printed reason, and fails when CI is set;
-# - builds the static release binary the container suite's image is made of
-#   (scripts/build-static.sh), when Docker is there or CI is set; without Docker the container
-#   suite skips locally with a printed reason, and fails when CI is set.
+# - builds the static release binaries the container suites' images are made of
+#   (scripts/build-static.sh shop, and library for the library's comparison smoke run), when
+#   Docker is there or CI is set; without Docker the container suites skip locally with a
+#   printed reason, and fail when CI is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +25,9 @@ else
 fi
 
 if [ -n "${CI:-}" ] || [ -n "${DOCKER_HOST:-}" ] || [ -S /var/run/docker.sock ]; then
-    echo "test.sh: building the static shop binary for the container suite" >&2
-    bash scripts/build-static.sh
+    echo "test.sh: building the static shop and library binaries for the container suites" >&2
+    bash scripts/build-static.sh shop
+    bash scripts/build-static.sh library
 else
     echo "test.sh: no Docker here; the container suite will skip" >&2
 fi

@@ -6,27 +6,35 @@
 //! from it through the engine's API). Without Docker these tests skip with a printed reason,
 //! unless `CI` is set: then they fail.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cleave_compare::docker;
 use cleave_compare::image::{self, ImageSettings};
-use cleave_compare::topology::{Kind, Options, Topology};
-use cleave_compare::workload::{self, Fault, FaultPlan, FaultRun, Shop};
+use cleave_compare::topology::{Options, Topology};
+use cleave_compare::workload::{self, Client, Fault, FaultPlan, FaultRun, Workload};
 
 use crate::scenarios;
 use crate::support::TestShop;
 
-/// Starts `kind` from the shop image, or `None` when the test skips for want of Docker.
-async fn start(kind: Kind, test: &str) -> Option<Topology> {
+/// Starts the shop's placement `name` from the shop image, or `None` when the test skips for
+/// want of Docker.
+async fn start(name: &str, test: &str) -> Option<Topology> {
     let engine = docker::engine_for_test(test).await?;
-    let settings = ImageSettings::from_env().expect("image settings");
+    let app = shop_compare::application().expect("the shop's placements");
+    let layout = app.layout(name).expect("a placement of the shop");
+    let settings = ImageSettings::from_env(app.name).expect("image settings");
     let image = image::ensure(&engine, &settings)
         .await
         .unwrap_or_else(|e| panic!("the shop image: {e:#}"));
-    let topology = Topology::start(kind, &image, &Options::default())
+    let topology = Topology::start(&layout, &image, &Options::default())
         .await
-        .unwrap_or_else(|e| panic!("start {}: {e:#}", kind.name()));
+        .unwrap_or_else(|e| panic!("start {name}: {e:#}"));
     Some(topology)
+}
+
+fn orders() -> Arc<dyn Workload> {
+    Arc::new(shop_compare::Orders)
 }
 
 /// The scenario suite, through the public API routed to the containers.
@@ -54,12 +62,12 @@ async fn placement_is_reported(topology: &Topology) {
         let (status, ready) = get(&format!("{}/ready", node.public_url)).await;
         assert_eq!(status, 200, "{}: {ready}", node.name);
         let structure = topology
-            .internal_get(node.name, "/_cleave/modules")
+            .internal_get(&node.name, "/_cleave/modules")
             .await
             .unwrap_or_else(|e| panic!("{e:#}"));
         for module in structure["modules"].as_array().expect("modules") {
             let name = module["name"].as_str().unwrap();
-            let expected = if node.modules.contains(&name) {
+            let expected = if node.modules.iter().any(|m| m == name) {
                 "local"
             } else {
                 "remote"
@@ -100,10 +108,10 @@ fn assert_billing_fault_contained(run: &FaultRun, options: &Options) {
 }
 
 async fn faults_contained(topology: &mut Topology) {
-    let shop = Shop::new(topology, Duration::from_secs(10));
+    let client = Client::new(topology, Duration::from_secs(10));
     let options = Options::default();
     for fault in [Fault::Kill, Fault::Pause] {
-        let run = workload::fault_run(topology, &shop, fault, FaultPlan::default())
+        let run = workload::fault_run(topology, &orders(), &client, fault, FaultPlan::default())
             .await
             .unwrap_or_else(|e| panic!("{} run: {e:#}", fault.name()));
         assert_billing_fault_contained(&run, &options);
@@ -112,17 +120,23 @@ async fn faults_contained(topology: &mut Topology) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monolith_in_a_container_gives_the_business_results_and_loses_nothing_when_killed() {
-    let Some(mut topology) = start(Kind::Monolith, "containers::monolith").await else {
+    let Some(mut topology) = start("monolith", "containers::monolith").await else {
         return;
     };
     same_business_results(&topology).await;
     placement_is_reported(&topology).await;
     // Billing's crash is the shop's crash here: orders are refused until it is back, and no
     // accepted order loses its payment.
-    let shop = Shop::new(&topology, Duration::from_secs(10));
-    let run = workload::fault_run(&mut topology, &shop, Fault::Kill, FaultPlan::default())
-        .await
-        .unwrap_or_else(|e| panic!("kill run: {e:#}"));
+    let client = Client::new(&topology, Duration::from_secs(10));
+    let run = workload::fault_run(
+        &mut topology,
+        &orders(),
+        &client,
+        Fault::Kill,
+        FaultPlan::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("kill run: {e:#}"));
     // (An order sent in the instant between the fault being declared and the kill landing may
     // still be accepted: the count is compared, not required to be zero.)
     assert!(run.refused_during > run.accepted_during, "{run:#?}");
@@ -131,7 +145,7 @@ async fn monolith_in_a_container_gives_the_business_results_and_loses_nothing_wh
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn billing_extracted_gives_the_same_results_and_contains_billing_faults() {
-    let Some(mut topology) = start(Kind::BillingExtracted, "containers::billing_extracted").await
+    let Some(mut topology) = start("billing-extracted", "containers::billing_extracted").await
     else {
         return;
     };
@@ -142,7 +156,7 @@ async fn billing_extracted_gives_the_same_results_and_contains_billing_faults() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_module_alone_gives_the_same_results_and_contains_billing_faults() {
-    let Some(mut topology) = start(Kind::AllSeparate, "containers::all_separate").await else {
+    let Some(mut topology) = start("all-separate", "containers::all_separate").await else {
         return;
     };
     same_business_results(&topology).await;

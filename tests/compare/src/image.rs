@@ -1,29 +1,34 @@
-//! The `shop` image: which one to run, and building it locally from the static binary.
+//! An application's image: which one to run, and building it locally from the static binary.
 //!
-//! `CLEAVE_SHOP_IMAGE` names the image (`name:tag`, default [`DEFAULT_IMAGE`] with the
-//! workspace version as tag). `CLEAVE_SHOP_IMAGE_BUILD` says where it comes from:
+//! For an application `app`, `CLEAVE_<APP>_IMAGE` names the image (`name:tag`, default
+//! `ghcr.io/cleave-rs/<app>` with the workspace version as tag). `CLEAVE_<APP>_IMAGE_BUILD`
+//! says where it comes from:
 //! - `auto` (default): when the static binary exists, build the image from it unless the local
 //!   image was built from exactly that binary (a label records the binary's size and mtime);
 //!   without the binary, use the local image if there is one;
 //! - `never`: run the image as named; testcontainers pulls it if the engine does not have it,
 //!   which is what a user with a registry wants.
 //!
-//! `CLEAVE_SHOP_BINARY` overrides where the static binary is looked for.
+//! `CLEAVE_<APP>_BINARY` overrides where the static binary is looked for (default
+//! `target/x86_64-unknown-linux-gnu/release/<app>`, what `scripts/build-static.sh <app>`
+//! builds).
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use anyhow::{Context, bail};
+use cleave::AppName;
 use testcontainers::GenericBuildableImage;
 use testcontainers::bollard::Docker;
 use testcontainers::core::BuildImageOptions;
 use testcontainers::runners::AsyncBuilder;
 
-/// The published name of the image, for users with a registry.
-pub const DEFAULT_IMAGE: &str = "ghcr.io/cleave-rs/shop";
+/// Where published images live, for users with a registry: `<DEFAULT_REPOSITORY>/<app>`.
+pub const DEFAULT_REPOSITORY: &str = "ghcr.io/cleave-rs";
 /// The Rust target of the static binary.
 pub const STATIC_TARGET: &str = "x86_64-unknown-linux-gnu";
-/// The Dockerfile, at the workspace root.
+/// The Dockerfile, at the workspace root: any application's, the binary is named `app` in the
+/// build context.
 const DOCKERFILE: &str = include_str!("../../../Dockerfile");
 /// The image label holding the identity of the binary it was built from.
 const BUILD_LABEL: &str = "dev.cleave.build";
@@ -40,19 +45,23 @@ pub enum BuildPolicy {
 /// Which image to run and how to get it.
 #[derive(Debug, Clone)]
 pub struct ImageSettings {
-    /// Repository name, e.g. `ghcr.io/cleave-rs/shop`.
+    /// The application the image runs.
+    pub app: AppName,
+    /// Repository name, e.g. `ghcr.io/cleave-rs/<app>`.
     pub name: String,
     /// Tag, e.g. `0.1.0`.
     pub tag: String,
     /// Where the image comes from.
     pub build: BuildPolicy,
-    /// The statically linked `shop` binary the image is built from.
+    /// The application's statically linked binary the image is built from.
     pub binary: PathBuf,
 }
 
 /// The image that topologies run.
 #[derive(Debug, Clone)]
-pub struct ShopImage {
+pub struct AppImage {
+    /// The application it runs.
+    pub app: AppName,
     /// Repository name.
     pub name: String,
     /// Tag.
@@ -63,7 +72,7 @@ pub struct ShopImage {
     pub built: bool,
 }
 
-impl ShopImage {
+impl AppImage {
     /// `name:tag`.
     pub fn reference(&self) -> String {
         format!("{}:{}", self.name, self.tag)
@@ -77,21 +86,38 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
 }
 
+/// `CLEAVE_<APP>_<what>`, e.g. `CLEAVE_LIBRARY_IMAGE`.
+pub fn env_var(app: AppName, what: &str) -> String {
+    format!("CLEAVE_{}{what}", app.env_prefix())
+}
+
 impl ImageSettings {
-    /// Settings from `CLEAVE_SHOP_IMAGE`, `CLEAVE_SHOP_IMAGE_BUILD` and `CLEAVE_SHOP_BINARY`.
-    pub fn from_env() -> anyhow::Result<ImageSettings> {
-        let reference = std::env::var("CLEAVE_SHOP_IMAGE")
-            .unwrap_or_else(|_| format!("{DEFAULT_IMAGE}:{}", env!("CARGO_PKG_VERSION")));
+    /// Settings of `app`'s image from `CLEAVE_<APP>_IMAGE`, `CLEAVE_<APP>_IMAGE_BUILD` and
+    /// `CLEAVE_<APP>_BINARY`.
+    pub fn from_env(app: AppName) -> anyhow::Result<ImageSettings> {
+        let var = |what| env_var(app, what);
+        let reference = std::env::var(var("IMAGE")).unwrap_or_else(|_| {
+            format!("{DEFAULT_REPOSITORY}/{app}:{}", env!("CARGO_PKG_VERSION"))
+        });
         let (name, tag) = split_reference(&reference);
-        let build = match std::env::var("CLEAVE_SHOP_IMAGE_BUILD").as_deref() {
+        let build = match std::env::var(var("IMAGE_BUILD")).as_deref() {
             Err(_) | Ok("auto") | Ok("") => BuildPolicy::Auto,
             Ok("never") => BuildPolicy::Never,
-            Ok(other) => bail!("CLEAVE_SHOP_IMAGE_BUILD must be `auto` or `never`, not {other:?}"),
+            Ok(other) => bail!(
+                "{} must be `auto` or `never`, not {other:?}",
+                var("IMAGE_BUILD")
+            ),
         };
-        let binary = std::env::var_os("CLEAVE_SHOP_BINARY")
+        let binary = std::env::var_os(var("BINARY"))
             .map(PathBuf::from)
-            .unwrap_or_else(|| target_dir().join(STATIC_TARGET).join("release/shop"));
+            .unwrap_or_else(|| {
+                target_dir()
+                    .join(STATIC_TARGET)
+                    .join("release")
+                    .join(app.as_str())
+            });
         Ok(ImageSettings {
+            app,
             name,
             tag,
             build,
@@ -157,10 +183,11 @@ async fn local_image(
 }
 
 /// Makes sure the image can be run, building it from the static binary when needed.
-pub async fn ensure(docker: &Docker, settings: &ImageSettings) -> anyhow::Result<ShopImage> {
+pub async fn ensure(docker: &Docker, settings: &ImageSettings) -> anyhow::Result<AppImage> {
     let reference = format!("{}:{}", settings.name, settings.tag);
     let local = local_image(docker, &reference).await?;
-    let image = |size_bytes, built| ShopImage {
+    let image = |size_bytes, built| AppImage {
+        app: settings.app,
         name: settings.name.clone(),
         tag: settings.tag.clone(),
         size_bytes,
@@ -174,9 +201,11 @@ pub async fn ensure(docker: &Docker, settings: &ImageSettings) -> anyhow::Result
             Some((_, size)) => Ok(image(size, false)),
             None => bail!(
                 "image {reference} is not in the engine and there is no static binary at {} \
-                 to build it from: run scripts/build-static.sh (scripts/test.sh does), or set \
-                 CLEAVE_SHOP_IMAGE_BUILD=never to pull {reference} from a registry",
-                settings.binary.display()
+                 to build it from: run scripts/build-static.sh {} (scripts/test.sh does), or \
+                 set {}=never to pull {reference} from a registry",
+                settings.binary.display(),
+                settings.app,
+                env_var(settings.app, "IMAGE_BUILD")
             ),
         };
     }
@@ -189,7 +218,7 @@ pub async fn ensure(docker: &Docker, settings: &ImageSettings) -> anyhow::Result
     }
     let _image = GenericBuildableImage::new(settings.name.clone(), settings.tag.clone())
         .with_dockerfile_string(DOCKERFILE)
-        .with_file(settings.binary.clone(), "shop")
+        .with_file(settings.binary.clone(), "app")
         .build_image_with(BuildImageOptions::new().with_build_arg("BUILD_ID", id.clone()))
         .await
         .with_context(|| format!("build image {reference}"))?;
@@ -206,18 +235,18 @@ mod tests {
     #[test]
     fn references_split_at_the_tag_not_the_registry_port() {
         let split = |r| split_reference(r);
-        assert_eq!(split("shop:1.2"), ("shop".into(), "1.2".into()));
+        assert_eq!(split("app:1.2"), ("app".into(), "1.2".into()));
         assert_eq!(
-            split("ghcr.io/x/shop"),
-            ("ghcr.io/x/shop".into(), "latest".into())
+            split("ghcr.io/x/app"),
+            ("ghcr.io/x/app".into(), "latest".into())
         );
         assert_eq!(
-            split("registry:5000/x/shop"),
-            ("registry:5000/x/shop".into(), "latest".into())
+            split("registry:5000/x/app"),
+            ("registry:5000/x/app".into(), "latest".into())
         );
         assert_eq!(
-            split("registry:5000/x/shop:2"),
-            ("registry:5000/x/shop".into(), "2".into())
+            split("registry:5000/x/app:2"),
+            ("registry:5000/x/app".into(), "2".into())
         );
     }
 }

@@ -1,19 +1,30 @@
-//! The same shop in real containers, placed three ways, under the same workload and faults.
+//! Any cleave application in real containers, placed every way it names, under the same
+//! workload and faults; nothing here knows an application.
 //!
-//! - [`image`]: the `shop` image, `FROM scratch` with the statically linked release binary,
-//!   built through the engine's API when that binary changed (no registry needed); the name is
-//!   configurable so users with a registry run the published image instead.
-//! - [`topology`]: the monolith, billing extracted, and every module in its own container,
-//!   started with testcontainers on a Docker network created for the run.
-//! - [`workload`]: the public HTTP API driven as a client would, routed to whichever container
-//!   hosts each module; latencies, throughput and the fault runs.
-//! - [`report`]: `target/compare/report.md`, `summary.json` and SVG charts.
+//! - [`application`]: the application's name and its named placements (from its
+//!   `cleave_app::App`); the one with the fewest nodes is the baseline.
+//! - [`image`]: the application's image, `FROM scratch` with its statically linked release
+//!   binary, built through the engine's API when that binary changed (no registry needed); the
+//!   name is configurable so users with a registry run the published image instead.
+//! - [`topology`]: a placement's nodes as containers started with testcontainers on a Docker
+//!   network created for the run.
+//! - [`workload`]: the [`workload::Workload`] an application supplies (what an operation is,
+//!   when it is complete, which module the faults hit) and the public HTTP API driven with it,
+//!   routed to whichever container hosts each module; latencies, throughput, fault runs.
+//! - [`report`]: `report.md`, `summary.json` and SVG charts, in the application's words.
+//! - [`run`]: the command an application's compare binary runs.
 //!
-//! The suite in `tests/shop/containers.rs` asserts the business results and the fault
-//! behaviour; the binary `cleave-compare` (`scripts/compare.sh`) measures and writes the report.
+//! The shop's workload and binary are in `app/compare` (`scripts/compare.sh`), the library's
+//! in `examples/library/compare`; `tests/shop/containers.rs` asserts business results and
+//! fault behaviour of the shop's placements.
 
+pub mod application;
 pub mod docker;
 pub mod image;
 pub mod report;
+pub mod run;
 pub mod topology;
 pub mod workload;
+
+pub use application::{Application, Layout};
+pub use workload::{Answer, Client, Words, Workload};

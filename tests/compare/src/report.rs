@@ -7,7 +7,7 @@ use anyhow::Context;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use crate::workload::{FaultRun, Latencies, Throughput};
+use crate::workload::{FaultRun, Latencies, Throughput, Words};
 
 /// Published by the Service Weaver paper (Ghemawat et al., "Towards Modern Development of
 /// Cloud Applications", HotOS '23): its prototype, one binary deployed as the runtime sees fit,
@@ -40,45 +40,45 @@ pub struct NodeFigures {
     pub ready_s: f64,
     /// Memory in use after the load (working set), in MiB.
     pub memory_mib: f64,
-    /// CPU time it spent on the load, per order, in microseconds.
+    /// CPU time it spent on the load, per operation, in microseconds.
     pub cpu_us_per_order: f64,
 }
 
 /// One topology's figures, all from the same run.
 #[derive(Debug, Clone, Serialize)]
 pub struct TopologyFigures {
-    /// `monolith`, `billing-extracted`, `all-separate`.
+    /// The placement's name (or a variant's, e.g. `monolith-postgres (host network)`).
     pub kind: String,
     /// Its containers.
     pub nodes: Vec<NodeFigures>,
     /// From the first container's start until every `/ready` answered 200, in seconds.
     pub ready_s: f64,
-    /// One order at a time.
+    /// One operation at a time.
     pub latencies: Latencies,
-    /// Orders from several clients at once.
+    /// Operations from several clients at once.
     pub throughput: Throughput,
-    /// CPU time of all containers per order of the load, in microseconds.
+    /// CPU time of all containers per operation of the load, in microseconds.
     pub cpu_us_per_order: f64,
     /// Memory of all containers after the load, in MiB.
     pub memory_mib: f64,
-    /// Billing killed, then billing paused.
+    /// The fault module killed, then paused.
     pub faults: Vec<FaultRun>,
 }
 
-/// Ratios of a topology to the monolith (the monolith is 1).
+/// Ratios of a topology to the baseline (the baseline is 1).
 #[derive(Debug, Clone, Serialize)]
 pub struct Ratios {
     /// The topology.
     pub kind: String,
-    /// Median order placement latency.
+    /// Median latency of the starting request.
     pub place_p50: f64,
-    /// 99th percentile order placement latency.
+    /// 99th percentile latency of the starting request.
     pub place_p99: f64,
-    /// Median time from placing an order until it is paid.
+    /// Median time from starting an operation until it completed.
     pub to_paid_p50: f64,
     /// Throughput at the fixed concurrency.
     pub throughput: f64,
-    /// CPU time per order (the running cost).
+    /// CPU time per operation (the running cost).
     pub cpu_per_order: f64,
     /// Memory of all containers.
     pub memory: f64,
@@ -87,15 +87,19 @@ pub struct Ratios {
 /// Everything a comparison run measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
-    /// When, and with which commit.
+    /// The application compared.
+    pub app: String,
+    /// What its workload calls things.
+    pub words: Words,
+    /// When, and with which settings.
     pub run: RunInfo,
     /// The image every container ran.
     pub image: ImageInfo,
     /// One entry per topology.
     pub topologies: Vec<TopologyFigures>,
-    /// The monolith on the host's network over SQLite and over PostgreSQL (`--postgres`).
+    /// The baseline on the host's network over SQLite and over PostgreSQL (`--postgres`).
     pub databases: Vec<TopologyFigures>,
-    /// Each extracted topology against the monolith.
+    /// Each other topology against the baseline (the first).
     pub ratios: Vec<Ratios>,
     /// The published figures ours are set beside.
     pub service_weaver: PaperRatios,
@@ -108,13 +112,13 @@ pub struct RunInfo {
     pub unix_time: u64,
     /// CPUs the engine's host has.
     pub cpus: usize,
-    /// Orders in the latency phase (one at a time).
+    /// Operations in the latency phase (one at a time).
     pub latency_orders: usize,
-    /// Orders in each round of the throughput phase.
+    /// Operations in each round of the throughput phase.
     pub load_orders: usize,
     /// Rounds of the throughput phase (the median is reported).
     pub rounds: usize,
-    /// Clients placing orders at once in the throughput phase.
+    /// Clients starting operations at once in the throughput phase.
     pub concurrency: usize,
     /// `extract.timeout_ms` of every container.
     pub call_timeout_ms: u64,
@@ -134,7 +138,7 @@ pub struct ImageInfo {
 }
 
 impl Summary {
-    /// Computes the ratios of every topology to the first (the monolith).
+    /// Computes the ratios of every topology to the first (the baseline).
     pub fn with_ratios(mut self) -> Summary {
         let Some(base) = self.topologies.first().cloned() else {
             return self;
@@ -171,7 +175,7 @@ pub fn write(summary: &Summary, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// CPU time of all containers over the wall time of the load phase: cores busy on average.
-/// Orders per second of every throughput round, e.g. `241, 322, 346`.
+/// Operations per second of every throughput round, e.g. `241, 322, 346`.
 fn rounds_of(t: &TopologyFigures) -> String {
     let each: Vec<String> = t
         .throughput
@@ -182,7 +186,7 @@ fn rounds_of(t: &TopologyFigures) -> String {
     each.join(", ")
 }
 
-/// Orders of the median round over the time until its last order was paid.
+/// Operations of the median round over the time until its last one completed.
 fn paid_per_s(t: &TopologyFigures) -> f64 {
     if t.throughput.all_paid_s > 0.0 {
         t.throughput.orders as f64 / t.throughput.all_paid_s
@@ -209,17 +213,33 @@ fn fault<'a>(t: &'a TopologyFigures, name: &str) -> Option<&'a FaultRun> {
 pub fn markdown(s: &Summary) -> String {
     let mut md = String::new();
     let w = &mut md;
+    let words = &s.words;
+    let (op, ops, done) = (&words.operation, &words.operations, &words.completed);
+    let module = &words.fault_module;
+    let base = s
+        .topologies
+        .first()
+        .map_or("the baseline", |t| t.kind.as_str());
+    let modules = s.topologies.first().map_or(0, |t| {
+        t.nodes.iter().map(|n| n.modules.len()).sum::<usize>()
+    });
     let _ = writeln!(
         w,
-        "# Monolith or services? The same shop, measured three ways\n"
+        "# Monolith or services? The same {}, measured {} ways\n",
+        s.app,
+        s.topologies.len()
     );
     let _ = writeln!(
         w,
-        "One image (`{}`, {:.1} MiB, `FROM scratch`), three placements of the same five modules, \
-         each in containers started by testcontainers on a network of its own, on one machine \
-         with {} CPUs. All figures come from one run (`scripts/compare.sh`); the machine is \
-         shared, so read the ratios, not the absolute numbers.\n",
-        s.image.reference, s.image.size_mib, s.run.cpus
+        "One image (`{}`, {:.1} MiB, `FROM scratch`), {} placements of the same {modules} \
+         modules (the application's own, from its placements), each in containers started by \
+         testcontainers on a network of its own, on one machine with {} CPUs. All figures come \
+         from one run (`scripts/compare.sh`); the machine is shared, so read the ratios, not \
+         the absolute numbers.\n",
+        s.image.reference,
+        s.image.size_mib,
+        s.topologies.len(),
+        s.run.cpus
     );
     let _ = writeln!(w, "| topology | containers | modules per container |");
     let _ = writeln!(w, "|---|---|---|");
@@ -241,20 +261,19 @@ pub fn markdown(s: &Summary) -> String {
     let _ = writeln!(w, "\n## 1. The latency and cost of the network\n");
     let _ = writeln!(
         w,
-        "Claim: every module boundary that becomes a network hop costs latency and CPU. Placing \
-         an order calls catalog and inventory synchronously; payment follows through two events \
-         (orders → billing → orders). {} orders one at a time, then {} rounds of {} orders from {} \
-         clients at once (the round with the median throughput is shown; every round is in \
-         summary.json). CPU is what the engine counts for the containers (not the client, not Docker's \
-         port proxy); \"cores busy\" is that CPU over the wall time from the first order of the \
-         load until the last was paid; \"paid/s\" is a round's orders over the time until its last \
-         order was paid: events are delivered by one relay per process, one at a time, and that \
-         is slower than placing orders.\n",
-        s.run.latency_orders, s.run.rounds, s.run.load_orders, s.run.concurrency
+        "Claim: every module boundary that becomes a network hop costs latency and CPU. An \
+         {op} starts with {} and the synchronous calls it makes; it becomes {done} through \
+         events. {} {ops} one at a time, then {} rounds of {} {ops} from {} clients at once \
+         (the round with the median throughput is shown; every round is in summary.json). \
+         \"start\" is the starting request; CPU is what the engine counts for the containers \
+         (not the client, not Docker's port proxy); \"cores busy\" is that CPU over the wall \
+         time from the first {op} of the load until the last was {done}; \"{done}/s\" is a \
+         round's {ops} over the time until its last one was {done}.\n",
+        words.start, s.run.latency_orders, s.run.rounds, s.run.load_orders, s.run.concurrency
     );
     let _ = writeln!(
         w,
-        "| topology | place p50 ms | place p99 ms | to paid p50 ms | to paid p99 ms | placed/s @{} | paid/s | CPU µs/order | cores busy | memory MiB |",
+        "| topology | start p50 ms | start p99 ms | to {done} p50 ms | to {done} p99 ms | started/s @{} | {done}/s | CPU µs/{op} | cores busy | memory MiB |",
         s.run.concurrency
     );
     let _ = writeln!(w, "|---|---|---|---|---|---|---|---|---|---|");
@@ -281,19 +300,20 @@ pub fn markdown(s: &Summary) -> String {
         .collect();
     let _ = writeln!(
         w,
-        "\nOrders per second in each round: {}.",
+        "\n{} per second in each round: {}.",
+        capitalized(ops),
         rounds.join("; ")
     );
     let _ = writeln!(
         w,
-        "\n![latency](latency.svg)\n\n![cost](cost.svg)\n\nRatios to the monolith (above 1 is \
+        "\n![latency](latency.svg)\n\n![cost](cost.svg)\n\nRatios to {base} (above 1 is \
          worse, except throughput), beside the Service Weaver paper's published figures \
          (monolith vs microservices: latency up to {}x, cost up to {}x; {}):\n",
         s.service_weaver.latency_up_to, s.service_weaver.cost_up_to, s.service_weaver.source
     );
     let _ = writeln!(
         w,
-        "| topology | place p50 | place p99 | to paid p50 | throughput | CPU per order | memory |"
+        "| topology | start p50 | start p99 | to {done} p50 | throughput | CPU per {op} | memory |"
     );
     let _ = writeln!(w, "|---|---|---|---|---|---|---|");
     for r in &s.ratios {
@@ -326,21 +346,20 @@ pub fn markdown(s: &Summary) -> String {
         for t in s.topologies.iter().skip(1) {
             let (tlo, thi) = range(t);
             let verdict = if thi < lo {
-                "lower than the monolith's in every round"
+                format!("lower than {base}'s in every round")
             } else if tlo > hi {
-                "higher than the monolith's in every round"
+                format!("higher than {base}'s in every round")
             } else {
-                "within the spread of the monolith's rounds: no difference this run can show"
+                format!("within the spread of {base}'s rounds: no difference this run can show")
             };
             let _ = writeln!(w, "\nThroughput of {}: {verdict}.", t.kind);
         }
         let _ = writeln!(
             w,
-            "\nAt {} clients no topology is short of CPU ({:.2} of {} cores busy in the \
-             monolith); placing an order waits on SQLite, which lets one writer at a time into a \
-             database file (the monolith's five modules share one file, split modules have one \
-             each), and payment waits on the relays. More hops cost CPU on every order before \
-             they cost throughput.",
+            "\nAt {} clients, {:.2} of {} cores were busy in {base}. Each process writes its \
+             own SQLite file through one writer (the modules of a process share its file), and \
+             what follows an {op} waits on the relays. More hops cost CPU on every {op} before \
+             they cost throughput, unless the cores run out.",
             s.run.concurrency,
             cores_busy(mono),
             s.run.cpus
@@ -348,23 +367,25 @@ pub fn markdown(s: &Summary) -> String {
     }
     let _ = writeln!(
         w,
-        "\nTheir application had far more services and hops per request than this shop's five \
-         modules and two synchronous calls per order, and their cost counts machines, ours CPU \
-         time and memory; the direction is the same, the size grows with the number of hops."
+        "\nTheir application had far more services and hops per request than these {modules} \
+         modules, and their cost counts machines, ours CPU time and memory; the direction is the \
+         same, the size grows with the number of hops."
     );
 
     let _ = writeln!(w, "\n## 2. Resilience to one failing part\n");
     let _ = writeln!(
         w,
-        "Claim: with billing in its own container, a billing failure does not stop orders; in \
-         the monolith it is everyone's failure. Orders are placed every 50 ms while billing's \
-         container is killed (then started again) or paused (then thawed). A receipt \
-         (`GET /api/orders/{{id}}/receipt`) needs billing synchronously; placing an order does \
-         not. Everything below was read through the public API.\n"
+        "Claim: with {module} in its own container, a failure of {module} stops only what \
+         needs it; in one process it is everyone's failure. An {op} is started every 50 ms \
+         while the container hosting {module} is killed (then started again) or paused (then \
+         thawed). The probe, {}, needs {module} synchronously. Everything below was read \
+         through the public API.\n",
+        words.probe
     );
     let _ = writeln!(
         w,
-        "| topology | fault | orders accepted while down | refused while down | receipts while down (status, ms) | receipt after | recovered in s | accepted orders paid with one invoice |"
+        "| topology | fault | {ops} accepted while down | refused while down | probes while down (status, ms) | probe after | recovered in s | accepted {ops} with {} |",
+        words.effect
     );
     let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
     for t in &s.topologies {
@@ -392,13 +413,13 @@ pub fn markdown(s: &Summary) -> String {
     let _ = writeln!(
         w,
         "\n![faults](faults.svg)\n\nStatus 0 means no HTTP answer: connection refused while the \
-         process is gone, or the client's own {} s timeout while it is frozen. In the monolith, \
-         billing's container is the shop: while it is down every order is refused, and while it \
-         is frozen every request hangs. With billing in its own container, orders keep being \
-         accepted; a receipt fails with 503, at worst after the call timeout of each attempt \
-         ({} ms × {} attempts for this idempotent request) while billing is frozen, and at once \
-         after that, because the circuit breaker has opened; payments follow when billing \
-         returns — none lost, none doubled.",
+         process is gone, or the client's own {} s timeout while it is frozen. Where {module} \
+         shares a container with everything, its failure is the application's. Where it has a \
+         container of its own, what needs it answers 503 (at worst after the call timeout of \
+         each attempt, {} ms × {} attempts for an idempotent request, while it is frozen, and at \
+         once after that, when the circuit breaker has opened) and the rest goes on; what \
+         follows through events completes when {module} returns. The last column counts the \
+         accepted {ops} whose effect happened exactly once.",
         s.run.client_timeout_s,
         s.run.call_timeout_ms,
         s.run.call_retries + 1
@@ -410,10 +431,7 @@ pub fn markdown(s: &Summary) -> String {
         "Claim: a module in its own container can be given more instances without copying the \
          rest. What one more instance costs, in memory after the load, and where the CPU goes:\n"
     );
-    let _ = writeln!(
-        w,
-        "| topology | container | memory MiB | CPU µs per order |"
-    );
+    let _ = writeln!(w, "| topology | container | memory MiB | CPU µs per {op} |");
     let _ = writeln!(w, "|---|---|---|---|");
     for t in &s.topologies {
         for n in &t.nodes {
@@ -424,15 +442,19 @@ pub fn markdown(s: &Summary) -> String {
             );
         }
     }
-    if let (Some(mono), Some(split)) = (s.topologies.first(), s.topologies.get(1))
-        && let Some(billing) = split.nodes.iter().find(|n| n.name == "billing")
-    {
+    let alone = s.topologies.iter().skip(1).find_map(|t| {
+        t.nodes
+            .iter()
+            .find(|n| n.modules.len() == 1 && n.modules[0] == *module)
+    });
+    if let (Some(mono), Some(alone)) = (s.topologies.first(), alone) {
         let _ = writeln!(
             w,
-            "\nOne more billing instance: {:.1} MiB as its own container, {:.1} MiB as another \
-             monolith. The services pay for that option with the extra CPU per order and \
-             memory in section 1 on every order, whether or not billing ever needs scaling.",
-            billing.memory_mib, mono.memory_mib
+            "\nOne more instance of {module}: {:.1} MiB as its own container, {:.1} MiB as \
+             another copy of {base}. The services pay for that option with the extra CPU per \
+             {op} and memory in section 1 on every {op}, whether or not {module} ever needs \
+             scaling.",
+            alone.memory_mib, mono.memory_mib
         );
     }
 
@@ -440,19 +462,19 @@ pub fn markdown(s: &Summary) -> String {
     let _ = writeln!(
         w,
         "Claim: an extracted module is deployed (restarted with a new version) without stopping \
-         the others. The kill run above is also a deploy of billing: the figures are how long \
+         the others. The kill run above is also a deploy of {module}: the figures are how long \
          the restarted container took to be ready, and what callers saw meanwhile.\n"
     );
     let _ = writeln!(
         w,
-        "| topology | whole topology ready s (first start) | billing's container ready s (first start) | billing's container ready s (restart) | orders refused during billing's restart |"
+        "| topology | whole topology ready s (first start) | {module}'s container ready s (first start) | {module}'s container ready s (restart) | {ops} refused during {module}'s restart |"
     );
     let _ = writeln!(w, "|---|---|---|---|---|");
     for t in &s.topologies {
-        let billing = t
+        let ready = t
             .nodes
             .iter()
-            .find(|n| n.modules.iter().any(|m| m == "billing"))
+            .find(|n| n.modules.iter().any(|m| m == module))
             .map_or(0.0, |n| n.ready_s);
         let kill = fault(t, "kill");
         let _ = writeln!(
@@ -460,30 +482,30 @@ pub fn markdown(s: &Summary) -> String {
             "| {} | {:.2} | {:.2} | {:.2} | {} |",
             t.kind,
             t.ready_s,
-            billing,
+            ready,
             kill.map_or(0.0, |f| f.restart_s),
             kill.map_or(0, |f| f.refused_during)
         );
     }
     let _ = writeln!(
         w,
-        "\nEvery container runs the same image here; a team deploying billing alone would build \
-         it with `--no-default-features --features billing`. Deploying independently also means \
-         keeping contracts compatible across versions (checked by the `cleave-contract` header \
-         and ADR 5), which the monolith never has to."
+        "\nEvery container runs the same image here; a team deploying {module} alone would \
+         build a binary linking only it (the application's features). Deploying independently \
+         also means keeping contracts compatible across versions (checked by the \
+         `cleave-contract` header and ADR 5), which one process never has to."
     );
     if !s.databases.is_empty() {
         let _ = writeln!(w, "\n## 5. The database under the monolith\n");
         let _ = writeln!(
             w,
-            "The same monolith container on the host's network stack (no bridge, no port \
-             proxy), over its own SQLite file and over the host's PostgreSQL, same workload: \
-             what share of the figures above belongs to the database rather than to the \
-             placement.\n"
+            "The same single-process container ({base}) on the host's network stack (no \
+             bridge, no port proxy), over its own SQLite file and over the host's PostgreSQL, \
+             same workload: what share of the figures above belongs to the database rather \
+             than to the placement.\n"
         );
         let _ = writeln!(
             w,
-            "| variant | place p50 ms | place p99 ms | to paid p50 ms | placed/s @{} (rounds) | paid/s | CPU µs/order (container) |",
+            "| variant | start p50 ms | start p99 ms | to {done} p50 ms | started/s @{} (rounds) | {done}/s | CPU µs/{op} (container) |",
             s.run.concurrency
         );
         let _ = writeln!(w, "|---|---|---|---|---|---|---|");
@@ -512,6 +534,15 @@ pub fn markdown(s: &Summary) -> String {
          numbers of a recorded run."
     );
     md
+}
+
+/// `word` with its first letter in upper case.
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
 }
 
 const TOPOLOGY_COLORS: [RGBColor; 3] = [
@@ -589,7 +620,10 @@ fn fault_timeline(path: &Path, s: &Summary) -> ChartResult {
         .into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(
-        "Placing orders while billing is killed and started again (red: not accepted)",
+        &format!(
+            "Starting {} while {} is killed and started again (red: not accepted)",
+            s.words.operations, s.words.fault_module
+        ),
         ("sans-serif", 18),
     )?;
     let panels = root.split_evenly((s.topologies.len().max(1), 1));
@@ -652,14 +686,14 @@ fn charts(s: &Summary, dir: &Path) -> anyhow::Result<()> {
     chart(
         grouped_bars(
             &dir.join("latency.svg"),
-            "Order latency by topology",
+            &format!("{} latency by topology", capitalized(&s.words.operation)),
             "ms",
             &[
-                "place p50",
-                "place p99",
-                "to paid p50",
-                "to paid p99",
-                "place p50 under load",
+                "start p50",
+                "start p99",
+                &format!("to {} p50", s.words.completed),
+                &format!("to {} p99", s.words.completed),
+                "start p50 under load",
             ],
             &names,
             &latency,
@@ -682,7 +716,11 @@ fn charts(s: &Summary, dir: &Path) -> anyhow::Result<()> {
             &dir.join("cost.svg"),
             "Cost and capacity by topology",
             "see labels",
-            &["CPU per order (100 µs)", "memory (MiB)", "orders/s (x10)"],
+            &[
+                &format!("CPU per {} (100 µs)", s.words.operation),
+                "memory (MiB)",
+                &format!("{}/s (x10)", s.words.operations),
+            ],
             &names,
             &cost,
         ),
@@ -766,6 +804,16 @@ mod tests {
     #[test]
     fn the_report_maps_figures_to_claims_and_draws_the_charts() {
         let summary = Summary {
+            app: "demo".into(),
+            words: Words {
+                operation: "visit".into(),
+                operations: "visits".into(),
+                completed: "logged".into(),
+                start: "`POST /api/visits`".into(),
+                fault_module: "billing".into(),
+                probe: "a visit's log".into(),
+                effect: "one log line".into(),
+            },
             run: RunInfo {
                 unix_time: 0,
                 cpus: 2,
@@ -778,7 +826,7 @@ mod tests {
                 client_timeout_s: 5,
             },
             image: ImageInfo {
-                reference: "shop:test".into(),
+                reference: "demo:test".into(),
                 size_mib: 33.0,
             },
             topologies: vec![
@@ -803,6 +851,9 @@ mod tests {
             "Independent deployment",
             "up to 15x",
             "up to 9x",
+            "The same demo, measured 3 ways",
+            "to logged p50",
+            "One more instance of billing",
         ] {
             assert!(report.contains(claim), "{claim} missing from:\n{report}");
         }

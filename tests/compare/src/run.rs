@@ -1,45 +1,240 @@
-//! `cleave-compare`: runs the same workload and faults against the monolith and the extracted
-//! topologies in containers, and writes `report.md`, `summary.json` and SVG charts.
-//!
-//! `scripts/compare.sh` builds the static binary and this tool, then runs it.
+//! The comparison as a command: an application's compare binary is
+//! `cleave_compare::run::main(application, workload)` (see `app/compare` for the shop's).
+//! It runs the same workload and faults against every placement of the application in
+//! containers, and writes `report.md`, `summary.json` and SVG charts.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use clap::Parser;
-use cleave_compare::docker;
-use cleave_compare::image::{self, ImageSettings};
-use cleave_compare::report::{self, NodeFigures, Summary, TopologyFigures};
-use cleave_compare::topology::{Kind, Options, Topology};
-use cleave_compare::workload::{self, Fault, FaultPlan, Shop};
 
-#[derive(Parser, Debug)]
-#[command(about = "Compare the shop as a monolith and as services, in containers")]
-struct Args {
-    /// Directory for report.md, summary.json and the charts.
-    #[arg(long, default_value_os_t = image::target_dir().join("compare"))]
-    out: PathBuf,
-    /// Orders placed one at a time for the latency figures.
+use crate::application::{Application, Layout};
+use crate::docker;
+use crate::image::{self, AppImage, ImageSettings};
+use crate::report::{self, NodeFigures, Summary, TopologyFigures};
+use crate::topology::{Options, Topology};
+use crate::workload::{self, Client, Fault, FaultPlan, Workload};
+
+/// What a comparison run does.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    about = "Compare an application's placements in containers: the same workload and faults against each"
+)]
+pub struct Args {
+    /// Directory for report.md, summary.json and the charts (default `target/compare/<app>`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Placements to compare, comma-separated (default: every placement the application
+    /// names; the one with the fewest nodes is the baseline).
+    #[arg(long, value_delimiter = ',', value_name = "NAME,...")]
+    pub placements: Vec<String>,
+    /// Operations started one at a time for the latency figures.
     #[arg(long, default_value_t = 200)]
-    latency_orders: usize,
-    /// Orders placed by concurrent clients for throughput and CPU per order.
+    pub latency_orders: usize,
+    /// Operations started by concurrent clients for throughput and CPU per operation.
     #[arg(long, default_value_t = 1000)]
-    load_orders: usize,
-    /// Clients placing orders at once.
+    pub load_orders: usize,
+    /// Clients starting operations at once.
     #[arg(long, default_value_t = 16)]
-    concurrency: usize,
+    pub concurrency: usize,
     /// Rounds of the throughput phase; the median round is reported.
     #[arg(long, default_value_t = 3)]
-    rounds: usize,
+    pub rounds: usize,
     /// Skip the fault runs.
     #[arg(long)]
-    no_faults: bool,
-    /// Also run the monolith on the host's network twice, over its SQLite file and over this
+    pub no_faults: bool,
+    /// A quick run that checks the comparison works (its figures mean nothing): few
+    /// operations, one round, short faults.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Also run the baseline on the host's network twice, over its SQLite file and over this
     /// PostgreSQL server (admin URL; a fresh database is created with `psql`), to separate the
     /// database's share from the placement's. Example: the URL `scripts/postgres.sh` prints.
     #[arg(long, value_name = "URL")]
-    postgres: Option<String>,
+    pub postgres: Option<String>,
+}
+
+impl Args {
+    /// The defaults, as if no flag was given.
+    pub fn defaults() -> Args {
+        Args::parse_from(["compare"])
+    }
+
+    /// Small enough for the test suite: a few operations, one round, short faults.
+    pub fn smoke() -> Args {
+        let mut args = Args::defaults();
+        args.smoke = true;
+        args.apply_smoke();
+        args
+    }
+
+    fn apply_smoke(&mut self) {
+        if self.smoke {
+            self.latency_orders = self.latency_orders.min(5);
+            self.load_orders = self.load_orders.min(40);
+            self.concurrency = self.concurrency.min(4);
+            self.rounds = 1;
+        }
+    }
+
+    fn fault_plan(&self) -> FaultPlan {
+        if self.smoke {
+            FaultPlan {
+                before: Duration::from_millis(300),
+                during: Duration::from_millis(1_000),
+                after: Duration::from_millis(300),
+                pace: Duration::from_millis(50),
+            }
+        } else {
+            FaultPlan::default()
+        }
+    }
+}
+
+/// The command: parses the process's arguments, compares, writes the report.
+pub async fn main(app: Application, workload: Arc<dyn Workload>) -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    args.apply_smoke();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| image::target_dir().join("compare").join(app.name.as_str()));
+    let started = Instant::now();
+    let summary = compare(&app, workload, &args).await?;
+    report::write(&summary, &out)?;
+    for r in &summary.ratios {
+        progress(&format!(
+            "{} vs {}: start p50 {:.2}x, to {} p50 {:.2}x, throughput {:.2}x, CPU/{} {:.2}x, memory {:.2}x",
+            r.kind,
+            summary.topologies[0].kind,
+            r.place_p50,
+            summary.words.completed,
+            r.to_paid_p50,
+            r.throughput,
+            summary.words.operation,
+            r.cpu_per_order,
+            r.memory
+        ));
+    }
+    progress(&format!(
+        "wrote {} (report.md, summary.json, latency.svg, cost.svg, faults.svg) in {:.0} s",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Runs the comparison of `app`'s placements (those `args` names, or all) under `workload`.
+pub async fn compare(
+    app: &Application,
+    workload: Arc<dyn Workload>,
+    args: &Args,
+) -> anyhow::Result<Summary> {
+    let layouts: Vec<Layout> = if args.placements.is_empty() {
+        app.layouts()
+    } else {
+        args.placements
+            .iter()
+            .map(|name| app.layout(name))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let engine = docker::engine().await?;
+    let settings = ImageSettings::from_env(app.name)?;
+    progress(&format!("image {}:{} …", settings.name, settings.tag));
+    let image = image::ensure(&engine, &settings).await?;
+    progress(&format!(
+        "image {} ({:.1} MiB{})",
+        image.reference(),
+        image.size_bytes as f64 / 1048576.0,
+        if image.built { ", built now" } else { "" }
+    ));
+    let options = Options::default();
+    let mut topologies = Vec::new();
+    for (index, layout) in layouts.iter().enumerate() {
+        let step = |what: &str| {
+            progress(&format!(
+                "[{}/{}] {}: {what}",
+                index + 1,
+                layouts.len(),
+                layout.name
+            ))
+        };
+        step("starting containers");
+        let mut topology = Topology::start(layout, &image, &options).await?;
+        step(&format!(
+            "{} containers ready in {:.2} s",
+            topology.nodes.len(),
+            topology.time_to_ready.as_secs_f64()
+        ));
+        topologies
+            .push(measure_or_show_logs(&engine, &mut topology, &workload, args, &step).await?);
+        step("stopping");
+        drop(topology);
+    }
+    let databases = match &args.postgres {
+        Some(admin) => databases(app, &engine, &image, &options, &workload, args, admin).await?,
+        None => Vec::new(),
+    };
+    Ok(Summary {
+        app: app.name.to_string(),
+        words: workload.words(),
+        run: report::RunInfo {
+            unix_time: SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            latency_orders: args.latency_orders,
+            load_orders: args.load_orders,
+            rounds: args.rounds.max(1),
+            concurrency: args.concurrency,
+            call_timeout_ms: options.call_timeout_ms,
+            call_retries: options.call_retries,
+            client_timeout_s: CLIENT_TIMEOUT.as_secs(),
+        },
+        image: report::ImageInfo {
+            reference: image.reference(),
+            size_mib: image.size_bytes as f64 / 1048576.0,
+        },
+        topologies,
+        databases,
+        ratios: Vec::new(),
+        service_weaver: report::SERVICE_WEAVER,
+    }
+    .with_ratios())
+}
+
+/// The baseline on the host's network over SQLite, then over a fresh PostgreSQL database.
+async fn databases(
+    app: &Application,
+    engine: &docker::Docker,
+    image: &AppImage,
+    options: &Options,
+    workload: &Arc<dyn Workload>,
+    args: &Args,
+    admin: &str,
+) -> anyhow::Result<Vec<TopologyFigures>> {
+    let baseline = app.baseline();
+    let database = fresh_database(admin)?;
+    let no_faults = Args {
+        no_faults: true,
+        postgres: None,
+        ..args.clone()
+    };
+    let mut figures = Vec::new();
+    for (label, url) in [
+        (format!("{}-sqlite (host network)", baseline.name), None),
+        (
+            format!("{}-postgres (host network)", baseline.name),
+            Some(database.as_str()),
+        ),
+    ] {
+        let step = |what: &str| progress(&format!("[db] {label}: {what}"));
+        step("starting the container");
+        let mut topology = Topology::start_on_host(&baseline, image, options, &label, url).await?;
+        figures
+            .push(measure_or_show_logs(engine, &mut topology, workload, &no_faults, &step).await?);
+    }
+    Ok(figures)
 }
 
 /// The client's timeout per request: a paused monolith holds every request this long.
@@ -61,107 +256,15 @@ fn chrono_like_now() -> String {
     )
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let started = Instant::now();
-    let engine = docker::engine().await?;
-    let settings = ImageSettings::from_env()?;
-    progress(&format!("image {}:{} …", settings.name, settings.tag));
-    let image = image::ensure(&engine, &settings).await?;
-    progress(&format!(
-        "image {} ({:.1} MiB{})",
-        image.reference(),
-        image.size_bytes as f64 / 1048576.0,
-        if image.built { ", built now" } else { "" }
-    ));
-    let options = Options::default();
-    let mut topologies = Vec::new();
-    for (index, kind) in Kind::ALL.into_iter().enumerate() {
-        let step = |what: &str| {
-            progress(&format!(
-                "[{}/{}] {}: {what}",
-                index + 1,
-                Kind::ALL.len(),
-                kind.name()
-            ))
-        };
-        step("starting containers");
-        let mut topology = Topology::start(kind, &image, &options).await?;
-        step(&format!(
-            "{} containers ready in {:.2} s",
-            topology.nodes.len(),
-            topology.time_to_ready.as_secs_f64()
-        ));
-        topologies.push(measure_or_show_logs(&engine, &mut topology, &args, &step).await?);
-        step("stopping");
-        drop(topology);
-    }
-    let mut databases = Vec::new();
-    if let Some(admin) = &args.postgres {
-        let database = fresh_database(admin)?;
-        let no_faults = Args {
-            no_faults: true,
-            postgres: None,
-            out: args.out.clone(),
-            ..args
-        };
-        for (label, url) in [
-            ("monolith-sqlite (host network)", None),
-            ("monolith-postgres (host network)", Some(database.as_str())),
-        ] {
-            let step = |what: &str| progress(&format!("[db] {label}: {what}"));
-            step("starting the container");
-            let mut topology =
-                Topology::start_monolith_on_host(&image, &options, label, url).await?;
-            databases.push(measure_or_show_logs(&engine, &mut topology, &no_faults, &step).await?);
-        }
-    }
-    let summary = Summary {
-        run: report::RunInfo {
-            unix_time: SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs(),
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            latency_orders: args.latency_orders,
-            load_orders: args.load_orders,
-            rounds: args.rounds.max(1),
-            concurrency: args.concurrency,
-            call_timeout_ms: options.call_timeout_ms,
-            call_retries: options.call_retries,
-            client_timeout_s: CLIENT_TIMEOUT.as_secs(),
-        },
-        image: report::ImageInfo {
-            reference: image.reference(),
-            size_mib: image.size_bytes as f64 / 1048576.0,
-        },
-        topologies,
-        databases,
-        ratios: Vec::new(),
-        service_weaver: report::SERVICE_WEAVER,
-    }
-    .with_ratios();
-    report::write(&summary, &args.out)?;
-    for r in &summary.ratios {
-        progress(&format!(
-            "{} vs monolith: place p50 {:.2}x, to paid p50 {:.2}x, throughput {:.2}x, CPU/order {:.2}x, memory {:.2}x",
-            r.kind, r.place_p50, r.to_paid_p50, r.throughput, r.cpu_per_order, r.memory
-        ));
-    }
-    progress(&format!(
-        "wrote {} (report.md, summary.json, latency.svg, cost.svg, faults.svg) in {:.0} s",
-        args.out.display(),
-        started.elapsed().as_secs_f64()
-    ));
-    Ok(())
-}
-
 /// [`measure`], printing every container's log when it fails.
 async fn measure_or_show_logs(
     engine: &docker::Docker,
     topology: &mut Topology,
+    workload: &Arc<dyn Workload>,
     args: &Args,
     step: &dyn Fn(&str),
 ) -> anyhow::Result<TopologyFigures> {
-    let measured = measure(engine, topology, args, step).await;
+    let measured = measure(engine, topology, workload, args, step).await;
     if measured.is_err() {
         eprintln!("{}", topology.logs().await);
     }
@@ -171,30 +274,56 @@ async fn measure_or_show_logs(
 async fn measure(
     engine: &docker::Docker,
     topology: &mut Topology,
+    workload: &Arc<dyn Workload>,
     args: &Args,
     step: &dyn Fn(&str),
 ) -> anyhow::Result<TopologyFigures> {
-    let shop = Shop::new(topology, CLIENT_TIMEOUT);
-    shop.stock_product("LAT", 1_000, 1_000_000).await?;
-    shop.stock_product("LOAD", 1_000, 1_000_000).await?;
+    let client = Client::new(topology, CLIENT_TIMEOUT);
+    let words = workload.words();
+    workload.prepare(&client, "LAT").await?;
+    workload.prepare(&client, "LOAD").await?;
     step("warming up");
-    workload::latencies(&shop, "LAT", 20).await?;
-    step(&format!("{} orders one at a time", args.latency_orders));
-    let latencies = workload::latencies(&shop, "LAT", args.latency_orders).await?;
+    workload::latencies(
+        workload.as_ref(),
+        &client,
+        "LAT",
+        20.min(args.latency_orders),
+    )
+    .await?;
     step(&format!(
-        "place p50 {:.2} ms, to paid p50 {:.2} ms; {} orders from {} clients",
-        latencies.place.p50_ms, latencies.to_paid.p50_ms, args.load_orders, args.concurrency
+        "{} {} one at a time",
+        args.latency_orders, words.operations
+    ));
+    let latencies =
+        workload::latencies(workload.as_ref(), &client, "LAT", args.latency_orders).await?;
+    step(&format!(
+        "start p50 {:.2} ms, to {} p50 {:.2} ms; {} {} from {} clients",
+        latencies.place.p50_ms,
+        words.completed,
+        latencies.to_paid.p50_ms,
+        args.load_orders,
+        words.operations,
+        args.concurrency
     ));
     // Several rounds, CPU over all of them, the round with the median throughput reported:
     // one short round is at the mercy of whatever else the machine does.
     let before = topology.usage(engine).await?;
     let mut rounds = Vec::new();
     for round in 0..args.rounds.max(1) {
-        let t = workload::throughput(&shop, "LOAD", args.load_orders, args.concurrency).await?;
+        let t = workload::throughput(
+            workload,
+            &client,
+            "LOAD",
+            args.load_orders,
+            args.concurrency,
+        )
+        .await?;
         step(&format!(
-            "round {}: {:.0} orders/s, all paid after {:.1} s",
+            "round {}: {:.0} {}/s, all {} after {:.1} s",
             round + 1,
             t.orders_per_s,
+            words.operations,
+            words.completed,
             t.all_paid_s
         ));
         rounds.push(t);
@@ -212,7 +341,7 @@ async fn measure(
         .iter()
         .zip(before.iter().zip(after.iter()))
         .map(|(node, ((_, b), (_, a)))| NodeFigures {
-            name: node.name.to_string(),
+            name: node.name.clone(),
             modules: node.modules.iter().map(|m| m.to_string()).collect(),
             ready_s: node.time_to_ready.as_secs_f64(),
             memory_mib: a.memory_bytes as f64 / 1048576.0,
@@ -222,10 +351,11 @@ async fn measure(
     let mut faults = Vec::new();
     if !args.no_faults {
         for fault in [Fault::Kill, Fault::Pause] {
-            step(&format!("fault: billing {}", fault.name()));
-            let run = workload::fault_run(topology, &shop, fault, FaultPlan::default()).await?;
+            step(&format!("fault: {} {}", words.fault_module, fault.name()));
+            let run =
+                workload::fault_run(topology, workload, &client, fault, args.fault_plan()).await?;
             step(&format!(
-                "fault {}: {} accepted / {} refused while down, recovered in {:.2} s, {}/{} invoiced once",
+                "fault {}: {} accepted / {} refused while down, recovered in {:.2} s, {}/{} effects once",
                 fault.name(),
                 run.accepted_during,
                 run.refused_during,

@@ -1,4 +1,4 @@
-//! The three placements of the shop's modules, as containers on a network made for the run.
+//! An application's placements as containers on a network made for the run.
 
 use std::time::{Duration, Instant};
 
@@ -6,57 +6,16 @@ use anyhow::{Context, bail};
 use testcontainers::bollard::Docker;
 use testcontainers::core::{ContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 
+use crate::application::Layout;
 use crate::docker::{Usage, usage};
-use crate::image::ShopImage;
+use crate::image::AppImage;
 
-/// Every module of the shop.
-pub const MODULES: [&str; 5] = ["catalog", "inventory", "orders", "billing", "notifications"];
 /// The public port inside every container.
 pub const PUBLIC_PORT: u16 = 8080;
 /// The internal port (module-to-module calls and events) inside every container.
 pub const INTERNAL_PORT: u16 = 9180;
-
-/// How the modules are placed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Every module in one container.
-    Monolith,
-    /// Billing in its own container, the other four together in another.
-    BillingExtracted,
-    /// Every module in its own container.
-    AllSeparate,
-}
-
-impl Kind {
-    /// The three placements, from fewest to most containers.
-    pub const ALL: [Kind; 3] = [Kind::Monolith, Kind::BillingExtracted, Kind::AllSeparate];
-
-    /// Short name used in reports and container names.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Monolith => "monolith",
-            Kind::BillingExtracted => "billing-extracted",
-            Kind::AllSeparate => "all-separate",
-        }
-    }
-
-    /// The containers: a name and the modules it hosts.
-    pub fn nodes(self) -> Vec<(&'static str, Vec<&'static str>)> {
-        match self {
-            Kind::Monolith => vec![("shop", MODULES.to_vec())],
-            Kind::BillingExtracted => vec![
-                ("billing", vec!["billing"]),
-                (
-                    "rest",
-                    vec!["catalog", "inventory", "orders", "notifications"],
-                ),
-            ],
-            Kind::AllSeparate => MODULES.iter().map(|m| (*m, vec![*m])).collect(),
-        }
-    }
-}
 
 /// Settings every container of a topology gets.
 #[derive(Debug, Clone)]
@@ -85,10 +44,10 @@ impl Default for Options {
 
 /// One container of a topology.
 pub struct Node {
-    /// Name within the topology (`shop`, `billing`, `rest`, or a module's name).
-    pub name: &'static str,
+    /// The placement's name of the node, e.g. `main` or a module's name.
+    pub name: String,
     /// The modules it hosts.
-    pub modules: Vec<&'static str>,
+    pub modules: Vec<String>,
     /// Its public API from the host, e.g. `http://127.0.0.1:32768`.
     pub public_url: String,
     /// Its internal endpoints from the host.
@@ -101,7 +60,7 @@ pub struct Node {
 /// A running topology; its containers and network go when it is dropped.
 pub struct Topology {
     /// The placement.
-    pub kind: Kind,
+    pub layout: Layout,
     /// Name in reports: the placement's, or a variant's (`monolith-postgres`).
     pub label: String,
     /// Its containers.
@@ -114,48 +73,34 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// Starts every container of `kind` on a new network and waits until all are ready.
-    pub async fn start(kind: Kind, image: &ShopImage, options: &Options) -> anyhow::Result<Self> {
-        let run = format!("cleave-{}-{:08x}", kind.name(), fastrand::u32(..));
+    /// Starts every node of `layout` as a container of `image` on a new network and waits
+    /// until all are ready.
+    pub async fn start(
+        layout: &Layout,
+        image: &AppImage,
+        options: &Options,
+    ) -> anyhow::Result<Self> {
+        let app = image.app;
+        let run = format!("cleave-{}-{:08x}", layout.name, fastrand::u32(..));
         let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
-        let layout = kind.nodes();
-        let host_of = |module: &str| {
-            layout
-                .iter()
-                .find(|(_, modules)| modules.contains(&module))
-                .map(|(node, _)| format!("http://{run}-{node}:{INTERNAL_PORT}"))
-                .expect("every module is placed")
-        };
+        let all = layout.modules();
         let started = Instant::now();
         let mut nodes = Vec::new();
-        for (name, modules) in &layout {
-            let mut request = GenericImage::new(image.name.clone(), image.tag.clone())
-                .with_exposed_port(ContainerPort::Tcp(PUBLIC_PORT))
-                .with_exposed_port(ContainerPort::Tcp(INTERNAL_PORT))
-                .with_wait_for(WaitFor::message_on_stdout("shop listening"))
+        for (name, modules) in &layout.nodes {
+            let mut request = container(image, options, true)
                 .with_network(run.clone())
                 .with_container_name(format!("{run}-{name}"))
-                .with_startup_timeout(options.startup_timeout)
-                .with_env_var("SHOP_INTERNAL_TOKEN", token.clone())
-                .with_env_var(
-                    "SHOP_EXTRACT__TIMEOUT_MS",
-                    options.call_timeout_ms.to_string(),
-                )
-                .with_env_var("SHOP_EXTRACT__RETRIES", options.call_retries.to_string())
-                .with_env_var(
-                    "SHOP_OUTBOX__BACKOFF_MAX_MS",
-                    options.backoff_max_ms.to_string(),
-                )
-                .with_env_var("SHOP_LOG", "warn");
-            if kind != Kind::Monolith {
-                request = request.with_env_var("SHOP_MODULES", modules.join(","));
-                for module in MODULES.iter().filter(|m| !modules.contains(m)) {
+                .with_env_var(app.env_var("internal_token"), token.clone());
+            if !layout.is_single_process() {
+                request = request.with_env_var(app.env_var("modules"), modules.join(","));
+                for module in all.iter().filter(|m| !modules.contains(m)) {
+                    let host = layout.node_of(module).expect("every module is placed");
                     request = request.with_env_var(
-                        format!("SHOP_REMOTE__{}", module.to_uppercase()),
-                        host_of(module),
+                        app.env_var(&format!("remote.{module}")),
+                        format!("http://{run}-{host}:{INTERNAL_PORT}"),
                     );
                 }
             }
@@ -172,7 +117,7 @@ impl Topology {
             )
             .await?;
             nodes.push(Node {
-                name,
+                name: name.clone(),
                 modules: modules.clone(),
                 public_url,
                 internal_url,
@@ -190,8 +135,8 @@ impl Topology {
             .await?;
         }
         Ok(Topology {
-            kind,
-            label: kind.name().to_string(),
+            layout: layout.clone(),
+            label: layout.name.clone(),
             nodes,
             token,
             time_to_ready: started.elapsed(),
@@ -199,15 +144,22 @@ impl Topology {
         })
     }
 
-    /// The monolith in one container on the host's network stack (no bridge, no port proxy),
-    /// over `database` (e.g. the host's PostgreSQL on loopback) or its own SQLite file: for
-    /// comparing databases under the same placement.
-    pub async fn start_monolith_on_host(
-        image: &ShopImage,
+    /// A single-node `layout` (the monolith) in one container on the host's network stack (no
+    /// bridge, no port proxy), over `database` (e.g. the host's PostgreSQL on loopback) or its
+    /// own SQLite file: for comparing databases under the same placement.
+    pub async fn start_on_host(
+        layout: &Layout,
+        image: &AppImage,
         options: &Options,
         label: &str,
         database: Option<&str>,
     ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            layout.is_single_process(),
+            "placement `{}` has several nodes; only a single process runs on the host's network",
+            layout.name
+        );
+        let app = image.app;
         let free_port = || -> anyhow::Result<u16> {
             Ok(std::net::TcpListener::bind("127.0.0.1:0")?
                 .local_addr()?
@@ -217,15 +169,21 @@ impl Topology {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
-        let mut request = GenericImage::new(image.name.clone(), image.tag.clone())
-            .with_wait_for(WaitFor::message_on_stdout("shop listening"))
+        let (public_addr, internal_addr) = (
+            format!("127.0.0.1:{public}"),
+            format!("127.0.0.1:{internal}"),
+        );
+        let mut request = container(image, options, false)
             .with_network("host")
-            .with_startup_timeout(options.startup_timeout)
-            .with_env_var("SHOP_LISTEN", format!("127.0.0.1:{public}"))
-            .with_env_var("SHOP_INTERNAL_LISTEN", format!("127.0.0.1:{internal}"))
-            .with_env_var("SHOP_LOG", "warn");
+            .with_cmd([
+                "serve",
+                "--listen",
+                &public_addr,
+                "--internal-listen",
+                &internal_addr,
+            ]);
         if let Some(database) = database {
-            request = request.with_env_var("SHOP_DATABASE", database);
+            request = request.with_env_var(app.env_var("database"), database);
         }
         let started = Instant::now();
         let container = request
@@ -240,12 +198,13 @@ impl Topology {
         )
         .await?;
         let time_to_ready = started.elapsed();
+        let (name, modules) = layout.nodes[0].clone();
         Ok(Topology {
-            kind: Kind::Monolith,
+            layout: layout.clone(),
             label: label.to_string(),
             nodes: vec![Node {
-                name: "shop",
-                modules: MODULES.to_vec(),
+                name,
+                modules,
                 public_url,
                 internal_url: format!("http://127.0.0.1:{internal}"),
                 time_to_ready,
@@ -261,22 +220,26 @@ impl Topology {
     pub fn node_of(&self, module: &str) -> &Node {
         self.nodes
             .iter()
-            .find(|n| n.modules.contains(&module))
+            .find(|n| n.modules.iter().any(|m| m == module))
             .unwrap_or_else(|| panic!("no container hosts `{module}`"))
     }
 
     fn node_of_mut(&mut self, module: &str) -> &mut Node {
         self.nodes
             .iter_mut()
-            .find(|n| n.modules.contains(&module))
+            .find(|n| n.modules.iter().any(|m| m == module))
             .unwrap_or_else(|| panic!("no container hosts `{module}`"))
     }
 
     /// Where a client sends each module's public routes: `/api/<module>` → its container.
     pub fn routes(&self) -> Vec<(String, String)> {
-        MODULES
+        self.nodes
             .iter()
-            .map(|m| (format!("/api/{m}"), self.node_of(m).public_url.clone()))
+            .flat_map(|node| {
+                node.modules
+                    .iter()
+                    .map(|m| (format!("/api/{m}"), node.public_url.clone()))
+            })
             .collect()
     }
 
@@ -315,10 +278,13 @@ impl Topology {
     }
 
     /// CPU time and memory of every container, as the engine reports them.
-    pub async fn usage(&self, docker: &Docker) -> anyhow::Result<Vec<(&'static str, Usage)>> {
+    pub async fn usage(&self, docker: &Docker) -> anyhow::Result<Vec<(&str, Usage)>> {
         let mut all = Vec::new();
         for node in &self.nodes {
-            all.push((node.name, usage(docker, node.container.id()).await?));
+            all.push((
+                node.name.as_str(),
+                usage(docker, node.container.id()).await?,
+            ));
         }
         Ok(all)
     }
@@ -355,6 +321,33 @@ impl Topology {
         }
         Ok(response.json().await?)
     }
+}
+
+/// A container of `image` with the settings every node gets, waiting for the line the
+/// application prints when it listens; `exposed`: with its two ports mapped to the host.
+fn container(image: &AppImage, options: &Options, exposed: bool) -> ContainerRequest<GenericImage> {
+    let app = image.app;
+    let mut base = GenericImage::new(image.name.clone(), image.tag.clone());
+    if exposed {
+        base = base
+            .with_exposed_port(ContainerPort::Tcp(PUBLIC_PORT))
+            .with_exposed_port(ContainerPort::Tcp(INTERNAL_PORT));
+    }
+    base.with_wait_for(WaitFor::message_on_stdout(format!("{app} listening")))
+        .with_startup_timeout(options.startup_timeout)
+        .with_env_var(
+            app.env_var("extract.timeout_ms"),
+            options.call_timeout_ms.to_string(),
+        )
+        .with_env_var(
+            app.env_var("extract.retries"),
+            options.call_retries.to_string(),
+        )
+        .with_env_var(
+            app.env_var("outbox.backoff_max_ms"),
+            options.backoff_max_ms.to_string(),
+        )
+        .with_env_var(app.env_var("log"), "warn")
 }
 
 async fn urls(container: &ContainerAsync<GenericImage>) -> anyhow::Result<(String, String)> {

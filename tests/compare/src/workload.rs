@@ -1,19 +1,20 @@
-//! The public API driven as a client would: orders, latencies, throughput, and runs with a
-//! fault injected into one container.
+//! The public API driven as a client would, by a workload the application supplies:
+//! latencies, throughput, and runs with a fault injected into one container.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
+use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::topology::Topology;
 
-/// A client of the shop's public API that sends `/api/<module>` to the container hosting it,
-/// as a gateway in front of the containers would. Clones share the routes.
+/// A client of an application's public API that sends `/api/<module>` to the container
+/// hosting that module, as a gateway in front of the containers would. Clones share the routes.
 #[derive(Clone)]
-pub struct Shop {
+pub struct Client {
     http: reqwest::Client,
     routes: Arc<RwLock<Vec<(String, String)>>>,
 }
@@ -21,10 +22,10 @@ pub struct Shop {
 /// The answer to one request: status (0 when no HTTP answer came) and body.
 pub type Answer = (u16, Value);
 
-impl Shop {
+impl Client {
     /// A client for `topology`, whose requests time out after `timeout`.
-    pub fn new(topology: &Topology, timeout: Duration) -> Shop {
-        Shop {
+    pub fn new(topology: &Topology, timeout: Duration) -> Client {
+        Client {
             http: reqwest::Client::builder()
                 .timeout(timeout)
                 .build()
@@ -38,13 +39,18 @@ impl Shop {
         *self.routes.write().expect("routes") = topology.routes();
     }
 
-    /// The full URL of `path`.
+    /// The full URL of `path`: the container of the module its `/api/<module>` prefix names,
+    /// else the first container.
     pub fn url(&self, path: &str) -> String {
         let routes = self.routes.read().expect("routes");
+        let module_of = |prefix: &str| {
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?']))
+        };
         let base = routes
             .iter()
-            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
-            .or_else(|| routes.iter().find(|(prefix, _)| prefix == "/api/orders"))
+            .find(|(prefix, _)| module_of(prefix))
+            .or_else(|| routes.first())
             .map(|(_, base)| base.clone())
             .unwrap_or_default();
         format!("{base}{path}")
@@ -71,94 +77,102 @@ impl Shop {
         self.send(reqwest::Method::GET, path, None).await
     }
 
-    /// Adds a product with `stock` units on hand.
-    pub async fn stock_product(
-        &self,
-        sku: &str,
-        price_cents: i64,
-        stock: u32,
-    ) -> anyhow::Result<()> {
-        let product =
-            json!({"sku": sku, "name": format!("Product {sku}"), "price_cents": price_cents});
-        let (status, body) = self
-            .send(
-                reqwest::Method::POST,
-                "/api/catalog/products",
-                Some(&product),
-            )
-            .await;
-        if status != 201 {
-            bail!("create {sku}: {status} {body}");
-        }
-        let (status, body) = self
-            .send(
-                reqwest::Method::PUT,
-                &format!("/api/inventory/stock/{sku}"),
-                Some(&json!({ "quantity": stock })),
-            )
-            .await;
-        if status != 200 {
-            bail!("stock {sku}: {status} {body}");
-        }
-        Ok(())
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> Answer {
+        self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
-    /// Places an order of one unit of `sku`.
-    pub async fn place(&self, customer: &str, sku: &str) -> Answer {
-        let order = json!({"customer": customer, "lines": [{"sku": sku, "quantity": 1}]});
-        self.send(reqwest::Method::POST, "/api/orders", Some(&order))
-            .await
+    /// `PUT path` with a JSON body.
+    pub async fn put(&self, path: &str, body: &Value) -> Answer {
+        self.send(reqwest::Method::PUT, path, Some(body)).await
     }
+}
 
-    /// The order's status (`placed`, `paid`), or `None` when it cannot be read now.
-    pub async fn status(&self, id: &str) -> Option<String> {
-        match self.get(&format!("/api/orders/{id}")).await {
-            (200, body) => body["status"].as_str().map(str::to_string),
-            _ => None,
-        }
-    }
+/// What the report calls the workload's parts, so it reads in the application's words.
+#[derive(Debug, Clone, Serialize)]
+pub struct Words {
+    /// One operation, e.g. `order`.
+    pub operation: String,
+    /// Several, e.g. `orders`.
+    pub operations: String,
+    /// The state an operation reaches when its asynchronous part is done, e.g. `paid`.
+    pub completed: String,
+    /// What starts an operation, e.g. `` `POST /api/orders` ``.
+    pub start: String,
+    /// The module the fault runs disturb, e.g. `billing`.
+    pub fault_module: String,
+    /// The read that needs the fault module synchronously, e.g. `` a receipt
+    /// (`GET /api/orders/{id}/receipt`) ``.
+    pub probe: String,
+    /// The effect that must happen exactly once per operation, e.g. `one invoice holding one
+    /// payment`.
+    pub effect: String,
+}
 
-    /// Polls every `poll` until the order is paid; fails after `timeout`.
-    pub async fn wait_paid(
-        &self,
-        id: &str,
-        poll: Duration,
-        timeout: Duration,
-    ) -> anyhow::Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if self.status(id).await.as_deref() == Some("paid") {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!("order {id} not paid within {timeout:?}");
-            }
-            tokio::time::sleep(poll).await;
-        }
-    }
+/// What the comparison does to an application: supplied by the application (the shop's
+/// orders, the library's loans), so this library knows none.
+///
+/// An operation starts with one request (measured as "start" latency) and completes
+/// asynchronously through events (measured until [`Workload::completed`] says so). The fault
+/// runs kill or freeze the container of [`Words::fault_module`] and check, through the
+/// public API, that every accepted operation completed with its effect applied once.
+#[async_trait]
+pub trait Workload: Send + Sync {
+    /// The report's words for this workload.
+    fn words(&self) -> Words;
 
-    /// Waits until every order of `ids` is paid, polling each every `poll` for up to 60 s.
-    pub async fn wait_all_paid<'a>(
-        &self,
-        ids: impl IntoIterator<Item = &'a String>,
-        poll: Duration,
-    ) -> anyhow::Result<()> {
-        for id in ids {
-            self.wait_paid(id, poll, Duration::from_secs(60)).await?;
-        }
-        Ok(())
-    }
+    /// Creates what the operations of `scope` need (e.g. a product in stock), once per
+    /// scope and topology; `scope` is a short uppercase word (`LAT`, `LOAD`, `FAULT-KILL`).
+    async fn prepare(&self, client: &Client, scope: &str) -> anyhow::Result<()>;
 
-    /// The order's invoices, each with its payments, as billing serves them.
-    pub async fn invoices(&self, id: &str) -> anyhow::Result<Vec<Value>> {
-        match self
-            .get(&format!("/api/billing/invoices?order_id={id}"))
-            .await
-        {
-            (200, body) => Ok(body["invoices"].as_array().cloned().unwrap_or_default()),
-            (status, body) => bail!("invoices of {id}: {status} {body}"),
+    /// Starts operation `i` of `scope`: `Ok(id)` when accepted, else the answer.
+    async fn start(&self, client: &Client, scope: &str, i: usize) -> Result<String, Answer>;
+
+    /// Whether operation `id` completed; `false` also when it cannot be read now.
+    async fn completed(&self, client: &Client, id: &str) -> bool;
+
+    /// The status of a read of `id` that needs the fault module synchronously.
+    async fn probe(&self, client: &Client, id: &str) -> u16;
+
+    /// Whether the effect of operation `id` happened exactly once.
+    async fn effect_once(&self, client: &Client, id: &str) -> anyhow::Result<bool>;
+}
+
+/// Polls every `poll` until operation `id` completed; fails after `timeout`.
+pub async fn wait_completed(
+    workload: &dyn Workload,
+    client: &Client,
+    id: &str,
+    poll: Duration,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if workload.completed(client, id).await {
+            return Ok(());
         }
+        if Instant::now() > deadline {
+            bail!(
+                "{} {id} not {} within {timeout:?}",
+                workload.words().operation,
+                workload.words().completed
+            );
+        }
+        tokio::time::sleep(poll).await;
     }
+}
+
+/// Waits until every operation of `ids` completed, polling each every `poll` for up to 60 s.
+pub async fn wait_all_completed<'a>(
+    workload: &dyn Workload,
+    client: &Client,
+    ids: impl IntoIterator<Item = &'a String>,
+    poll: Duration,
+) -> anyhow::Result<()> {
+    for id in ids {
+        wait_completed(workload, client, id, poll, Duration::from_secs(60)).await?;
+    }
+    Ok(())
 }
 
 /// Percentiles of a set of durations, in milliseconds.
@@ -195,29 +209,39 @@ impl Percentiles {
     }
 }
 
-/// Latency of one order at a time: placing it, and until it is paid.
+/// Latency of one operation at a time: starting it, and until it completed.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Latencies {
-    /// `POST /api/orders` until its 201.
+    /// The starting request until its answer.
     pub place: Percentiles,
-    /// `POST /api/orders` until `GET /api/orders/{id}` says `paid` (polled every 2 ms).
+    /// The starting request until the operation completed (polled every 2 ms).
     pub to_paid: Percentiles,
 }
 
-/// Places `orders` orders one after the other and times each.
-pub async fn latencies(shop: &Shop, sku: &str, orders: usize) -> anyhow::Result<Latencies> {
-    let mut place = Vec::with_capacity(orders);
-    let mut to_paid = Vec::with_capacity(orders);
-    for i in 0..orders {
+/// Runs `count` operations of `scope` one after the other and times each.
+pub async fn latencies(
+    workload: &dyn Workload,
+    client: &Client,
+    scope: &str,
+    count: usize,
+) -> anyhow::Result<Latencies> {
+    let mut place = Vec::with_capacity(count);
+    let mut to_paid = Vec::with_capacity(count);
+    for i in 0..count {
         let started = Instant::now();
-        let (status, body) = shop.place(&format!("lat{i}"), sku).await;
-        if status != 201 {
-            bail!("order refused: {status} {body}");
-        }
+        let id = match workload.start(client, scope, i).await {
+            Ok(id) => id,
+            Err((status, body)) => bail!("{} refused: {status} {body}", workload.words().operation),
+        };
         place.push(started.elapsed());
-        let id = body["id"].as_str().context("order id")?;
-        shop.wait_paid(id, Duration::from_millis(2), Duration::from_secs(30))
-            .await?;
+        wait_completed(
+            workload,
+            client,
+            &id,
+            Duration::from_millis(2),
+            Duration::from_secs(30),
+        )
+        .await?;
         to_paid.push(started.elapsed());
     }
     Ok(Latencies {
@@ -226,60 +250,66 @@ pub async fn latencies(shop: &Shop, sku: &str, orders: usize) -> anyhow::Result<
     })
 }
 
-/// Orders placed by a fixed number of clients at once.
+/// Operations started by a fixed number of clients at once.
 #[derive(Debug, Clone, Serialize)]
 pub struct Throughput {
-    /// Orders placed.
+    /// Operations started.
     pub orders: usize,
-    /// Clients placing orders at the same time.
+    /// Clients starting operations at the same time.
     pub concurrency: usize,
-    /// Accepted orders per second of the placing phase.
+    /// Accepted operations per second of the starting phase.
     pub orders_per_s: f64,
-    /// Latency of the placements under this load.
+    /// Latency of the starting requests under this load.
     pub place: Percentiles,
-    /// From the start until the last order was paid.
+    /// From the start until the last operation completed.
     pub all_paid_s: f64,
-    /// Orders per second of every round, when several were run.
+    /// Operations per second of every round, when several were run.
     pub rounds: Vec<f64>,
-    /// Wall time of all rounds, from the first order until the last was paid, in seconds.
+    /// Wall time of all rounds, from the first operation until the last completed, in seconds.
     pub wall_s: f64,
-    /// The orders' ids, to check afterwards.
+    /// The operations' ids, to check afterwards.
     #[serde(skip)]
     pub ids: Vec<String>,
 }
 
-/// Places `orders` orders from `concurrency` clients, then waits until all are paid.
+/// Starts `count` operations of `scope` from `concurrency` clients, then waits until all
+/// completed.
 pub async fn throughput(
-    shop: &Shop,
-    sku: &str,
-    orders: usize,
+    workload: &Arc<dyn Workload>,
+    client: &Client,
+    scope: &str,
+    count: usize,
     concurrency: usize,
 ) -> anyhow::Result<Throughput> {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let clients = (0..concurrency).map(|_| {
-        let (shop, next, sku) = (shop.clone(), next.clone(), sku.to_string());
+        let (workload, client, next, scope) = (
+            workload.clone(),
+            client.clone(),
+            next.clone(),
+            scope.to_string(),
+        );
         tokio::spawn(async move {
             let mut placed = Vec::new();
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= orders {
+                if i >= count {
                     return Ok::<_, anyhow::Error>(placed);
                 }
                 let sent = Instant::now();
-                let (status, body) = shop.place(&format!("load{i}"), &sku).await;
-                if status != 201 {
-                    bail!("order refused under load: {status} {body}");
+                match workload.start(&client, &scope, i).await {
+                    Ok(id) => placed.push((sent.elapsed(), id)),
+                    Err((status, body)) => bail!(
+                        "{} refused under load: {status} {body}",
+                        workload.words().operation
+                    ),
                 }
-                placed.push((
-                    sent.elapsed(),
-                    body["id"].as_str().unwrap_or_default().to_string(),
-                ));
             }
         })
     });
-    let mut latencies = Vec::with_capacity(orders);
-    let mut ids = Vec::with_capacity(orders);
+    let mut latencies = Vec::with_capacity(count);
+    let mut ids = Vec::with_capacity(count);
     for client in futures::future::join_all(clients).await {
         for (latency, id) in client?? {
             latencies.push(latency);
@@ -287,11 +317,11 @@ pub async fn throughput(
         }
     }
     let placing = started.elapsed();
-    shop.wait_all_paid(&ids, Duration::from_millis(20)).await?;
+    wait_all_completed(workload.as_ref(), client, &ids, Duration::from_millis(20)).await?;
     Ok(Throughput {
-        orders,
+        orders: count,
         concurrency,
-        orders_per_s: orders as f64 / placing.as_secs_f64(),
+        orders_per_s: count as f64 / placing.as_secs_f64(),
         place: Percentiles::of(&latencies),
         all_paid_s: started.elapsed().as_secs_f64(),
         rounds: Vec::new(),
@@ -300,7 +330,7 @@ pub async fn throughput(
     })
 }
 
-/// What is done to billing's container in a fault run.
+/// What is done to the fault module's container in a fault run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Fault {
@@ -323,13 +353,13 @@ impl Fault {
 /// The phases of a fault run.
 #[derive(Debug, Clone, Copy)]
 pub struct FaultPlan {
-    /// Orders placed before the fault.
+    /// Operations started before the fault.
     pub before: Duration,
-    /// How long billing stays down.
+    /// How long the fault module stays down.
     pub during: Duration,
-    /// Orders placed after billing is back.
+    /// Operations started after it is back.
     pub after: Duration,
-    /// One order every `pace`.
+    /// One operation every `pace`.
     pub pace: Duration,
 }
 
@@ -344,89 +374,106 @@ impl Default for FaultPlan {
     }
 }
 
-/// One placement during a fault run.
+/// One started operation during a fault run.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Sample {
     /// When it was sent, from the start of the run, in seconds.
     pub at_s: f64,
-    /// Its status (0: no HTTP answer).
+    /// 201 when accepted, else the answer's status (0: no HTTP answer).
     pub status: u16,
     /// How long it took, in milliseconds.
     pub ms: f64,
-    /// Whether it was sent while billing was down.
+    /// Whether it was sent while the fault module was down.
     pub during: bool,
 }
 
 /// What happened in a fault run, all of it read through the public API.
 #[derive(Debug, Clone, Serialize)]
 pub struct FaultRun {
-    /// What was done to billing's container.
+    /// What was done to the fault module's container.
     pub fault: Fault,
-    /// Placements while billing was down: accepted (201).
+    /// Operations started while the fault module was down: accepted.
     pub accepted_during: usize,
-    /// Placements while billing was down: not accepted.
+    /// Operations started while the fault module was down: not accepted.
     pub refused_during: usize,
-    /// Placements before and after the fault that were not accepted.
+    /// Operations started before and after the fault that were not accepted.
     pub refused_outside: usize,
-    /// `GET /api/orders/{id}/receipt` (needs billing) while billing was down: status and ms.
+    /// The probe (a read needing the fault module) while it was down: status and ms.
     pub receipts_during: Vec<(u16, f64)>,
-    /// The receipt after billing was back.
+    /// The probe after the fault module was back.
     pub receipt_after: u16,
-    /// From starting billing's container again (or thawing it) until it was ready, in seconds.
-    pub restart_s: f64,
-    /// From billing's return until every order accepted before and during the fault was paid,
+    /// From starting the fault module's container again (or thawing it) until it was ready,
     /// in seconds.
+    pub restart_s: f64,
+    /// From the fault module's return until every operation accepted before and during the
+    /// fault completed, in seconds.
     pub recovered_s: f64,
-    /// Accepted orders in the run.
+    /// Accepted operations in the run.
     pub accepted: usize,
-    /// Accepted orders with exactly one invoice holding exactly one payment.
+    /// Accepted operations whose effect happened exactly once.
     pub invoiced_once: usize,
-    /// Every placement, for the timeline chart.
+    /// Every started operation, for the timeline chart.
     pub timeline: Vec<Sample>,
 }
 
-/// Places orders at a steady pace while billing's container is killed or paused and brought
-/// back, then checks through the API that every accepted order was paid exactly once.
+/// Starts operations at a steady pace while the fault module's container is killed or paused
+/// and brought back, then checks through the API that every accepted operation completed
+/// with its effect applied exactly once.
 pub async fn fault_run(
     topology: &mut Topology,
-    shop: &Shop,
+    workload: &Arc<dyn Workload>,
+    client: &Client,
     fault: Fault,
     plan: FaultPlan,
 ) -> anyhow::Result<FaultRun> {
-    let sku = format!("FAULT-{}", fault.name().to_uppercase());
-    shop.stock_product(&sku, 500, 1_000_000).await?;
-    let (status, body) = shop.place("fault-first", &sku).await;
-    if status != 201 {
-        bail!("the first order was refused: {status} {body}");
-    }
-    let first = body["id"].as_str().context("order id")?.to_string();
-    shop.wait_paid(&first, Duration::from_millis(10), Duration::from_secs(30))
-        .await?;
+    let words = workload.words();
+    let module = words.fault_module.as_str();
+    let scope = format!("FAULT-{}", fault.name().to_uppercase());
+    workload.prepare(client, &scope).await?;
+    let first = match workload.start(client, &scope, 0).await {
+        Ok(id) => id,
+        Err((status, body)) => bail!("the first {} was refused: {status} {body}", words.operation),
+    };
+    wait_completed(
+        workload.as_ref(),
+        client,
+        &first,
+        Duration::from_millis(10),
+        Duration::from_secs(30),
+    )
+    .await?;
 
     let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let run_started = Instant::now();
     let accepted = Arc::new(std::sync::Mutex::new(Vec::new()));
     let placer = {
-        let (shop, down, stop, sku) = (shop.clone(), down.clone(), stop.clone(), sku.clone());
+        let (workload, client, down, stop, scope) = (
+            workload.clone(),
+            client.clone(),
+            down.clone(),
+            stop.clone(),
+            scope.clone(),
+        );
         let ids = accepted.clone();
         tokio::spawn(async move {
             let mut samples = Vec::new();
-            let mut i = 0;
+            let mut i = 1;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let sent = Instant::now();
                 let during = down.load(std::sync::atomic::Ordering::Relaxed);
-                let (status, body) = shop.place(&format!("fault{i}"), &sku).await;
+                let started = workload.start(&client, &scope, i).await;
                 samples.push(Sample {
                     at_s: (sent - run_started).as_secs_f64(),
-                    status,
+                    status: match &started {
+                        Ok(_) => 201,
+                        Err((status, _)) => *status,
+                    },
                     ms: sent.elapsed().as_secs_f64() * 1e3,
                     during,
                 });
-                if status == 201
-                    && let Some(id) = body["id"].as_str()
-                {
-                    ids.lock().expect("ids").push(id.to_string());
+                if let Ok(id) = started {
+                    ids.lock().expect("ids").push(id);
                 }
                 i += 1;
                 tokio::time::sleep(plan.pace.saturating_sub(sent.elapsed())).await;
@@ -439,47 +486,56 @@ pub async fn fault_run(
     let fault_started = Instant::now();
     down.store(true, std::sync::atomic::Ordering::Relaxed);
     match fault {
-        Fault::Kill => topology.kill("billing").await?,
-        Fault::Pause => topology.pause("billing").await?,
+        Fault::Kill => topology.kill(module).await?,
+        Fault::Pause => topology.pause(module).await?,
     }
     let mut receipts_during = Vec::new();
     for _ in 0..3 {
         let sent = Instant::now();
-        let (status, _) = shop.get(&format!("/api/orders/{first}/receipt")).await;
+        let status = workload.probe(client, &first).await;
         receipts_during.push((status, sent.elapsed().as_secs_f64() * 1e3));
     }
     tokio::time::sleep(plan.during.saturating_sub(fault_started.elapsed())).await;
     let restarted = Instant::now();
     match fault {
         Fault::Kill => {
-            topology.restart("billing", Duration::from_secs(60)).await?;
+            topology.restart(module, Duration::from_secs(60)).await?;
         }
-        Fault::Pause => topology.unpause("billing").await?,
+        Fault::Pause => topology.unpause(module).await?,
     }
     let restart_s = restarted.elapsed().as_secs_f64();
-    shop.follow(topology);
+    client.follow(topology);
     down.store(false, std::sync::atomic::Ordering::Relaxed);
     let back = Instant::now();
-    // Recovery: until every order accepted so far (before and while billing was down) is paid.
+    // Recovery: until every operation accepted so far (before and while down) completed.
     let so_far = accepted.lock().expect("ids").clone();
-    shop.wait_all_paid(so_far.iter().chain([&first]), Duration::from_millis(10))
-        .await?;
+    wait_all_completed(
+        workload.as_ref(),
+        client,
+        so_far.iter().chain([&first]),
+        Duration::from_millis(10),
+    )
+    .await?;
     let recovered_s = back.elapsed().as_secs_f64();
     tokio::time::sleep(plan.after.saturating_sub(back.elapsed())).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let timeline = placer.await?;
     let ids = accepted.lock().expect("ids").clone();
-    // Those accepted after billing was back; the earlier ones are paid already.
-    shop.wait_all_paid(&ids[so_far.len()..], Duration::from_millis(20))
-        .await?;
+    // Those accepted after the module was back; the earlier ones completed already.
+    wait_all_completed(
+        workload.as_ref(),
+        client,
+        &ids[so_far.len()..],
+        Duration::from_millis(20),
+    )
+    .await?;
     let mut invoiced_once = 0;
     for id in ids.iter().chain([&first]) {
-        let invoices = shop.invoices(id).await?;
-        if invoices.len() == 1 && invoices[0]["payments"].as_array().map_or(0, Vec::len) == 1 {
+        if workload.effect_once(client, id).await? {
             invoiced_once += 1;
         }
     }
-    let (receipt_after, _) = shop.get(&format!("/api/orders/{first}/receipt")).await;
+    let receipt_after = workload.probe(client, &first).await;
     let count = |during: bool, accepted: bool| {
         timeline
             .iter()

@@ -1,0 +1,58 @@
+//! The comparison runs on the library, with the library's placements and workload, at smoke
+//! scale: every placement starts in containers, every loan is counted, the faults' loans are
+//! counted once, and the report is written in the library's words.
+//!
+//! Needs Docker and the static `library` binary (`scripts/build-static.sh library`;
+//! `scripts/test.sh` builds it). Without Docker it skips with a printed reason, unless `CI`
+//! is set: then it fails.
+
+use std::sync::Arc;
+
+use cleave_compare::run::{Args, compare};
+use cleave_compare::{docker, report};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_comparison_runs_on_the_library_with_its_own_workload() {
+    if docker::engine_for_test("library-compare smoke")
+        .await
+        .is_none()
+    {
+        return;
+    }
+    let app = library_compare::application().unwrap();
+    let summary = compare(&app, Arc::new(library_compare::Loans), &Args::smoke())
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let names: Vec<&str> = summary.topologies.iter().map(|t| t.kind.as_str()).collect();
+    assert_eq!(names, ["monolith", "loans-extracted", "all-separate"]);
+    for t in &summary.topologies {
+        assert!(t.throughput.orders_per_s > 0.0, "{}", t.kind);
+        assert_eq!(t.faults.len(), 2, "{}", t.kind);
+        for run in &t.faults {
+            assert_eq!(
+                run.invoiced_once,
+                run.accepted,
+                "{} {}: every accepted loan counted once: {run:#?}",
+                t.kind,
+                run.fault.name()
+            );
+            assert_eq!(run.receipt_after, 200, "{}: {run:#?}", t.kind);
+        }
+    }
+    assert_eq!(summary.ratios.len(), 2);
+    let dir = tempfile_dir();
+    report::write(&summary, &dir).unwrap();
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(
+        report.contains("The same library, measured 3 ways"),
+        "{report}"
+    );
+    assert!(report.contains("to counted p50"), "{report}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("library-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
