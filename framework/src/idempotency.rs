@@ -9,7 +9,7 @@
 //! [`Idempotency::remember`] inside the transaction that makes its change, so the answer is
 //! stored atomically with the effect: a crash either keeps both or neither. Only successful
 //! answers are remembered; a refused request changed nothing and may simply be sent again.
-//! Keys are kept `idempotency_ttl_s` (retention removes older ones).
+//! Keys are kept `outbox.retain_idempotency_s` (retention removes older ones).
 
 use std::future::{Ready, ready};
 

@@ -18,6 +18,8 @@
 //! in `examples/library/compare`; `tests/shop/containers.rs` asserts business results and
 //! fault behaviour of the shop's placements.
 
+#![warn(missing_docs)]
+
 pub mod application;
 pub mod docker;
 pub mod image;
