@@ -37,6 +37,7 @@ pub(crate) struct PlacedBody {
         (status = 409, description = "Not enough stock; nothing reserved (`insufficient_stock`); or another request with this Idempotency-Key was accepted first (`idempotency_key_in_use`)", body = ErrorBody),
         (status = 422, description = "Invalid customer, lines or quantities; or this Idempotency-Key was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 503, description = "A module the order needs is unavailable", body = ErrorBody),
+        (status = 502, description = "A module it asked answered with a message that could not be decoded (`bad_gateway`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn place_order(
@@ -154,6 +155,7 @@ pub(crate) struct ReceiptBody {
         (status = 400, description = "Not a UUID (`invalid_path`)", body = ErrorBody),
         (status = 404, description = "No such order (`order_not_found`)", body = ErrorBody),
         (status = 503, description = "Billing is unavailable (`unavailable`)", body = ErrorBody),
+        (status = 502, description = "A module it asked answered with a message that could not be decoded (`bad_gateway`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn get_receipt(

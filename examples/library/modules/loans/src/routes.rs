@@ -73,6 +73,7 @@ impl LoanBody {
         (status = 409, description = "Member suspended (`member_suspended`), at their limit (`loan_limit_reached`), no copy on the shelf (`no_copy_available`), or `loan_id` used by another member (`loan_id_taken`)", body = ErrorBody),
         (status = 422, description = "Invalid ISBN (`invalid_isbn`) or body (`invalid_body`)", body = ErrorBody),
         (status = 503, description = "Members or books is unavailable (`unavailable`)", body = ErrorBody),
+        (status = 502, description = "A module it asked answered with a message that could not be decoded (`bad_gateway`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn borrow_book(
