@@ -200,16 +200,16 @@ where
     let route = request
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_string());
+    let method = method_label(request.method());
     let span = tracing::info_span!(
         "http_request",
-        method = %request.method(),
-        path = %request.path(),
+        method = method,
+        path = %echo(request.path()),
         route = %route,
         trace_id = %context.trace_id,
     );
     link_span(&span, &context);
     let metrics = request.app_data::<Metrics>().cloned();
-    let method = request.method().clone();
     let traceparent = HeaderValue::from_str(&context.header());
     let started = Instant::now();
     let response = service.call(request);
@@ -220,7 +220,7 @@ where
                 Ok(response) => response.status(),
                 Err(error) => error.as_response_error().status_code(),
             };
-            metrics.http_request(method.as_str(), &route, status.as_u16(), started.elapsed());
+            metrics.http_request(method, &route, status.as_u16(), started.elapsed());
         }
         let mut response = result?;
         if let Ok(value) = traceparent {
@@ -237,7 +237,53 @@ where
 pub async fn not_found(request: HttpRequest) -> HttpResponse {
     ApiError::not_found(
         "no_route",
-        format!("no route for {} {}", request.method(), request.path()),
+        format!(
+            "no route for {} {}",
+            method_label(request.method()),
+            echo(request.path())
+        ),
     )
     .error_response()
+}
+
+/// The method as a metrics label and in logs: one of the standard methods, else `other`, so
+/// a client inventing method names cannot grow the label set (or the log line) without bound.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
+/// Input quoted back in an error message or a log line: at most 100 characters, then `…`.
+pub fn echo(input: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 100;
+    match input.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &input[..cut], input.len()).into(),
+        None => input.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn invented_methods_are_one_label_and_echoed_input_is_bounded() {
+        use actix_web::http::Method;
+        assert_eq!(super::method_label(&Method::GET), "GET");
+        let invented = Method::from_bytes("X".repeat(20_000).as_bytes()).unwrap();
+        assert_eq!(super::method_label(&invented), "other");
+        assert_eq!(super::echo("/api/x"), "/api/x");
+        let long = "a".repeat(60_000);
+        let echoed = super::echo(&long);
+        assert!(echoed.len() < 130 && echoed.ends_with("(60000 bytes)"), "{echoed}");
+    }
 }

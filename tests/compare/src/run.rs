@@ -280,13 +280,20 @@ async fn measure(
 ) -> anyhow::Result<TopologyFigures> {
     let client = Client::new(topology, CLIENT_TIMEOUT);
     let words = workload.words();
-    workload.prepare(&client, "LAT").await?;
-    workload.prepare(&client, "LOAD").await?;
+    // A scope per phase and round: an operation's index is unique only within its scope.
+    let rounds_count = args.rounds.max(1);
+    let load_scopes: Vec<String> = (1..=rounds_count).map(|r| format!("LOAD{r}")).collect();
+    for scope in ["WARM", "LAT"]
+        .into_iter()
+        .chain(load_scopes.iter().map(String::as_str))
+    {
+        workload.prepare(&client, scope).await?;
+    }
     step("warming up");
     workload::latencies(
         workload.as_ref(),
         &client,
-        "LAT",
+        "WARM",
         20.min(args.latency_orders),
     )
     .await?;
@@ -309,11 +316,11 @@ async fn measure(
     // one short round is at the mercy of whatever else the machine does.
     let before = topology.usage(engine).await?;
     let mut rounds = Vec::new();
-    for round in 0..args.rounds.max(1) {
+    for (round, scope) in load_scopes.iter().enumerate() {
         let t = workload::throughput(
             workload,
             &client,
-            "LOAD",
+            scope,
             args.load_orders,
             args.concurrency,
         )

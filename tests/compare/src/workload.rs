@@ -122,7 +122,8 @@ pub trait Workload: Send + Sync {
     fn words(&self) -> Words;
 
     /// Creates what the operations of `scope` need (e.g. a product in stock), once per
-    /// scope and topology; `scope` is a short uppercase word (`LAT`, `LOAD`, `FAULT-KILL`).
+    /// scope and topology; `scope` is a short uppercase word (`WARM`, `LAT`, `LOAD1`,
+    /// `FAULT-KILL`), and operation indices are unique within a scope only.
     async fn prepare(&self, client: &Client, scope: &str) -> anyhow::Result<()>;
 
     /// Starts operation `i` of `scope`: `Ok(id)` when accepted, else the answer.
