@@ -107,6 +107,11 @@ pub struct Config {
     /// On SIGTERM or SIGINT: seconds to let in-flight requests finish before the servers
     /// close their connections; the relay then stops after the delivery in progress.
     pub shutdown_timeout_s: u64,
+    /// Serve `GET /metrics` on the public listener too (it is always on the internal one).
+    /// `true` by default so that a first run can be scraped where it is reached; a process
+    /// whose public listener faces the internet should set `false`: the metrics then stay on
+    /// the internal listener, which binds loopback unless configured otherwise.
+    pub public_metrics: bool,
     /// Event delivery.
     pub outbox: OutboxConfig,
     /// Modules this process hosts; every linked module when empty. In the environment a
@@ -158,6 +163,7 @@ impl Config {
             log: "info,sqlx=warn,sea_orm=warn".to_string(),
             log_format: LogFormat::Text,
             shutdown_timeout_s: 10,
+            public_metrics: true,
             outbox: OutboxConfig::default(),
             modules: Vec::new(),
             remote: BTreeMap::new(),

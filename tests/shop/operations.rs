@@ -406,3 +406,26 @@ async fn retention_keeps_the_outbox_and_inbox_bounded() {
     // The orders themselves are untouched.
     assert_eq!(shop.order_status(&orders[0]).await, "paid");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_stay_on_the_internal_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = cleave::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        internal_listen: "127.0.0.1:0".parse().unwrap(),
+        database: crate::support::sqlite_in(dir.path()),
+        public_metrics: false,
+        ..shop::APP.default_config()
+    };
+    let app = shop::APP.build(&config).await.expect("the shop builds");
+    let (public, internal) = (app.port(), app.internal_port());
+    tokio::spawn(app.run_until_stopped());
+    let get = |port: u16| async move {
+        reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(get(public).await, 404, "not on the public listener");
+    assert_eq!(get(internal).await, 200, "on the internal one");
+}

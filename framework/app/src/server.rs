@@ -223,6 +223,7 @@ impl Server {
         });
         let public_scrape = scrape.clone();
         let public_metrics = metrics.clone();
+        let metrics_in_public = config.public_metrics;
         let document = web::Data::new(openapi(app, &hosted));
         let public_db = web::Data::new(runtime.db().clone());
         let mut public = HttpServer::new(move || {
@@ -240,7 +241,11 @@ impl Server {
                 .app_data(document.clone())
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
-                .route("/metrics", web::get().to(prometheus))
+                .configure(|cfg| {
+                    if metrics_in_public {
+                        cfg.route("/metrics", web::get().to(prometheus));
+                    }
+                })
                 .route("/api/openapi.json", web::get().to(openapi_json))
                 .default_service(web::to(cleave::http::not_found))
         })
