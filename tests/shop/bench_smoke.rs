@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cleave_bench::{Scale, calls, order_flow, outbox};
+use cleave_bench::{Scale, calls, order_flow, outbox, soak};
 
 fn positive(name: &str, value: f64) {
     assert!(value.is_finite() && value > 0.0, "{name} = {value}");
@@ -25,4 +25,21 @@ async fn every_benchmark_runs_and_reports_its_figures() {
         .expect("the order-flow benchmark runs");
     positive("monolith cpu", flow.monolith_cpu_us);
     positive("extracted cpu", flow.extracted_cpu_us);
+}
+
+/// The soak at a few hundred orders: every order paid, and retention empties the outbox and
+/// inbox once the load is over (the figures themselves come from `scripts/soak.sh`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_soak_keeps_the_outbox_and_inbox_bounded() {
+    let shop = Path::new(env!("CARGO_BIN_EXE_shop")).to_path_buf();
+    let figures = soak::soak(&soak::Options::new(shop, 300))
+        .await
+        .expect("the soak runs");
+    assert!(figures.passed(), "{}", figures.line());
+    assert_eq!(figures.placed, 300);
+    assert_eq!(figures.deliveries_counted, figures.deliveries_produced);
+    assert_eq!(
+        (figures.outbox_delivered_final, figures.inbox_entries_final),
+        (0, 0)
+    );
 }

@@ -10,6 +10,7 @@ pub mod calls;
 pub mod order_flow;
 pub mod outbox;
 pub mod process;
+pub mod soak;
 pub mod stats;
 pub mod write_path;
 

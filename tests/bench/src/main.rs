@@ -1,12 +1,13 @@
 //! `cleave-bench`: runs every benchmark once and writes `target/bench/summary.json`.
 //!
-//! Use `scripts/bench.sh`, which builds the release binaries first.
+//! Use `scripts/bench.sh`, which builds the release binaries first. `--soak ORDERS` runs only
+//! the soak instead and writes `target/bench/soak.json` (`scripts/soak.sh`).
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use cleave_bench::{Scale, calls, order_flow, outbox, write_path};
+use cleave_bench::{Scale, calls, order_flow, outbox, soak, write_path};
 use serde_json::json;
 
 /// Benchmarks of cleave as ratios against baselines measured in the same run.
@@ -18,9 +19,10 @@ struct Args {
     /// The release `shop` binary, for the order-flow benchmark.
     #[arg(long, default_value = "target/release/shop")]
     shop: PathBuf,
-    /// Where to write the summary.
-    #[arg(long, default_value = "target/bench/summary.json")]
-    out: PathBuf,
+    /// Where to write the summary (default `target/bench/summary.json`, or
+    /// `target/bench/soak.json` with `--soak`).
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Run only the remote benchmark and print its figures, without writing the summary (for
     /// profiling it, e.g. under `perf record`).
     #[arg(long)]
@@ -48,6 +50,15 @@ struct Args {
     /// Run only the write path and print its figures, without writing the summary.
     #[arg(long)]
     only_write_path: bool,
+    /// Run only the soak: place this many orders through `--shop` with retention ages of a few
+    /// seconds, and check through `/metrics` that the outbox and inbox stay bounded. Writes a
+    /// summary with a `soak` object; exits non-zero when an order is not paid or a table
+    /// outgrew its retention window.
+    #[arg(long, value_name = "ORDERS")]
+    soak: Option<u64>,
+    /// Orders in flight at once during the soak.
+    #[arg(long, default_value_t = 16, requires = "soak")]
+    soak_connections: usize,
 }
 
 fn machine() -> serde_json::Value {
@@ -70,6 +81,15 @@ fn machine() -> serde_json::Value {
     json!({ "cpu": cpu, "cores": cores, "kernel": kernel })
 }
 
+/// Writes `summary` to `out`, creating its directory.
+fn write_summary(out: &std::path::Path, summary: &serde_json::Value) -> anyhow::Result<()> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, serde_json::to_string_pretty(summary)?)
+        .with_context(|| format!("writing {}", out.display()))
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let scale = if args.smoke {
@@ -82,6 +102,35 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        if let Some(orders) = args.soak {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("target/bench/soak.json"));
+            let mut options = soak::Options::new(args.shop.clone(), orders);
+            options.connections = args.soak_connections.max(1);
+            eprintln!(
+                "soak: {orders} orders through {}, {} at a time, rows kept {} s (inbox {} s), retention every {} s …",
+                args.shop.display(),
+                options.connections,
+                options.retain_delivered_s,
+                options.retain_inbox_s,
+                options.retention_interval_s
+            );
+            let figures = soak::soak(&options).await?;
+            let summary = json!({ "machine": machine(), "soak": figures });
+            write_summary(&out, &summary)?;
+            println!("soak: {}", figures.line());
+            eprintln!("wrote {}", out.display());
+            anyhow::ensure!(
+                figures.passed(),
+                "the soak failed: {} errors, {} unpaid, bounded {}",
+                figures.errors,
+                figures.unpaid,
+                figures.bounded
+            );
+            return anyhow::Ok(());
+        }
         if args.only_local {
             let local = calls::local_calls(scale).await;
             println!("{}", serde_json::to_string_pretty(&local)?);
@@ -200,13 +249,13 @@ fn main() -> anyhow::Result<()> {
                 "write_path": write,
             },
         });
-        if let Some(dir) = args.out.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&args.out, serde_json::to_string_pretty(&summary)?)
-            .with_context(|| format!("writing {}", args.out.display()))?;
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("target/bench/summary.json"));
+        write_summary(&out, &summary)?;
         println!("{}", serde_json::to_string_pretty(&summary["ratios"])?);
-        eprintln!("wrote {}", args.out.display());
+        eprintln!("wrote {}", out.display());
         anyhow::Ok(())
     })
 }

@@ -22,15 +22,7 @@ impl Process {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let prefix = binary
-            .file_name()
-            .map(|n| {
-                format!(
-                    "{}_",
-                    n.to_string_lossy().to_ascii_uppercase().replace('-', "_")
-                )
-            })
-            .unwrap_or_default();
+        let prefix = env_prefix(binary);
         for (key, _) in std::env::vars() {
             if !prefix.is_empty() && key.starts_with(&prefix) {
                 command.env_remove(key);
@@ -55,6 +47,20 @@ impl Drop for Process {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The prefix of the configuration variables of the application `binary` is, named after its
+/// file (`shop` reads `SHOP_*`); empty when it has no file name.
+pub fn env_prefix(binary: &Path) -> String {
+    binary
+        .file_name()
+        .map(|n| {
+            format!(
+                "{}_",
+                n.to_string_lossy().to_ascii_uppercase().replace('-', "_")
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// A loopback port that is free now.

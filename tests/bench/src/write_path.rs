@@ -143,13 +143,19 @@ pub struct WritePath {
     pub rounds: Vec<Round>,
 }
 
-/// A database for one round: its URL, and the URL to count paid orders through.
-struct FreshDatabase {
-    url: String,
+/// A database for one round: its URL, and the URL to count paid orders through; a SQLite
+/// file is removed when this is dropped.
+pub(crate) struct FreshDatabase {
+    pub(crate) url: String,
     _dir: Option<tempfile::TempDir>,
 }
 
-async fn fresh_database(kind: &str, admin: Option<&str>) -> anyhow::Result<FreshDatabase> {
+/// A new empty database: a SQLite file in a temporary directory (`kind` `sqlite`), or a new
+/// database on the PostgreSQL server of `admin`.
+pub(crate) async fn fresh_database(
+    kind: &str,
+    admin: Option<&str>,
+) -> anyhow::Result<FreshDatabase> {
     if kind == "sqlite" {
         let dir = tempfile::tempdir()?;
         return Ok(FreshDatabase {
@@ -170,40 +176,58 @@ async fn fresh_database(kind: &str, admin: Option<&str>) -> anyhow::Result<Fresh
     })
 }
 
-fn start(options: &Options, server: Server, database: &str) -> anyhow::Result<(Process, String)> {
+/// Starts `shop serve` on `database` with extra `env`; the process and its public base URL.
+pub(crate) fn start_shop(
+    shop: &Path,
+    database: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(Process, String)> {
     let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let process = match server {
-        Server::Shop => Process::spawn(
-            &options.shop,
-            &[
-                "serve".into(),
-                "--listen".into(),
-                format!("127.0.0.1:{port}"),
-                "--internal-listen".into(),
-                format!("127.0.0.1:{}", free_port()),
-                "--database".into(),
-                database.into(),
-            ],
-            &[],
-        )?,
-        Server::Handwritten => Process::spawn(
-            &options.handwritten,
-            &[
-                "--listen".into(),
-                format!("127.0.0.1:{port}"),
-                "--database".into(),
-                database.into(),
-            ],
-            &[],
-        )?,
-    };
-    Ok((process, base))
+    let process = Process::spawn(
+        shop,
+        &[
+            "serve".into(),
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--internal-listen".into(),
+            format!("127.0.0.1:{}", free_port()),
+            "--database".into(),
+            database.into(),
+        ],
+        env,
+    )?;
+    Ok((process, format!("http://127.0.0.1:{port}")))
 }
 
+fn start(options: &Options, server: Server, database: &str) -> anyhow::Result<(Process, String)> {
+    match server {
+        Server::Shop => start_shop(&options.shop, database, &[]),
+        Server::Handwritten => {
+            let port = free_port();
+            let process = Process::spawn(
+                &options.handwritten,
+                &[
+                    "--listen".into(),
+                    format!("127.0.0.1:{port}"),
+                    "--database".into(),
+                    database.into(),
+                ],
+                &[],
+            )?;
+            Ok((process, format!("http://127.0.0.1:{port}")))
+        }
+    }
+}
+
+/// The products every round stocks and orders.
 const SKUS: [&str; 4] = ["WP-A", "WP-B", "WP-C", "WP-D"];
 
-async fn stock(client: &reqwest::Client, server: Server, base: &str) -> anyhow::Result<()> {
+/// Creates the products of [`SKUS`] on `server` with stock for a billion orders.
+pub(crate) async fn stock(
+    client: &reqwest::Client,
+    server: Server,
+    base: &str,
+) -> anyhow::Result<()> {
     for sku in SKUS {
         match server {
             Server::Shop => {
@@ -231,6 +255,27 @@ async fn stock(client: &reqwest::Client, server: Server, base: &str) -> anyhow::
         }
     }
     Ok(())
+}
+
+/// Places the `n`th order of client `c` (one line of one of [`SKUS`], customer `c{c}`); the
+/// answer when it was accepted (201, body not yet read), `None` when refused or failed.
+pub(crate) async fn post_order(
+    client: &reqwest::Client,
+    base: &str,
+    c: usize,
+    n: usize,
+) -> Option<reqwest::Response> {
+    let sku = SKUS[(c + n) % SKUS.len()];
+    let body = json!({"customer": format!("c{c}"), "lines": [{"sku": sku, "quantity": 1}]});
+    match client
+        .post(format!("{base}/api/orders"))
+        .json(&body)
+        .send()
+        .await
+    {
+        Ok(r) if r.status().as_u16() == 201 => Some(r),
+        _ => None,
+    }
 }
 
 async fn count_paid(db: &sea_orm::DatabaseConnection, server: Server) -> anyhow::Result<u64> {
@@ -278,21 +323,14 @@ async fn round(
                 let mut n = 0usize;
                 while Instant::now() < deadline {
                     n += 1;
-                    let sku = SKUS[(c + n) % SKUS.len()];
-                    let body = json!({"customer": format!("c{c}"), "lines": [{"sku": sku, "quantity": 1}]});
                     let sent = Instant::now();
-                    let answer = client
-                        .post(format!("{base}/api/orders"))
-                        .json(&body)
-                        .send()
-                        .await;
-                    match answer {
-                        Ok(r) if r.status().as_u16() == 201 => {
+                    match post_order(&client, &base, c, n).await {
+                        Some(r) => {
                             let _ = r.bytes().await;
                             mine.record(sent.elapsed());
                             placed.fetch_add(1, Ordering::Relaxed);
                         }
-                        _ => {
+                        None => {
                             errors.fetch_add(1, Ordering::Relaxed);
                         }
                     }
