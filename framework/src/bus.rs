@@ -58,14 +58,14 @@ impl<E> From<sea_orm::DbErr> for Failure<E> {
 }
 
 /// A module, as the bus knows it: its name. Implemented by the marker type that
-/// [`module!`](crate::module) generates.
+/// [`module!`](macro@crate::module) generates.
 pub trait Caller: Send + Sync + 'static {
     /// The module's name.
     const NAME: &'static str;
 }
 
 /// Module `Self` declared that it sends request `R` (in the `sends` list of its
-/// [`module!`](crate::module) declaration). [`ModuleBus::call`] requires it, so a module
+/// [`module!`](macro@crate::module) declaration). [`ModuleBus::call`] requires it, so a module
 /// cannot call what it did not declare: the compiler refuses.
 #[diagnostic::on_unimplemented(
     message = "this module does not declare that it sends `{R}`",

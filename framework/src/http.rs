@@ -284,6 +284,9 @@ mod tests {
         assert_eq!(super::echo("/api/x"), "/api/x");
         let long = "a".repeat(60_000);
         let echoed = super::echo(&long);
-        assert!(echoed.len() < 130 && echoed.ends_with("(60000 bytes)"), "{echoed}");
+        assert!(
+            echoed.len() < 130 && echoed.ends_with("(60000 bytes)"),
+            "{echoed}"
+        );
     }
 }

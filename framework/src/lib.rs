@@ -12,7 +12,7 @@
 //! The parts, each readable alone: [`bus`] (requests), [`events`] (event routing, publishing,
 //! subscribing), [`outbox`] (the tables), [`relay`] (delivery), [`db`] (connections and
 //! write transactions), [`transport`] (the seams a network transport implements),
-//! [`module`] (declaration and assembly), [`config`], [`http`], [`metrics`], [`trace`].
+//! [`mod@module`] (declaration and assembly), [`config`], [`http`], [`metrics`], [`trace`].
 
 #![warn(missing_docs)]
 

@@ -317,14 +317,8 @@ async fn measure(
     let before = topology.usage(engine).await?;
     let mut rounds = Vec::new();
     for (round, scope) in load_scopes.iter().enumerate() {
-        let t = workload::throughput(
-            workload,
-            &client,
-            scope,
-            args.load_orders,
-            args.concurrency,
-        )
-        .await?;
+        let t = workload::throughput(workload, &client, scope, args.load_orders, args.concurrency)
+            .await?;
         step(&format!(
             "round {}: {:.0} {}/s, all {} after {:.1} s",
             round + 1,
