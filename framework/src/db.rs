@@ -280,15 +280,26 @@ async fn connect_sqlite(
         return Ok((db.clone(), db, None));
     };
     let base = base.journal_mode(SqliteJournalMode::Wal);
-    let writer = SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .acquire_timeout(Duration::from_millis(options.lock_timeout_ms.max(1_000)))
-        .connect_with(base.clone())
-        .await
-        .map_err(sqlx_error)?;
+    // Switching a fresh file to WAL takes an exclusive lock, and SQLite answers `database is
+    // locked` at once (without the busy handler) when another process is doing the same: several
+    // processes starting together on a new file retry here, within the lock timeout.
+    let deadline = std::time::Instant::now() + Duration::from_millis(options.lock_timeout_ms);
+    let writer = loop {
+        let opened = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(Duration::from_millis(options.lock_timeout_ms.max(1_000)))
+            .connect_with(base.clone())
+            .await;
+        match opened {
+            Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10 + fastrand::u64(..40))).await;
+            }
+            other => break other.map_err(sqlx_error)?,
+        }
+    };
     let reader = SqlitePoolOptions::new()
         .max_connections(options.sqlite_readers.max(1))
         .min_connections(1)
@@ -301,6 +312,16 @@ async fn connect_sqlite(
         SqlxSqliteConnector::from_sqlx_sqlite_pool(reader),
         Some(file),
     ))
+}
+
+/// Whether opening failed because another connection held the file's lock (SQLITE_BUSY).
+fn is_locked(error: &sea_orm::sqlx::Error) -> bool {
+    match error {
+        sea_orm::sqlx::Error::Database(e) => {
+            e.code().is_some_and(|c| c == "5" || c == "517") || e.message().contains("locked")
+        }
+        _ => false,
+    }
 }
 
 /// Adds `mode=rwc` to a file SQLite URL so the file is created on first use, creates the
