@@ -233,8 +233,60 @@ where
     }
 }
 
-/// The answer for a route that does not exist.
+/// The methods each route pattern of a listener answers (as app data), so that a known path
+/// asked with another method gets 405 with `Allow` rather than 404.
+#[derive(Clone, Default)]
+pub struct KnownRoutes(std::sync::Arc<Vec<(actix_web::dev::ResourceDef, Vec<String>)>>);
+
+impl KnownRoutes {
+    /// From `(pattern, methods)` pairs, e.g. `("/api/orders/{id}", ["GET"])`.
+    pub fn new(routes: impl IntoIterator<Item = (String, Vec<String>)>) -> Self {
+        KnownRoutes(std::sync::Arc::new(
+            routes
+                .into_iter()
+                .map(|(pattern, methods)| (actix_web::dev::ResourceDef::new(pattern), methods))
+                .collect(),
+        ))
+    }
+
+    /// The methods `path` answers, in `Allow` form (`GET, PUT`), if any route matches it.
+    pub fn allowed(&self, path: &str) -> Option<String> {
+        let mut methods: Vec<&str> = self
+            .0
+            .iter()
+            .filter(|(pattern, _)| pattern.is_match(path))
+            .flat_map(|(_, methods)| methods.iter().map(String::as_str))
+            .collect();
+        methods.sort_unstable();
+        methods.dedup();
+        (!methods.is_empty()).then(|| methods.join(", "))
+    }
+}
+
+/// The answer for a route that does not exist: 405 with `Allow` when the path exists with other
+/// methods (see [`KnownRoutes`]), else 404.
 pub async fn not_found(request: HttpRequest) -> HttpResponse {
+    if let Some(allowed) = request
+        .app_data::<KnownRoutes>()
+        .and_then(|known| known.allowed(request.path()))
+    {
+        let mut response = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!(
+                "{} is not allowed on {}; allowed: {allowed}",
+                method_label(request.method()),
+                echo(request.path())
+            ),
+        )
+        .error_response();
+        if let Ok(value) = HeaderValue::from_str(&allowed) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::ALLOW, value);
+        }
+        return response;
+    }
     ApiError::not_found(
         "no_route",
         format!(
@@ -275,6 +327,22 @@ pub fn echo(input: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn known_paths_name_their_methods() {
+        let known = super::KnownRoutes::new([
+            ("/api/orders".to_string(), vec!["POST".to_string()]),
+            ("/api/orders/{id}".to_string(), vec!["GET".to_string()]),
+            (
+                "/api/stock/{sku}".to_string(),
+                vec!["PUT".to_string(), "GET".to_string()],
+            ),
+        ]);
+        assert_eq!(known.allowed("/api/orders").as_deref(), Some("POST"));
+        assert_eq!(known.allowed("/api/orders/42").as_deref(), Some("GET"));
+        assert_eq!(known.allowed("/api/stock/A").as_deref(), Some("GET, PUT"));
+        assert_eq!(known.allowed("/api/nowhere"), None);
+    }
+
     #[test]
     fn invented_methods_are_one_label_and_echoed_input_is_bounded() {
         use actix_web::http::Method;

@@ -237,6 +237,25 @@ async fn every_public_route_refuses_bad_input_clearly_and_stores_nothing() {
     assert_eq!(status, 200);
     let (status, body) = shop.post("/api/nowhere", json!({})).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("no_route")));
+
+    // A path that exists, asked with another method: 405 naming the methods it answers.
+    for (method, path, allowed) in [
+        ("DELETE", "/api/orders", "POST"),
+        ("PATCH", "/api/catalog/products/X1", "GET"),
+        ("POST", "/api/openapi.json", "GET"),
+    ] {
+        let response = shop
+            .client
+            .request(method.parse().unwrap(), format!("{}{path}", shop.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 405, "{method} {path}");
+        let allow = response.headers()["allow"].to_str().unwrap().to_string();
+        assert!(allow.contains(allowed), "{method} {path}: Allow {allow}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "method_not_allowed", "{body}");
+    }
 }
 
 #[test]

@@ -224,7 +224,9 @@ impl Server {
         let public_scrape = scrape.clone();
         let public_metrics = metrics.clone();
         let metrics_in_public = config.public_metrics;
-        let document = web::Data::new(openapi(app, &hosted));
+        let document = openapi(app, &hosted);
+        let known_routes = known_routes(&document);
+        let document = web::Data::new(document);
         let public_db = web::Data::new(runtime.db().clone());
         let mut public = HttpServer::new(move || {
             let runtime = app_runtime.clone();
@@ -239,6 +241,7 @@ impl Server {
                 .app_data(public_metrics.clone())
                 .app_data(public_scrape.clone())
                 .app_data(document.clone())
+                .app_data(known_routes.clone())
                 .route("/health", web::get().to(health))
                 .route("/ready", web::get().to(ready))
                 .configure(|cfg| {
@@ -367,6 +370,36 @@ pub fn openapi(app: &App, hosted: &[&'static ModuleDescriptor]) -> utoipa::opena
         document.merge((module.openapi)());
     }
     document
+}
+
+/// Every public path pattern and its methods, from the OpenAPI document (which every public
+/// route is declared in), plus the document's own route.
+fn known_routes(document: &utoipa::openapi::OpenApi) -> cleave::http::KnownRoutes {
+    let mut routes: Vec<(String, Vec<String>)> = document
+        .paths
+        .paths
+        .iter()
+        .map(|(path, item)| {
+            let methods = [
+                ("GET", item.get.is_some()),
+                ("PUT", item.put.is_some()),
+                ("POST", item.post.is_some()),
+                ("DELETE", item.delete.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("HEAD", item.head.is_some()),
+                ("OPTIONS", item.options.is_some()),
+                ("TRACE", item.trace.is_some()),
+            ];
+            let methods = methods
+                .into_iter()
+                .filter(|(_, present)| *present)
+                .map(|(m, _)| m.to_string())
+                .collect();
+            (path.clone(), methods)
+        })
+        .collect();
+    routes.push(("/api/openapi.json".to_string(), vec!["GET".to_string()]));
+    cleave::http::KnownRoutes::new(routes)
 }
 
 async fn openapi_json(document: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
