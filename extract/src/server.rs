@@ -191,7 +191,11 @@ impl InternalEndpoints {
         let mut body = Vec::new();
         while let Some(chunk) = payload.next().await {
             let chunk = chunk.map_err(|e| {
-                ApiError::bad_request("bad_body", format!("cannot read the body: {e}"))
+                if cleave::http::is_body_timeout(&e) {
+                    cleave::http::body_timeout_error()
+                } else {
+                    ApiError::bad_request("bad_body", format!("cannot read the body: {e}"))
+                }
             })?;
             if body.len() + chunk.len() > self.max_body_bytes {
                 return Err(ApiError::new(

@@ -112,6 +112,9 @@ pub struct Config {
     /// whose public listener faces the internet should set `false`: the metrics then stay on
     /// the internal listener, which binds loopback unless configured otherwise.
     pub public_metrics: bool,
+    /// How long a request body may stop arriving (between two chunks) before the request ends
+    /// with 408 `body_timeout`, on both listeners.
+    pub body_timeout_ms: u64,
     /// Event delivery.
     pub outbox: OutboxConfig,
     /// Modules this process hosts; every linked module when empty. In the environment a
@@ -164,6 +167,7 @@ impl Config {
             log_format: LogFormat::Text,
             shutdown_timeout_s: 10,
             public_metrics: true,
+            body_timeout_ms: 10_000,
             outbox: OutboxConfig::default(),
             modules: Vec::new(),
             remote: BTreeMap::new(),

@@ -156,9 +156,66 @@ fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
         JsonPayloadError::Deserialize(e) => {
             ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
         }
+        JsonPayloadError::Payload(e) if is_body_timeout(e) => body_timeout_error(),
         other => ApiError::bad_request("bad_body", other.to_string()),
     };
     api.into()
+}
+
+/// How long a request body may pause between two chunks before the request ends with 408
+/// `body_timeout` (app data read by [`body_timeout`]).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+/// Middleware (for `actix_web::middleware::from_fn`): a client that stops sending its body
+/// (fewer bytes than its `Content-Length`, or a chunked body that stalls) gets 408
+/// `body_timeout` after [`BodyTimeout`] instead of holding the connection and a worker forever.
+pub async fn body_timeout(
+    mut request: ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    if let Some(BodyTimeout(limit)) = request.app_data::<BodyTimeout>().copied() {
+        use actix_web::HttpMessage as _;
+        use futures_util::StreamExt;
+        let payload = request.take_payload();
+        let timed = futures_util::stream::unfold(Some(payload), move |state| async move {
+            let mut payload = state?;
+            match tokio::time::timeout(limit, payload.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(payload))),
+                Ok(None) => None,
+                Err(_) => Some((
+                    Err(actix_web::error::PayloadError::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no body bytes for {} ms", limit.as_millis()),
+                    ))),
+                    None,
+                )),
+            }
+        });
+        request.set_payload(actix_web::dev::Payload::from(Box::pin(timed)
+            as std::pin::Pin<
+                Box<
+                    dyn futures_util::Stream<
+                            Item = Result<web::Bytes, actix_web::error::PayloadError>,
+                        >,
+                >,
+            >));
+    }
+    next.call(request).await
+}
+
+/// Whether reading a body failed because it stopped arriving (see [`body_timeout`]).
+pub fn is_body_timeout(error: &actix_web::error::PayloadError) -> bool {
+    matches!(error, actix_web::error::PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut)
+}
+
+/// The 408 answer for a body that stopped arriving.
+pub fn body_timeout_error() -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body_timeout",
+        "the request body stopped arriving before its end",
+    )
 }
 
 fn path_error(error: PathError, _: &HttpRequest) -> actix_web::Error {

@@ -308,3 +308,59 @@ async fn every_public_route_is_in_the_openapi_document() {
         schemas.keys().collect::<Vec<_>>()
     );
 }
+
+/// Sends the head of a request announcing `length` body bytes and only the first few, then
+/// reads what the server answers (and how long it took).
+async fn stalled_body(port: u16, path: &str, length: usize) -> (String, std::time::Duration) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nauthorization: Bearer x\r\ncleave-contract: catalog/1.0\r\ncontent-length: {length}\r\n\r\n{{\"cust"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("the server answers a stalled body instead of waiting for it")
+        .unwrap();
+    (
+        String::from_utf8_lossy(&answer[..read]).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_arriving_gets_408_on_both_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = cleave::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        internal_listen: "127.0.0.1:0".parse().unwrap(),
+        database: crate::support::sqlite_in(dir.path()),
+        internal_token: Some("x".into()),
+        body_timeout_ms: 300,
+        ..shop::APP.default_config()
+    };
+    let app = shop::APP.build(&config).await.expect("the shop builds");
+    let (public, internal) = (app.port(), app.internal_port());
+    tokio::spawn(app.run_until_stopped());
+    for (port, path) in [
+        (public, "/api/orders"),
+        (internal, "/_cleave/v1/requests/catalog.get_prices"),
+    ] {
+        let (answer, took) = stalled_body(port, path, 100).await;
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("body_timeout"), "{path}: {answer}");
+        assert!(
+            took >= std::time::Duration::from_millis(300),
+            "{path}: answered after {took:?}, before the timeout"
+        );
+    }
+    // Still serving.
+    let health = reqwest::get(format!("http://127.0.0.1:{public}/health"))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}

@@ -224,6 +224,8 @@ impl Server {
         let public_scrape = scrape.clone();
         let public_metrics = metrics.clone();
         let metrics_in_public = config.public_metrics;
+        let body_timeout =
+            cleave::http::BodyTimeout(std::time::Duration::from_millis(config.body_timeout_ms));
         let document = openapi(app, &hosted);
         let known_routes = known_routes(&document);
         let document = web::Data::new(document);
@@ -234,6 +236,8 @@ impl Server {
                 .wrap(actix_web::middleware::from_fn(
                     cleave::idempotency::middleware,
                 ))
+                .wrap(actix_web::middleware::from_fn(cleave::http::body_timeout))
+                .app_data(body_timeout)
                 .wrap_fn(cleave::http::trace_request)
                 .app_data(public_db.clone())
                 .configure(|cfg| runtime.configure_http(cfg))
@@ -277,6 +281,8 @@ impl Server {
         let mut internal = HttpServer::new(move || {
             let endpoints = endpoints.clone();
             actix_web::App::new()
+                .wrap(actix_web::middleware::from_fn(cleave::http::body_timeout))
+                .app_data(body_timeout)
                 .configure(|cfg| configure_internal(cfg, endpoints))
                 .app_data(readiness.clone())
                 .app_data(scrape.clone())
