@@ -150,14 +150,16 @@ fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
             "payload_too_large",
             format!("the body is larger than {limit} bytes"),
         ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::invalid("invalid_body", format!("the body does not fit: {e}"))
-        }
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
-        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::invalid(
+            "invalid_body",
+            format!("the body does not fit: {}", echo(&e.to_string())),
+        ),
+        JsonPayloadError::Deserialize(e) => ApiError::bad_request(
+            "malformed_json",
+            format!("the body is not valid JSON: {}", echo(&e.to_string())),
+        ),
         JsonPayloadError::Payload(e) if is_body_timeout(e) => body_timeout_error(),
-        other => ApiError::bad_request("bad_body", other.to_string()),
+        _ => ApiError::bad_request("bad_body", "the body could not be read"),
     };
     api.into()
 }
@@ -218,12 +220,27 @@ pub fn body_timeout_error() -> ApiError {
     )
 }
 
+// The messages below name the input's problem in the application's words, without the web
+// framework's own wording (`Path deserialize error: …`) and with quoted input cut short.
+
 fn path_error(error: PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_path", error.to_string()).into()
+    let message = match &error {
+        PathError::Deserialize(e) => {
+            format!("a path segment is not valid: {}", echo(&e.to_string()))
+        }
+        _ => "the path is not valid".to_string(),
+    };
+    ApiError::bad_request("invalid_path", message).into()
 }
 
 fn query_error(error: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", error.to_string()).into()
+    let message = match &error {
+        QueryPayloadError::Deserialize(e) => {
+            format!("the query string is not valid: {}", echo(&e.to_string()))
+        }
+        _ => "the query string is not valid".to_string(),
+    };
+    ApiError::bad_request("invalid_query", message).into()
 }
 
 /// Installs the error shape on the JSON, path and query extractors of an app.

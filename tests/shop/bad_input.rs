@@ -238,6 +238,25 @@ async fn every_public_route_refuses_bad_input_clearly_and_stores_nothing() {
     let (status, body) = shop.post("/api/nowhere", json!({})).await;
     assert_eq!((status, body["error"].as_str()), (404, Some("no_route")));
 
+    // Messages quote input cut short, in the application's words, not the web framework's.
+    let (status, body) = shop.get("/api/orders/not-a-uuid").await;
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        !message.to_lowercase().contains("deserialize"),
+        "framework wording: {message}"
+    );
+    let long = "A".repeat(60_000);
+    let (status, body) = shop
+        .post(
+            "/api/catalog/products",
+            json!({"sku": long, "name": "Long", "price_cents": 1}),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.len() < 300, "{} bytes echoed back", message.len());
+
     // A path that exists, asked with another method: 405 naming the methods it answers.
     for (method, path, allowed) in [
         ("DELETE", "/api/orders", "POST"),

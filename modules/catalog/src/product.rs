@@ -27,13 +27,15 @@ impl Sku {
         let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
         if raw.is_empty() || raw.len() > 64 {
             return Err(format!(
-                "a SKU has 1 to 64 characters, `{raw}` has {}",
+                "a SKU has 1 to 64 characters, `{}` has {}",
+                cleave::http::echo(raw),
                 raw.len()
             ));
         }
         if !raw.chars().all(valid_char) {
             return Err(format!(
-                "a SKU uses letters, digits, `-`, `_` and `.` only; got `{raw}`"
+                "a SKU uses letters, digits, `-`, `_` and `.` only; got `{}`",
+                cleave::http::echo(raw)
             ));
         }
         Ok(Sku(raw.to_string()))

@@ -54,7 +54,10 @@ pub(crate) struct Isbn(String);
 impl Isbn {
     pub(crate) fn parse(raw: &str) -> Result<Isbn, ApiError> {
         let invalid = |why: &str| {
-            ApiError::invalid("invalid_isbn", format!("`{raw}` is not an ISBN-13: {why}"))
+            ApiError::invalid(
+                "invalid_isbn",
+                format!("`{}` is not an ISBN-13: {why}", cleave::http::echo(raw)),
+            )
         };
         let mut digits = String::with_capacity(13);
         for c in raw.trim().chars() {
