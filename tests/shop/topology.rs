@@ -15,6 +15,16 @@ use crate::support::{Mode, TestShop, quick_outbox, sqlite_in};
 pub(crate) fn modules() -> Vec<&'static str> {
     cleave::modules().iter().map(|m| m.name()).collect()
 }
+/// Every linked module but `module`, comma-separated (the `SHOP_MODULES` of the process that
+/// hosts the rest when `module` is extracted).
+pub(crate) fn all_but(module: &str) -> String {
+    modules()
+        .into_iter()
+        .filter(|m| *m != module)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// The shared internal token of test topologies.
 pub(crate) const TOKEN: &str = "test-internal-token";
 
