@@ -102,16 +102,7 @@ impl Contract {
         publishes: &'static [&'static str],
         subscribes: &'static [&'static str],
     ) -> Contract {
-        Contract {
-            module,
-            version,
-            handles,
-            publishes,
-            subscribes: Subscriptions::Listed(Declared {
-                subscribes,
-                sends: &[],
-            }),
-        }
+        Contract::sending(module, version, handles, publishes, subscribes, &[])
     }
 
     /// A contract listed here, whose module also sends `sends` (fixtures and hand-made

@@ -1,9 +1,7 @@
 //! What the network costs a whole order: CPU time per placed-and-paid order of the real `shop`
 //! binary as one process, and with billing extracted into a second process on loopback.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -11,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::Scale;
+use crate::process::{Process, cpu_us, env_prefix, free_port, wait_healthy};
 
 /// Network hops of one order with billing extracted: `orders.order_placed` to billing, then
 /// `billing.payment_captured` to orders and to notifications.
@@ -35,77 +34,18 @@ pub struct OrderFlow {
     pub extracted_wall_s: f64,
 }
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Starts `shop serve ARGS` with the benchmarks' shared process handling.
+fn spawn(shop: &Path, args: &[String]) -> anyhow::Result<Process> {
+    let args: Vec<String> = std::iter::once("serve".to_string())
+        .chain(args.iter().cloned())
+        .collect();
+    let token = format!("{}INTERNAL_TOKEN", env_prefix(shop));
+    Process::spawn(shop, &args, &[(token.as_str(), "bench")])
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// CPU time (user + system, all threads) of `pid` so far, in microseconds.
-fn cpu_us(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = &stat[stat.rfind(')').context("malformed stat")? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    Ok(ticks * 1_000_000.0 / clock_ticks_per_second())
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-fn spawn(shop: &Path, dir: &Path, args: &[String]) -> anyhow::Result<Process> {
-    let mut command = Command::new(shop);
-    command
-        .current_dir(dir)
-        .arg("serve")
-        .args(args)
-        .env("RUST_LOG", "error")
-        .env("SHOP_INTERNAL_TOKEN", "bench")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SHOP_") && key != "SHOP_INTERNAL_TOKEN" {
-            command.env_remove(key);
-        }
-    }
-    Ok(Process(
-        command
-            .spawn()
-            .with_context(|| format!("starting {}", shop.display()))?,
-    ))
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/health")).send().await
-            && r.status().is_success()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!("{base} did not become healthy")
+/// `--database=` a SQLite file called `name` in `dir`.
+fn database_in(dir: &Path, name: &str) -> String {
+    format!("--database=sqlite://{}", dir.join(name).display())
 }
 
 /// Places `orders` orders through `base` (8 at a time) and waits until all are paid; returns
@@ -203,7 +143,7 @@ async fn drive(
 
 /// Runs both topologies with the `shop` binary at `shop`.
 pub async fn order_flow(shop: &Path, scale: Scale) -> anyhow::Result<OrderFlow> {
-    // The processes run in scratch directories: resolve the binary before changing there.
+    // Each topology's databases live in a scratch directory of its own.
     let shop = &shop
         .canonicalize()
         .with_context(|| format!("no shop binary at {} (build it first)", shop.display()))?;
@@ -214,16 +154,15 @@ pub async fn order_flow(shop: &Path, scale: Scale) -> anyhow::Result<OrderFlow> 
     let (public, internal) = (free_port(), free_port());
     let mono = spawn(
         shop,
-        dir.path(),
         &[
             format!("--listen=127.0.0.1:{public}"),
             format!("--internal-listen=127.0.0.1:{internal}"),
-            "--database=sqlite://shop.db".into(),
+            database_in(dir.path(), "shop.db"),
         ],
     )?;
     let base = format!("http://127.0.0.1:{public}");
     wait_healthy(&client, &base).await?;
-    let (mono_cpu, mono_wall) = drive(&client, &base, &base, &[mono.0.id()], orders).await?;
+    let (mono_cpu, mono_wall) = drive(&client, &base, &base, &[mono.id()], orders).await?;
     drop(mono);
 
     let dir = tempfile::tempdir()?;
@@ -232,22 +171,20 @@ pub async fn order_flow(shop: &Path, scale: Scale) -> anyhow::Result<OrderFlow> 
     let billing_internal = format!("http://127.0.0.1:{}", ports[3]);
     let main = spawn(
         shop,
-        dir.path(),
         &[
             format!("--listen=127.0.0.1:{}", ports[0]),
             format!("--internal-listen=127.0.0.1:{}", ports[1]),
-            "--database=sqlite://main.db".into(),
+            database_in(dir.path(), "main.db"),
             "--modules=catalog,inventory,orders,notifications".into(),
             format!("--remote=billing={billing_internal}"),
         ],
     )?;
     let billing = spawn(
         shop,
-        dir.path(),
         &[
             format!("--listen=127.0.0.1:{}", ports[2]),
             format!("--internal-listen=127.0.0.1:{}", ports[3]),
-            "--database=sqlite://billing.db".into(),
+            database_in(dir.path(), "billing.db"),
             "--modules=billing".into(),
             format!("--remote=orders={main_internal},notifications={main_internal}"),
         ],
@@ -260,7 +197,7 @@ pub async fn order_flow(shop: &Path, scale: Scale) -> anyhow::Result<OrderFlow> 
         &client,
         &base,
         &billing_base,
-        &[main.0.id(), billing.0.id()],
+        &[main.id(), billing.id()],
         orders,
     )
     .await?;
