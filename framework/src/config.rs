@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::db::DatabaseOptions;
 
-/// The name of an application built on cleave, given once (`AppName::new("shop")`); everything
+/// The name of an application built on cleave, given once (`AppName::new("myapp")`); everything
 /// that names the application derives from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AppName(&'static str);
@@ -44,19 +44,19 @@ impl AppName {
         AppName(name)
     }
 
-    /// The name, e.g. `shop`: also the command's name in messages and the telemetry service
+    /// The name, e.g. `myapp`: also the command's name in messages and the telemetry service
     /// name.
     pub fn as_str(&self) -> &'static str {
         self.0
     }
 
-    /// The prefix of configuration variables in the environment, e.g. `SHOP_`.
+    /// The prefix of configuration variables in the environment, e.g. `MYAPP_`.
     pub fn env_prefix(&self) -> String {
         format!("{}_", self.0.to_ascii_uppercase().replace('-', "_"))
     }
 
     /// The environment variable of a configuration key, e.g. `remote.billing` →
-    /// `SHOP_REMOTE__BILLING`.
+    /// `MYAPP_REMOTE__BILLING`.
     pub fn env_var(&self, key: &str) -> String {
         format!(
             "{}{}",
@@ -65,13 +65,13 @@ impl AppName {
         )
     }
 
-    /// The config file read from the working directory when none is named, e.g. `shop.toml`.
+    /// The config file read from the working directory when none is named, e.g. `myapp.toml`.
     pub fn config_file(&self) -> String {
         format!("{}.toml", self.0)
     }
 
     /// The default database: a SQLite file named after the application in the working
-    /// directory, e.g. `sqlite://shop.db?mode=rwc`.
+    /// directory, e.g. `sqlite://myapp.db?mode=rwc`.
     pub fn default_database(&self) -> String {
         format!("sqlite://{}.db?mode=rwc", self.0)
     }
