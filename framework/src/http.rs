@@ -176,7 +176,13 @@ pub async fn body_timeout(
     mut request: ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    if let Some(BodyTimeout(limit)) = request.app_data::<BodyTimeout>().copied() {
+    // Only a request that announces a body can stall in it; the rest keep their payload as is.
+    let headers = request.headers();
+    let announces_body = match headers.get(actix_web::http::header::CONTENT_LENGTH) {
+        Some(length) => length.to_str().ok() != Some("0"),
+        None => headers.contains_key(actix_web::http::header::TRANSFER_ENCODING),
+    };
+    if announces_body && let Some(BodyTimeout(limit)) = request.app_data::<BodyTimeout>().copied() {
         use actix_web::HttpMessage as _;
         use futures_util::StreamExt;
         let payload = request.take_payload();
