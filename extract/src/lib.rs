@@ -6,7 +6,10 @@
 //! - [`client`]: [`client::RemoteModule`], the `RequestTransport` and `EventRoute` for a module
 //!   in another process: per-module timeout, retries for idempotent requests only, a circuit
 //!   breaker, contract-version header.
-//! - [`wire`]: the paths, headers and status codes both sides agree on.
+//! - [`wire`]: the paths, headers and status codes both sides agree on, and
+//!   [`wire::WireError`], every error the internal endpoints answer with.
+//! - [`spec`]: the OpenAPI document of the internal endpoints of an application, generated from
+//!   its contracts and [`wire::WireError`].
 //!
 //! Modules never see any of it: extraction is another implementation behind the bus's
 //! interfaces, chosen by configuration.
@@ -16,6 +19,7 @@
 pub mod client;
 pub mod identity;
 pub mod server;
+pub mod spec;
 pub mod wire;
 
 pub use client::{RemoteModule, RemoteSettings};

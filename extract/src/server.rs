@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use cleave::Database;
 use cleave::http::ApiError;
@@ -19,7 +18,7 @@ use futures_util::StreamExt;
 use tracing::Instrument;
 
 use crate::identity::Credentials;
-use crate::wire;
+use crate::wire::{self, WireError};
 
 /// The sender name of tools and tests that call from outside any module; only the shared
 /// `internal_token` authenticates it, and it may send requests, never events.
@@ -115,13 +114,10 @@ impl InternalEndpoints {
                 .ok()
                 .filter(|s| valid_module_name(s))
                 .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "bad_sender",
-                        format!(
-                            "`{}` must name a module (lowercase letters, digits, `_`)",
-                            wire::SENDER_HEADER
-                        ),
-                    )
+                    WireError::BadSender.answer(format!(
+                        "`{}` must name a module (lowercase letters, digits, `_`)",
+                        wire::SENDER_HEADER
+                    ))
                 })?,
         };
         let presented = request
@@ -151,33 +147,24 @@ impl InternalEndpoints {
             .get(wire::CONTRACT_HEADER)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
-                ApiError::bad_request(
-                    "missing_contract",
-                    format!(
-                        "missing `{}: <module>/<major>.<minor>` header",
-                        wire::CONTRACT_HEADER
-                    ),
-                )
+                WireError::MissingContract.answer(format!(
+                    "missing `{}: <module>/<major>.<minor>` header",
+                    wire::CONTRACT_HEADER
+                ))
             })?;
         let (named, theirs) = wire::parse_contract_header(header).ok_or_else(|| {
-            ApiError::bad_request(
-                "bad_contract",
-                format!(
-                    "`{}` must look like `{module}/1.0`, got `{header}`",
-                    wire::CONTRACT_HEADER
-                ),
-            )
+            WireError::BadContract.answer(format!(
+                "`{}` must look like `{module}/1.0`, got `{header}`",
+                wire::CONTRACT_HEADER
+            ))
         })?;
         if named != module {
-            return Err(ApiError::bad_request(
-                "bad_contract",
-                format!("the message belongs to `{module}`'s contract, the header names `{named}`"),
-            ));
+            return Err(WireError::BadContract.answer(format!(
+                "the message belongs to `{module}`'s contract, the header names `{named}`"
+            )));
         }
         match ours {
-            Some(ours) if !ours.version.compatible_with(&theirs) => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "incompatible_contract",
+            Some(ours) if !ours.version.compatible_with(&theirs) => Err(WireError::IncompatibleContract.answer(
                 format!(
                     "sender was built against {module} {theirs}, this process has {module} {}; major versions must match",
                     ours.version
@@ -194,18 +181,14 @@ impl InternalEndpoints {
                 if cleave::http::is_body_timeout(&e) {
                     cleave::http::body_timeout_error()
                 } else {
-                    ApiError::bad_request("bad_body", format!("cannot read the body: {e}"))
+                    WireError::BadBody.answer(format!("cannot read the body: {e}"))
                 }
             })?;
             if body.len() + chunk.len() > self.max_body_bytes {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    format!(
-                        "internal messages are at most {} bytes",
-                        self.max_body_bytes
-                    ),
-                ));
+                return Err(WireError::PayloadTooLarge.answer(format!(
+                    "internal messages are at most {} bytes",
+                    self.max_body_bytes
+                )));
             }
             body.extend_from_slice(&chunk);
         }
@@ -225,11 +208,11 @@ fn incoming_trace(request: &HttpRequest, fallback: Option<&str>) -> TraceContext
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    WireError::Unauthorized.answer(message)
 }
 
 fn forbidden(message: String) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden_sender", message)
+    WireError::ForbiddenSender.answer(message)
 }
 
 /// At most 80 characters of a name taken from a message, for error messages.
@@ -250,19 +233,13 @@ fn valid_module_name(name: &str) -> bool {
 
 fn failure_response(failure: DeliveryFailure) -> ApiError {
     match failure {
-        DeliveryFailure::BadPayload(m) => ApiError::bad_request("bad_payload", m),
-        DeliveryFailure::Rejected(m) => ApiError::invalid("rejected", m),
-        DeliveryFailure::Incompatible(m) => {
-            ApiError::new(StatusCode::CONFLICT, "incompatible_contract", m)
+        DeliveryFailure::BadPayload(m) => WireError::BadPayload.answer(m),
+        DeliveryFailure::Rejected(m) => WireError::Rejected.answer(m),
+        DeliveryFailure::Incompatible(m) => WireError::IncompatibleContract.answer(m),
+        DeliveryFailure::Unavailable(m) => WireError::Unavailable.answer(m),
+        DeliveryFailure::Timeout(ms) => {
+            WireError::Unavailable.answer(format!("timed out after {ms} ms"))
         }
-        DeliveryFailure::Unavailable(m) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
-        }
-        DeliveryFailure::Timeout(ms) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            format!("timed out after {ms} ms"),
-        ),
     }
 }
 
@@ -287,10 +264,7 @@ async fn serve_request(
     let handler = contract
         .and_then(|_| endpoints.bus.local_wire_handler(name))
         .ok_or_else(|| {
-            ApiError::not_found(
-                "unknown_request",
-                format!("no module in this process serves `{name}`"),
-            )
+            WireError::UnknownRequest.answer(format!("no module in this process serves `{name}`"))
         })?;
     if sender != EXTERNAL
         && !endpoints
@@ -335,14 +309,13 @@ async fn serve_event(
     let sender = endpoints.authenticate(&request)?;
     let subscriber = subscriber.into_inner();
     if endpoints.hosted(&subscriber).is_none() || endpoints.events.local(&subscriber).is_none() {
-        return Err(ApiError::not_found(
-            "unknown_subscriber",
-            format!("no module `{subscriber}` subscribes to events in this process"),
-        ));
+        return Err(WireError::UnknownSubscriber.answer(format!(
+            "no module `{subscriber}` subscribes to events in this process"
+        )));
     }
     let body = endpoints.read_body(payload).await?;
     let envelope: EventEnvelope = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request("bad_payload", format!("not an event envelope: {e}")))?;
+        .map_err(|e| WireError::BadPayload.answer(format!("not an event envelope: {e}")))?;
     // An event comes from the module that publishes it, and from nobody else.
     if envelope.publisher != sender {
         return Err(forbidden(format!(
@@ -395,16 +368,16 @@ async fn structure(
 ) -> Result<HttpResponse, ApiError> {
     endpoints.authenticate(&request)?;
     let Some(structure) = &endpoints.structure else {
-        return Err(ApiError::not_found(
-            "no_structure",
-            "this process does not report its structure",
-        ));
+        return Err(WireError::NoStructure.answer("this process does not report its structure"));
     };
     let mut modules = Vec::new();
     for contract in &endpoints.hosted {
         let counts = cleave::outbox::counts_for(structure.db.read(), contract.module)
             .await
-            .map_err(|e| ApiError::internal("cannot count outbox rows", e))?;
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot count outbox rows");
+                WireError::Unavailable.answer("cannot count outbox rows; see the server log")
+            })?;
         modules.push(serde_json::json!({
             "name": contract.module,
             "location": "local",
@@ -463,7 +436,7 @@ pub fn configure_internal(cfg: &mut web::ServiceConfig, endpoints: Arc<InternalE
     cfg.app_data(web::Data::from(endpoints))
         .app_data(
             web::PathConfig::default()
-                .error_handler(|e, _| ApiError::bad_request("invalid_path", e.to_string()).into()),
+                .error_handler(|e, _| WireError::InvalidPath.answer(e.to_string()).into()),
         )
         .route(wire::STRUCTURE_PATH, web::get().to(structure))
         .route(wire::CONTRACTS_PATH, web::get().to(contracts))

@@ -13,18 +13,8 @@
 //! `external`); an event only from the module that publishes it, named in the envelope as
 //! `publisher`. An applied event answers 200 `{"status": "applied"}`, a redelivery of one
 //! applied before 200 `{"status": "duplicate"}`. Failures answer with the public error body
-//! `{"error", "message"}` and these statuses:
-//!
-//! | status | meaning | caller sees |
-//! |---|---|---|
-//! | 400 | malformed message or missing contract header | `BadPayload` |
-//! | 401 | missing credential, or one that does not prove the sender | `Unavailable` |
-//! | 403 | `forbidden_sender`: the sender may not send this request or event | `Unavailable` |
-//! | 404 | module or request not served by this process | `Unavailable` |
-//! | 409 | incompatible contract versions | `Incompatible` |
-//! | 413 | body over the size cap | `BadPayload` |
-//! | 422 | an event subscriber refused the event | `Rejected` |
-//! | 503 | the handler failed inside (database down, bug) | `Unavailable` |
+//! `{"error", "message"}`, a status and a code from [`WireError`]. `docs/wire-protocol.md` is the
+//! normative text; [`crate::spec`] generates the machine-readable description.
 
 /// Prefix of every internal path.
 pub const PREFIX: &str = "/_cleave/v1";
@@ -78,4 +68,233 @@ pub fn applied_from(body: &[u8]) -> cleave::Applied {
         Ok(s) if s.status == DUPLICATE => cleave::Applied::Before,
         _ => cleave::Applied::Now,
     }
+}
+
+/// Every error the internal endpoints answer with: its code (the `error` field of the body),
+/// its HTTP status, what it means, and what a sender does about it. The server builds its
+/// refusals from these, the generated description of the protocol ([`crate::spec`]) lists
+/// them per endpoint, and a test checks `docs/wire-protocol.md` names each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireError {
+    /// `cleave-sender` is not a module name.
+    BadSender,
+    /// No credential, or one that does not prove the sender.
+    Unauthorized,
+    /// The sender may not send this request, or does not publish this event.
+    ForbiddenSender,
+    /// No hosted module handles the request.
+    UnknownRequest,
+    /// No hosted module of that name subscribes to events.
+    UnknownSubscriber,
+    /// The `cleave-contract` header is missing.
+    MissingContract,
+    /// The `cleave-contract` header is malformed or names another module.
+    BadContract,
+    /// The sender's contract has another major version.
+    IncompatibleContract,
+    /// The body is over the receiver's cap.
+    PayloadTooLarge,
+    /// The body could not be read.
+    BadBody,
+    /// The body stopped arriving before it was complete.
+    BodyTimeout,
+    /// The body does not decode as the message.
+    BadPayload,
+    /// The subscriber refused the event.
+    Rejected,
+    /// The handler or its database failed inside.
+    Unavailable,
+    /// The process does not report its structure.
+    NoStructure,
+    /// A path segment could not be read.
+    InvalidPath,
+}
+
+impl WireError {
+    /// Every error, in the order of the protocol document's table.
+    pub const ALL: [WireError; 16] = [
+        WireError::BadSender,
+        WireError::Unauthorized,
+        WireError::ForbiddenSender,
+        WireError::UnknownRequest,
+        WireError::UnknownSubscriber,
+        WireError::MissingContract,
+        WireError::BadContract,
+        WireError::IncompatibleContract,
+        WireError::PayloadTooLarge,
+        WireError::BadBody,
+        WireError::BodyTimeout,
+        WireError::BadPayload,
+        WireError::Rejected,
+        WireError::Unavailable,
+        WireError::NoStructure,
+        WireError::InvalidPath,
+    ];
+
+    /// What a request may be refused with, in the order the receiver checks.
+    pub const REQUEST: [WireError; 12] = [
+        WireError::BadSender,
+        WireError::Unauthorized,
+        WireError::UnknownRequest,
+        WireError::ForbiddenSender,
+        WireError::MissingContract,
+        WireError::BadContract,
+        WireError::IncompatibleContract,
+        WireError::PayloadTooLarge,
+        WireError::BadBody,
+        WireError::BodyTimeout,
+        WireError::BadPayload,
+        WireError::Unavailable,
+    ];
+
+    /// What an event delivery may be refused with, in the order the receiver checks.
+    pub const EVENT: [WireError; 13] = [
+        WireError::BadSender,
+        WireError::Unauthorized,
+        WireError::UnknownSubscriber,
+        WireError::PayloadTooLarge,
+        WireError::BadBody,
+        WireError::BodyTimeout,
+        WireError::BadPayload,
+        WireError::ForbiddenSender,
+        WireError::MissingContract,
+        WireError::BadContract,
+        WireError::IncompatibleContract,
+        WireError::Rejected,
+        WireError::Unavailable,
+    ];
+
+    /// What the operational `GET` endpoints may be refused with.
+    pub const OPERATIONAL: [WireError; 3] = [
+        WireError::BadSender,
+        WireError::Unauthorized,
+        WireError::Unavailable,
+    ];
+
+    /// The `error` field of the body.
+    pub const fn code(self) -> &'static str {
+        match self {
+            WireError::BadSender => "bad_sender",
+            WireError::Unauthorized => "unauthorized",
+            WireError::ForbiddenSender => "forbidden_sender",
+            WireError::UnknownRequest => "unknown_request",
+            WireError::UnknownSubscriber => "unknown_subscriber",
+            WireError::MissingContract => "missing_contract",
+            WireError::BadContract => "bad_contract",
+            WireError::IncompatibleContract => "incompatible_contract",
+            WireError::PayloadTooLarge => "payload_too_large",
+            WireError::BadBody => "bad_body",
+            WireError::BodyTimeout => "body_timeout",
+            WireError::BadPayload => "bad_payload",
+            WireError::Rejected => "rejected",
+            WireError::Unavailable => "unavailable",
+            WireError::NoStructure => "no_structure",
+            WireError::InvalidPath => "invalid_path",
+        }
+    }
+
+    /// The HTTP status.
+    pub const fn status(self) -> u16 {
+        match self {
+            WireError::BadSender
+            | WireError::MissingContract
+            | WireError::BadContract
+            | WireError::BadBody
+            | WireError::BadPayload
+            | WireError::InvalidPath => 400,
+            WireError::Unauthorized => 401,
+            WireError::ForbiddenSender => 403,
+            WireError::UnknownRequest | WireError::UnknownSubscriber | WireError::NoStructure => {
+                404
+            }
+            WireError::BodyTimeout => 408,
+            WireError::IncompatibleContract => 409,
+            WireError::PayloadTooLarge => 413,
+            WireError::Rejected => 422,
+            WireError::Unavailable => 503,
+        }
+    }
+
+    /// What it means, for people.
+    pub const fn meaning(self) -> &'static str {
+        match self {
+            WireError::BadSender => {
+                "`cleave-sender` is not a module name (1-64 bytes of lowercase letters, digits, `_`)"
+            }
+            WireError::Unauthorized => {
+                "no `authorization: Bearer` credential, or one that does not prove the sender"
+            }
+            WireError::ForbiddenSender => {
+                "the sender's contract does not list the request in `sends`, or the event's publisher is not the sender, or the sender does not publish it"
+            }
+            WireError::UnknownRequest => "no module hosted here handles the request",
+            WireError::UnknownSubscriber => {
+                "no module of that name is hosted here and subscribes to events"
+            }
+            WireError::MissingContract => "the `cleave-contract` header is missing",
+            WireError::BadContract => {
+                "`cleave-contract` is not `<module>/<major>.<minor>`, or names another module than the callee (requests) or the publisher (events)"
+            }
+            WireError::IncompatibleContract => {
+                "the sender was built against another major version of the contract"
+            }
+            WireError::PayloadTooLarge => "the body is over the receiver's cap",
+            WireError::BadBody => "the body could not be read",
+            WireError::BodyTimeout => "the body stopped arriving before it was complete",
+            WireError::BadPayload => {
+                "the body does not decode as the request, the envelope or the event's payload"
+            }
+            WireError::Rejected => "the subscriber's handler refused the event; nothing was kept",
+            WireError::Unavailable => "the handler or its database failed inside; nothing was kept",
+            WireError::NoStructure => "this process does not report its structure",
+            WireError::InvalidPath => "a path segment could not be read",
+        }
+    }
+
+    /// Whether a sender treats the answer as an outage (retried: idempotent requests at once,
+    /// events indefinitely with backoff) rather than a refusal of the message itself (requests
+    /// fail; events are retried a bounded number of times, then set aside).
+    pub const fn is_outage(self) -> bool {
+        matches!(
+            self,
+            WireError::Unauthorized
+                | WireError::ForbiddenSender
+                | WireError::UnknownRequest
+                | WireError::UnknownSubscriber
+                | WireError::NoStructure
+                | WireError::BodyTimeout
+                | WireError::Unavailable
+        )
+    }
+
+    /// The error answer, with `message`.
+    pub fn answer(self, message: impl Into<String>) -> cleave::http::ApiError {
+        cleave::http::ApiError::new(
+            actix_web::http::StatusCode::from_u16(self.status())
+                .expect("the statuses above are valid"),
+            self.code(),
+            message,
+        )
+    }
+}
+
+/// Every route pattern of the internal listener with its method, so that a known path asked
+/// with another method answers 405 with `Allow` (see [`cleave::http::KnownRoutes`]).
+pub fn routes() -> Vec<(String, Vec<String>)> {
+    let get = || vec!["GET".to_string()];
+    vec![
+        (
+            format!("{PREFIX}/requests/{{name}}"),
+            vec!["POST".to_string()],
+        ),
+        (
+            format!("{PREFIX}/events/{{subscriber}}"),
+            vec!["POST".to_string()],
+        ),
+        (CONTRACTS_PATH.to_string(), get()),
+        (STRUCTURE_PATH.to_string(), get()),
+        ("/health".to_string(), get()),
+        ("/ready".to_string(), get()),
+        ("/metrics".to_string(), get()),
+    ]
 }

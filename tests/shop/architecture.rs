@@ -249,6 +249,18 @@ async fn the_committed_module_docs_are_current() {
     }
 }
 
+/// The committed OpenAPI document of the internal endpoints is what the code generates today.
+#[test]
+fn the_committed_wire_spec_is_current() {
+    let path = root().join("docs/wire-protocol.openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == cleave_app::wire_spec_file(&shop::APP),
+        "{} is stale: run `cargo run -p shop -- wire-spec --write docs/wire-protocol.openapi.json`",
+        path.display()
+    );
+}
+
 /// The committed contracts (`contract.json` next to each api crate) are what the modules
 /// publish today.
 #[test]

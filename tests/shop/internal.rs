@@ -158,6 +158,7 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
     ];
     for (path, token, contract, body, status, code) in cases {
         let (got, _, error) = post(path, token, contract, body).await;
+        assert_documented(path, got, &error);
         assert_eq!(got, status, "{path} {token:?} {contract:?}: {error}");
         assert_eq!(error["error"], code, "{path}: {error}");
         assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
@@ -181,8 +182,10 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
         "orders sends catalog.get_prices"
     );
     let answer = from("notifications").await.unwrap();
-    assert_eq!(answer.status(), StatusCode::FORBIDDEN);
+    let status = answer.status();
     let error: Value = answer.json().await.unwrap();
+    assert_documented(prices, status, &error);
+    assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(error["error"], "forbidden_sender");
     assert!(
         error["message"]
@@ -192,7 +195,14 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
         "{error}"
     );
     let answer = from("Not A Module").await.unwrap();
-    assert_eq!(answer.status(), StatusCode::BAD_REQUEST);
+    let status = answer.status();
+    assert_documented(prices, status, &answer.json().await.unwrap());
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A known path asked with another method: 405 with what it allows.
+    let answer = client.get(format!("{base}{prices}")).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(answer.headers()["allow"], "POST");
 
     // Event intake on the process that hosts notifications.
     let events = topology.internal_url_of("notifications");
@@ -225,8 +235,10 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
     let send_event =
         |contract: &'static str, body: Value| send_from(Some("orders"), contract, body);
     let (status, body) = send_event("orders/9.0", envelope("orders")).await;
+    assert_documented("/_cleave/v1/events/notifications", status, &body);
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     let (status, body) = send_event("orders/1.0", json!({"id": 1})).await;
+    assert_documented("/_cleave/v1/events/notifications", status, &body);
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // An event comes from its publisher only: not from another module speaking for it, not
@@ -248,6 +260,7 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
     ];
     for (sender, contract, body, says) in forged {
         let (status, error) = send_from(sender, contract, body).await;
+        assert_documented("/_cleave/v1/events/notifications", status, &error);
         assert_eq!(status, StatusCode::FORBIDDEN, "{sender:?}: {error}");
         assert_eq!(error["error"], "forbidden_sender", "{error}");
         let message = error["message"].as_str().unwrap();
@@ -261,6 +274,7 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
     let mut answers = Vec::new();
     for _ in 0..2 {
         let (status, body) = send_event("orders/1.0", envelope("orders")).await;
+        assert_documented("/_cleave/v1/events/notifications", status, &body);
         assert_eq!(status, StatusCode::OK, "{body}");
         answers.push(body["status"].clone());
     }
@@ -274,6 +288,38 @@ async fn internal_endpoints_check_token_destination_version_size_and_body() {
     // Still serving after all of that.
     let (status, _) = shop.get("/api/catalog/products/PEN").await;
     assert_eq!(status, 200);
+}
+
+/// The generated OpenAPI document of the internal endpoints documents `status` for `POST
+/// path` and, for an error, its code under that status. Paths of messages nobody handles are
+/// not in the document: they can only be 404 `unknown_request` / `unknown_subscriber`.
+fn assert_documented(path: &str, status: StatusCode, body: &Value) {
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let spec = SPEC.get_or_init(|| {
+        serde_json::from_str(&cleave_app::wire_spec_file(&shop::APP)).expect("the spec is JSON")
+    });
+    let Some(operation) = spec["paths"].get(path).map(|p| &p["post"]) else {
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert!(
+            ["unknown_request", "unknown_subscriber"].contains(&body["error"].as_str().unwrap()),
+            "{path}: {body}"
+        );
+        return;
+    };
+    let answer = &operation["responses"][status.as_str()];
+    assert!(
+        answer.is_object(),
+        "POST {path} answered {status}, which the wire spec does not document: {body}"
+    );
+    if !status.is_success() {
+        let codes = &answer["content"]["application/json"]["schema"]["allOf"][1]["properties"]["error"]
+            ["enum"];
+        assert!(
+            codes.as_array().unwrap().contains(&body["error"]),
+            "POST {path} answered {status} {}, not among the documented {codes}",
+            body["error"]
+        );
+    }
 }
 
 /// `GET url` on an internal listener, with `token` as bearer token if given.

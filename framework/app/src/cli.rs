@@ -89,6 +89,13 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
         manifest_path: PathBuf,
     },
+    /// Print the OpenAPI document of the internal endpoints (the wire protocol's
+    /// machine-readable part for this application's contracts), or write it to a file.
+    WireSpec {
+        /// Write the document to PATH instead of printing it.
+        #[arg(long, value_name = "PATH")]
+        write: Option<PathBuf>,
+    },
     /// Check the boundary rules on this workspace and the linked modules; exit 1 on violations.
     Verify {
         /// The workspace's Cargo.toml.
@@ -259,6 +266,7 @@ impl Cli {
                 write,
                 manifest_path,
             } => return contracts_command(*write, manifest_path),
+            Command::WireSpec { write } => return wire_spec_command(app, write.as_deref()),
             Command::NewModule {
                 name,
                 manifest_path,
@@ -383,6 +391,19 @@ fn contracts_command(write: bool, manifest: &Path) -> anyhow::Result<()> {
         written += 1;
     }
     println!("wrote {written} contracts (contract.json next to each api crate)");
+    Ok(())
+}
+
+fn wire_spec_command(app: &App, write: Option<&Path>) -> anyhow::Result<()> {
+    let text = crate::wire_spec_file(app);
+    match write {
+        None => print!("{text}"),
+        Some(path) => {
+            std::fs::write(path, text)
+                .with_context(|| format!("Failed to write `{}`", path.display()))?;
+            println!("wrote {}", path.display());
+        }
+    }
     Ok(())
 }
 

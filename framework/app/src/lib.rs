@@ -158,6 +158,19 @@ pub fn published_contracts() -> Vec<(&'static str, serde_json::Value)> {
         .collect()
 }
 
+/// The text of the OpenAPI document of `app`'s internal endpoints (its `wire-spec` command):
+/// every contract this binary knows, the default body cap.
+pub fn wire_spec_file(app: &App) -> String {
+    let document = cleave_extract::spec::internal_openapi(
+        app.name().as_str(),
+        &published_contracts(),
+        app.default_config().extract.max_body_bytes,
+    );
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 /// The text of a published contract file.
 pub fn contract_file(document: &serde_json::Value) -> String {
     let mut text = serde_json::to_string_pretty(document).unwrap_or_default();

@@ -278,11 +278,13 @@ impl Server {
                         .collect(),
                 ),
         );
+        let internal_routes = cleave::http::KnownRoutes::new(cleave_extract::wire::routes());
         let mut internal = HttpServer::new(move || {
             let endpoints = endpoints.clone();
             actix_web::App::new()
                 .wrap(actix_web::middleware::from_fn(cleave::http::body_timeout))
                 .app_data(body_timeout)
+                .app_data(internal_routes.clone())
                 .configure(|cfg| configure_internal(cfg, endpoints))
                 .app_data(readiness.clone())
                 .app_data(scrape.clone())

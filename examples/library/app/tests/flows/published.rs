@@ -13,6 +13,18 @@ fn example_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// The OpenAPI document of the library's internal endpoints is what the code generates today.
+#[test]
+fn the_committed_wire_spec_is_current() {
+    let path = example_dir().join("docs/wire-protocol.openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == cleave_app::wire_spec_file(&library::APP),
+        "{} is stale: run `cargo run -p library -- wire-spec --write examples/library/docs/wire-protocol.openapi.json`",
+        path.display()
+    );
+}
+
 #[test]
 fn the_committed_contracts_are_current() {
     let documents = cleave_app::published_contracts();
