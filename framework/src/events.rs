@@ -27,7 +27,11 @@ pub struct Delivered<E> {
     pub event: E,
 }
 
-/// What a subscriber returns when it cannot apply an event; the delivery is retried later.
+/// What a subscriber returns when it cannot apply an event; nothing it did is kept and the
+/// delivery is retried later. A [`sea_orm::DbErr`] (returned with `?`, or as the source of the
+/// subscriber's own error) counts as an outage: retried with backoff for as long as it lasts
+/// (503 `unavailable` over the wire). Any other error refuses the event: retried up to
+/// `outbox.max_attempts` times, then set aside as failed for an operator (422 `rejected`).
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Applies one event type to a module's state.
@@ -77,8 +81,22 @@ impl<E: Event, S: Subscriber<E>> ErasedSubscriber for TypedSubscriber<E, S> {
         self.subscriber
             .on_event(tx, delivered)
             .await
-            .map_err(|e| DeliveryFailure::Rejected(e.to_string()))
+            .map_err(handler_failure)
     }
+}
+
+/// What a subscriber's error means for the delivery: a database error anywhere in its source
+/// chain is an outage (the event waits and is retried without counting an attempt, so a
+/// database restart does not park events as failed); anything else refuses this event.
+fn handler_failure(error: HandlerError) -> DeliveryFailure {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
+    while let Some(e) = cause {
+        if e.downcast_ref::<sea_orm::DbErr>().is_some() {
+            return DeliveryFailure::Unavailable(format!("database: {error}"));
+        }
+        cause = e.source();
+    }
+    DeliveryFailure::Rejected(error.to_string())
 }
 
 /// The route to a subscriber hosted in this process: inbox check, handler, commit.
@@ -326,5 +344,31 @@ impl Publisher {
             tx.mark_published(subscribers);
         }
         Ok(envelope.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot save the invoice")]
+    struct Wrapped(#[source] sea_orm::DbErr);
+
+    #[test]
+    fn database_errors_are_outages_and_others_refusals() {
+        let db = || sea_orm::DbErr::Custom("connection reset".into());
+        assert!(matches!(
+            handler_failure(Box::new(db())),
+            DeliveryFailure::Unavailable(_)
+        ));
+        assert!(matches!(
+            handler_failure(Box::new(Wrapped(db()))),
+            DeliveryFailure::Unavailable(_)
+        ));
+        assert!(matches!(
+            handler_failure("no such customer".into()),
+            DeliveryFailure::Rejected(m) if m == "no such customer"
+        ));
     }
 }
