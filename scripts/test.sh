@@ -5,6 +5,9 @@
 # - installs cargo-nextest if it is missing;
 # - finds or starts a PostgreSQL server for the PostgreSQL suite (scripts/postgres.sh); without
 #   one that suite skips locally with a printed reason, and fails when CI is set;
+# - installs python3 from Debian's packages if it is missing, for the suite that runs the shop
+#   with its billing written in Python (examples/python-billing); without it that suite skips
+#   locally with a printed reason, and fails when CI is set;
 # - builds the static release binaries the container suites' images are made of
 #   (scripts/build-static.sh shop, and library for the library's comparison smoke run), when
 #   Docker is there or CI is set; without Docker the container suites skip locally with a
@@ -15,6 +18,15 @@ cd "$(dirname "$0")/.."
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "test.sh: installing cargo-nextest" >&2
     cargo install cargo-nextest --locked
+fi
+
+if ! command -v python3 >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: installing python3 (Debian) for examples/python-billing" >&2
+        apt-get update -qq && apt-get install -y -qq python3 >/dev/null
+    else
+        echo "test.sh: no python3; the Python billing suite will skip (or fail, with CI set)" >&2
+    fi
 fi
 
 if url=$(bash scripts/postgres.sh); then

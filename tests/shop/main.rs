@@ -16,6 +16,7 @@ mod internal;
 mod kill_loop;
 mod operations;
 mod postgres;
+mod python_module;
 mod replicas;
 mod scaffold;
 mod scenarios;
