@@ -231,7 +231,9 @@ impl Default for PlacementNode {
 pub struct ModuleCredential {
     /// The secret presented when this process speaks as the module.
     pub token: Option<String>,
-    /// Digests (`sha256:<hex>`) of the tokens accepted from the module.
+    /// Digests (`sha256:<hex>`) of the tokens accepted from the module: a TOML array, or a
+    /// comma-separated string (environment: `<APP>_CREDENTIALS__<MODULE>__ACCEPT=sha256:…,sha256:…`).
+    #[serde(deserialize_with = "names_or_list")]
     pub accept: Vec<String>,
 }
 
@@ -713,8 +715,14 @@ mod tests {
             assert_eq!(config.extract.timeout_for("orders").as_millis(), 300);
             assert_eq!(config.extract.timeout_for("catalog").as_millis(), 2_000);
             jail.set_env("DEMO_MODULES", "catalog, orders");
+            jail.set_env("DEMO_CREDENTIALS__ORDERS__ACCEPT", "sha256:aa,sha256:bb");
             let config = load().unwrap();
             assert_eq!(config.modules, ["catalog", "orders"]);
+            assert_eq!(
+                config.credentials["orders"].accept,
+                ["sha256:aa", "sha256:bb"],
+                "digests from the environment without brackets"
+            );
             Ok(())
         });
     }
