@@ -398,13 +398,19 @@ impl Bus {
                     &fallback
                 }
             };
+            crate::traffic::note(crate::traffic::Kind::Request, R::NAME);
+            // The sampled calls are also measured as they would be on the wire: the JSON size
+            // of the request and of the answer, for predicting the cost of an extraction.
+            let sampled = metrics.count();
+            let request_bytes = sampled.then(|| crate::traffic::json_size(&request));
             let answer = typed.0.handle(request);
-            let started = metrics.count().then(Instant::now);
+            let started = sampled.then(Instant::now);
             let answer = if tracing::level_enabled!(tracing::Level::DEBUG) {
                 answer.instrument(call_span(caller, R::NAME, LOCAL)).await
             } else {
                 answer.await
             };
+            let elapsed = started.map(|s| s.elapsed());
             let (result, error_kind) = match answer {
                 Ok(response) => (Ok(response), None),
                 Err(Failure::Domain(error)) => (Err(CallError::Domain(error)), Some("domain")),
@@ -413,7 +419,15 @@ impl Bus {
                     Some("unavailable"),
                 ),
             };
-            metrics.finish(started.map(|s| s.elapsed()), error_kind);
+            if let Some(request_bytes) = request_bytes {
+                let answer_bytes = match &result {
+                    Ok(response) => Some(crate::traffic::json_size(response)),
+                    Err(CallError::Domain(error)) => Some(crate::traffic::json_size(error)),
+                    Err(_) => None,
+                };
+                metrics.sizes(request_bytes, answer_bytes);
+            }
+            metrics.finish(elapsed, error_kind);
             return result;
         }
         let (route, location) = match routing.requests.get(R::NAME) {
@@ -431,12 +445,13 @@ impl Bus {
             R::NAME,
             location,
         );
-        // Every call that crosses the codec or the network is timed: it costs far more than
-        // the clock.
+        // Every call that crosses the codec or the network is timed and measured: it costs far
+        // more than the clock.
+        crate::traffic::note(crate::traffic::Kind::Request, R::NAME);
         metrics.count();
         let started = Instant::now();
         let result = self
-            .call_wire::<R>(routing, route, caller, request)
+            .call_wire::<R>(routing, route, caller, request, &metrics)
             .instrument(call_span(caller, R::NAME, location))
             .await;
         metrics.finish(
@@ -456,9 +471,10 @@ impl Bus {
         remote: Option<Arc<dyn RequestTransport>>,
         caller: &'static str,
         request: R,
+        metrics: &CallMetrics,
     ) -> Result<R::Response, CallError<R::Error>> {
         if let Some(transport) = remote {
-            return call_over_wire::<R>(transport.as_ref(), caller, request).await;
+            return call_over_wire::<R>(transport.as_ref(), caller, request, metrics).await;
         }
         match routing.requests.get(R::NAME) {
             None => Err(CallError::NoRoute { request: R::NAME }),
@@ -475,11 +491,11 @@ impl Bus {
             }
             Some(RequestRoute::Local(local)) => {
                 let wire = local.wire.clone();
-                call_over_wire::<R>(wire.as_ref(), caller, request).await
+                call_over_wire::<R>(wire.as_ref(), caller, request, metrics).await
             }
             Some(RequestRoute::Remote(transport)) => {
                 let transport = transport.clone();
-                call_over_wire::<R>(transport.as_ref(), caller, request).await
+                call_over_wire::<R>(transport.as_ref(), caller, request, metrics).await
             }
         }
     }
@@ -553,6 +569,7 @@ async fn call_over_wire<R: Request>(
     transport: &dyn RequestTransport,
     caller: &'static str,
     request: R,
+    metrics: &CallMetrics,
 ) -> Result<R::Response, CallError<R::Error>> {
     let bad_payload = |message: String| CallError::BadPayload {
         request: R::NAME,
@@ -565,7 +582,16 @@ async fn call_over_wire<R: Request>(
         idempotent: R::IDEMPOTENT,
         caller,
     };
-    match transport.send(outgoing, body).await {
+    let request_bytes = body.len();
+    let reply = transport.send(outgoing, body).await;
+    metrics.sizes(
+        request_bytes,
+        match &reply {
+            Ok(WireReply::Ok(bytes)) | Ok(WireReply::Domain(bytes)) => Some(bytes.len()),
+            Err(_) => None,
+        },
+    );
+    match reply {
         Ok(WireReply::Ok(bytes)) => serde_json::from_slice(&bytes)
             .map_err(|e| bad_payload(format!("cannot decode response: {e}"))),
         Ok(WireReply::Domain(bytes)) => Err(CallError::Domain(

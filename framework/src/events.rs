@@ -303,6 +303,7 @@ pub struct Publisher {
     module: &'static str,
     publishes: &'static [&'static str],
     routes: EventRoutes,
+    metrics: Option<crate::Metrics>,
 }
 
 impl Publisher {
@@ -316,7 +317,14 @@ impl Publisher {
             module,
             publishes,
             routes,
+            metrics: None,
         }
+    }
+
+    /// Counts what it publishes in `metrics` (events and their sizes by publisher and event).
+    pub fn with_metrics(mut self, metrics: crate::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Writes `event` to the outbox inside `tx`, one delivery per subscriber.
@@ -342,6 +350,10 @@ impl Publisher {
         outbox::enqueue(tx, &envelope, subscribers).await?;
         if !subscribers.is_empty() {
             tx.mark_published(subscribers);
+        }
+        crate::traffic::note(crate::traffic::Kind::Event, E::NAME);
+        if let Some(metrics) = &self.metrics {
+            metrics.event_published(self.module, E::NAME, crate::traffic::json_size(&envelope));
         }
         Ok(envelope.id)
     }

@@ -263,7 +263,8 @@ pub fn configure_extractors(cfg: &mut web::ServiceConfig) {
 /// Middleware (for `App::wrap_fn`) that runs each request in a trace: the one its
 /// `traceparent` header continues, or a new one. The response carries the `traceparent` the
 /// request ran under, so a client can find its trace. When the app holds a [`Metrics`] as app
-/// data, each request is counted and timed by method, route pattern and status.
+/// data, each request is counted and timed by method, route pattern and status, and the bus
+/// requests and events it caused are counted by route ([`crate::metrics::ROUTE_MESSAGES`]).
 pub fn trace_request<S, B>(
     request: ServiceRequest,
     service: &S,
@@ -294,13 +295,19 @@ where
     let started = Instant::now();
     let response = service.call(request);
     async move {
-        let result = in_trace(context, response.instrument(span)).await;
+        // The bus requests and events this request causes are counted per route: the fan-out
+        // an extraction would turn into network hops (see `crate::traffic`).
+        let (result, caused) =
+            crate::traffic::scope(in_trace(context, response.instrument(span))).await;
         if let Some(metrics) = metrics {
             let status = match &result {
                 Ok(response) => response.status(),
                 Err(error) => error.as_response_error().status_code(),
             };
             metrics.http_request(method, &route, status.as_u16(), started.elapsed());
+            if !caused.is_empty() {
+                metrics.route_messages(method, &route, &caused);
+            }
         }
         let mut response = result?;
         if let Ok(value) = traceparent {

@@ -31,6 +31,7 @@ pub mod retention;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;
+pub mod traffic;
 pub mod transport;
 
 pub use bus::{Bus, Caller, Failure, Handler, ModuleBus, RoutingBuilder, Sends};

@@ -22,6 +22,21 @@ pub const BUS_CALLS: &str = "cleave_bus_calls_total";
 pub const BUS_CALL_ERRORS: &str = "cleave_bus_call_errors_total";
 /// Latency of calls, seconds, by `caller`, `module`, `message` and `location`.
 pub const BUS_CALL_DURATION: &str = "cleave_bus_call_duration_seconds";
+/// Size in bytes of a request as it is (or would be) on the wire, JSON-encoded, by `caller`,
+/// `module`, `message` and `location`: every call that crosses the codec, one in
+/// [`LOCAL_TIMING_SAMPLE`] in-process calls (the sample that is timed).
+pub const BUS_REQUEST_BYTES: &str = "cleave_bus_request_bytes";
+/// Size in bytes of the answer (response or domain error), as [`BUS_REQUEST_BYTES`].
+pub const BUS_RESPONSE_BYTES: &str = "cleave_bus_response_bytes";
+/// Events written to the outbox, by `publisher` and `event` (one per publish, whatever the
+/// number of subscribers).
+pub const EVENTS_PUBLISHED: &str = "cleave_events_published_total";
+/// Size in bytes of published events' envelopes, JSON-encoded, by `publisher` and `event`.
+pub const EVENT_BYTES: &str = "cleave_event_bytes";
+/// Messages caused by public requests, by `method`, `route`, `kind` (`request` sent over the
+/// bus, `event` published) and `message`: divided by the route's requests
+/// ([`HTTP_REQUESTS`]), the fan-out of one request.
+pub const ROUTE_MESSAGES: &str = "cleave_route_messages_total";
 /// Public HTTP requests by `method`, `route` (the pattern, e.g. `/api/orders/{id}`) and `status`.
 pub const HTTP_REQUESTS: &str = "cleave_http_requests_total";
 /// Latency of public HTTP requests, seconds, by `method`, `route` and `status`.
@@ -64,6 +79,18 @@ const BUCKETS: &[f64] = &[
     0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
+/// Histogram buckets of message sizes, bytes: from a tiny request to the 1 MiB body cap.
+const BYTE_BUCKETS: &[f64] = &[
+    64.0,
+    256.0,
+    1024.0,
+    4096.0,
+    16_384.0,
+    65_536.0,
+    262_144.0,
+    1_048_576.0,
+];
+
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
@@ -94,7 +121,13 @@ impl Metrics {
     pub fn new() -> Self {
         let recorder = PrometheusBuilder::new()
             .set_buckets(BUCKETS)
-            .expect("the bucket list is not empty")
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Suffix("_bytes".into()),
+                    BYTE_BUCKETS,
+                )
+            })
+            .expect("the bucket lists are not empty")
             .build_recorder();
         for (name, help) in [
             (
@@ -110,8 +143,29 @@ impl Metrics {
                 HTTP_REQUESTS,
                 "Public HTTP requests by method, route pattern and status.",
             ),
+            (
+                EVENTS_PUBLISHED,
+                "Events written to the outbox by publisher and event.",
+            ),
+            (
+                ROUTE_MESSAGES,
+                "Bus requests sent and events published while serving public requests, by route.",
+            ),
         ] {
             recorder.describe_counter(name.into(), None, help.into());
+        }
+        for (name, help) in [
+            (
+                BUS_REQUEST_BYTES,
+                "JSON size of bus requests; in-process calls sampled like their latency.",
+            ),
+            (
+                BUS_RESPONSE_BYTES,
+                "JSON size of bus answers, sampled alike.",
+            ),
+            (EVENT_BYTES, "JSON size of published event envelopes."),
+        ] {
+            recorder.describe_histogram(name.into(), Some(metrics::Unit::Bytes), help.into());
         }
         recorder.describe_histogram(
             BUS_CALL_DURATION.into(),
@@ -193,6 +247,8 @@ impl Metrics {
             calls: AtomicU64::new(0),
             calls_total: self.counter(BUS_CALLS, labels()),
             duration: self.histogram(BUS_CALL_DURATION, labels()),
+            request_bytes: self.histogram(BUS_REQUEST_BYTES, labels()),
+            response_bytes: self.histogram(BUS_RESPONSE_BYTES, labels()),
             errors: ERROR_KINDS.map(|kind| {
                 let mut labels = labels();
                 labels.push(Label::new("kind", kind));
@@ -204,6 +260,34 @@ impl Metrics {
             .unwrap_or_else(|e| e.into_inner())
             .push(call.clone());
         call
+    }
+
+    /// Counts one published event of `bytes` (its envelope, JSON-encoded).
+    pub fn event_published(&self, publisher: &'static str, event: &'static str, bytes: usize) {
+        let labels = || {
+            vec![
+                Label::new("publisher", publisher),
+                Label::new("event", event),
+            ]
+        };
+        self.counter(EVENTS_PUBLISHED, labels()).increment(1);
+        self.histogram(EVENT_BYTES, labels()).record(bytes as f64);
+    }
+
+    /// Adds the messages one public request caused (see [`crate::traffic`]).
+    pub fn route_messages(&self, method: &str, route: &str, caused: &crate::traffic::Caused) {
+        for (kind, message, count) in caused {
+            self.counter(
+                ROUTE_MESSAGES,
+                vec![
+                    Label::new("method", method.to_string()),
+                    Label::new("route", route.to_string()),
+                    Label::new("kind", kind.label()),
+                    Label::new("message", *message),
+                ],
+            )
+            .increment(u64::from(*count));
+        }
     }
 
     /// Counts one public HTTP request.
@@ -298,6 +382,8 @@ pub(crate) struct CallMetrics {
     calls: AtomicU64,
     calls_total: Counter,
     duration: Histogram,
+    request_bytes: Histogram,
+    response_bytes: Histogram,
     errors: [Counter; ERROR_KINDS.len()],
 }
 
@@ -322,6 +408,16 @@ impl CallMetrics {
             && let Some(i) = ERROR_KINDS.iter().position(|k| *k == kind)
         {
             self.errors[i].increment(1);
+        }
+    }
+
+    /// Records the wire size of a sampled call's request and answer (`None` when it had none:
+    /// the call failed before an answer).
+    #[inline]
+    pub(crate) fn sizes(&self, request: usize, answer: Option<usize>) {
+        self.request_bytes.record(request as f64);
+        if let Some(answer) = answer {
+            self.response_bytes.record(answer as f64);
         }
     }
 
@@ -360,5 +456,15 @@ mod tests {
             "{text}"
         );
         assert!(!b.render().contains("cleave_bus_calls_total"));
+        call.sizes(300, Some(20));
+        let text = a.render();
+        assert!(
+            text.contains(r#"cleave_bus_request_bytes_bucket{caller="calc",module="math",message="math.double",location="local",le="1024"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"cleave_bus_response_bytes_sum{caller="calc",module="math",message="math.double",location="local"} 20"#),
+            "{text}"
+        );
     }
 }

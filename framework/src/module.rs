@@ -263,7 +263,8 @@ impl Registrar<'_> {
                 self.descriptor.name(),
                 self.descriptor.contract.publishes,
                 self.events.clone(),
-            ),
+            )
+            .with_metrics(self.bus.metrics().clone()),
             config: Arc::new(config),
         })
     }
@@ -620,11 +621,14 @@ impl Runtime {
     /// their context).
     pub fn publisher_of(&self, module: &str) -> Option<Publisher> {
         let descriptor = self.modules.iter().find(|m| m.name() == module)?;
-        Some(Publisher::new(
-            descriptor.name(),
-            descriptor.contract.publishes,
-            self.events.clone(),
-        ))
+        Some(
+            Publisher::new(
+                descriptor.name(),
+                descriptor.contract.publishes,
+                self.events.clone(),
+            )
+            .with_metrics(self.bus.metrics().clone()),
+        )
     }
 
     /// Adds every module's routes and data, and the JSON error shape, to an actix app.

@@ -117,6 +117,45 @@ async fn the_monolith_reports_calls_errors_http_and_outbox_metrics() {
         &[("route", "/api/orders"), ("status", "409")],
         1.0,
     );
+    // What each route causes on the bus (for `plan`): the two orders asked for prices and stock
+    // each; only the accepted one published its event.
+    let caused = |kind: &'static str, message: &'static str| {
+        sample(
+            &page,
+            "cleave_route_messages_total",
+            &[
+                ("method", "POST"),
+                ("route", "/api/orders"),
+                ("kind", kind),
+                ("message", message),
+            ],
+        )
+    };
+    assert_eq!(caused("request", "catalog.get_prices"), Some(2.0), "{page}");
+    assert_eq!(caused("request", "inventory.reserve_stock"), Some(2.0));
+    assert_eq!(caused("event", "orders.order_placed"), Some(1.0));
+    // Message sizes as they would be on the wire: the sampled first call of each edge, and
+    // every published event.
+    at_least(&page, "cleave_bus_request_bytes_count", &prices, 1.0);
+    at_least(&page, "cleave_bus_response_bytes_sum", &prices, 10.0);
+    let placed_event = [("publisher", "orders"), ("event", "orders.order_placed")];
+    assert_eq!(
+        sample(&page, "cleave_events_published_total", &placed_event),
+        Some(1.0)
+    );
+    at_least(&page, "cleave_event_bytes_sum", &placed_event, 100.0);
+    assert_eq!(
+        sample(
+            &page,
+            "cleave_events_published_total",
+            &[
+                ("publisher", "billing"),
+                ("event", "billing.payment_captured")
+            ]
+        ),
+        Some(1.0),
+        "billing's subscriber published once, outside any public request"
+    );
     // The outbox is counted when scraped.
     for gauge in [
         "cleave_outbox_pending",
@@ -172,6 +211,12 @@ async fn an_extracted_module_is_counted_as_remote_by_its_callers() {
             &[prices.as_slice(), &[("kind", "unavailable")]].concat()
         ),
         Some(0.0),
+        "{caller}"
+    );
+    // Every call over the network is measured: as many request sizes as calls.
+    assert_eq!(
+        sample(&caller, "cleave_bus_request_bytes_count", &prices),
+        sample(&caller, "cleave_bus_calls_total", &prices),
         "{caller}"
     );
     at_least(
