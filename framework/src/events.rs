@@ -104,6 +104,7 @@ pub struct LocalEventRoute {
     module: &'static str,
     db: Database,
     handlers: HashMap<String, Arc<dyn ErasedSubscriber>>,
+    metrics: Option<crate::Metrics>,
 }
 
 impl LocalEventRoute {
@@ -116,7 +117,15 @@ impl LocalEventRoute {
             module,
             db,
             handlers,
+            metrics: None,
         }
+    }
+
+    /// Counts each applied event, and the bus requests and events its handler causes, in
+    /// `metrics` (what an event fans out to, for predicting extractions).
+    pub(crate) fn with_metrics(mut self, metrics: crate::Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Applies `envelope` inside `tx` (usually a savepoint of a larger transaction): records
@@ -140,7 +149,11 @@ impl LocalEventRoute {
             tracing::debug!(event = %envelope.id, subscriber = self.module, "already applied");
             return Ok(Applied::Before);
         }
-        handler.apply(tx, envelope).await?;
+        let (applied, caused) = crate::traffic::scope(handler.apply(tx, envelope)).await;
+        applied?;
+        if let Some(metrics) = &self.metrics {
+            metrics.event_applied(self.module, &envelope.name, &caused);
+        }
         Ok(Applied::Now)
     }
 

@@ -37,6 +37,11 @@ pub const EVENT_BYTES: &str = "cleave_event_bytes";
 /// bus, `event` published) and `message`: divided by the route's requests
 /// ([`HTTP_REQUESTS`]), the fan-out of one request.
 pub const ROUTE_MESSAGES: &str = "cleave_route_messages_total";
+/// Events a subscriber applied (first deliveries), by `subscriber` and `event`.
+pub const EVENTS_APPLIED: &str = "cleave_events_applied_total";
+/// Messages caused by subscribers' handlers, by `subscriber`, `event`, `kind` and `message`:
+/// divided by [`EVENTS_APPLIED`], what one applied event fans out to.
+pub const EVENT_MESSAGES: &str = "cleave_event_messages_total";
 /// Public HTTP requests by `method`, `route` (the pattern, e.g. `/api/orders/{id}`) and `status`.
 pub const HTTP_REQUESTS: &str = "cleave_http_requests_total";
 /// Latency of public HTTP requests, seconds, by `method`, `route` and `status`.
@@ -150,6 +155,14 @@ impl Metrics {
             (
                 ROUTE_MESSAGES,
                 "Bus requests sent and events published while serving public requests, by route.",
+            ),
+            (
+                EVENTS_APPLIED,
+                "Events applied by subscribers of this process, by subscriber and event.",
+            ),
+            (
+                EVENT_MESSAGES,
+                "Bus requests sent and events published by subscribers' handlers, by subscriber and event.",
             ),
         ] {
             recorder.describe_counter(name.into(), None, help.into());
@@ -287,6 +300,24 @@ impl Metrics {
                 ],
             )
             .increment(u64::from(*count));
+        }
+    }
+
+    /// Counts one event `subscriber` applied, and the messages its handler caused.
+    pub fn event_applied(&self, subscriber: &str, event: &str, caused: &crate::traffic::Caused) {
+        let labels = || {
+            vec![
+                Label::new("subscriber", subscriber.to_string()),
+                Label::new("event", event.to_string()),
+            ]
+        };
+        self.counter(EVENTS_APPLIED, labels()).increment(1);
+        for (kind, message, count) in caused {
+            let mut labels = labels();
+            labels.push(Label::new("kind", kind.label()));
+            labels.push(Label::new("message", *message));
+            self.counter(EVENT_MESSAGES, labels)
+                .increment(u64::from(*count));
         }
     }
 

@@ -546,11 +546,10 @@ impl Runtime {
             tasks.extend(registered.tasks);
             if !registered.subscriptions.is_empty() {
                 let names: Vec<String> = registered.subscriptions.keys().cloned().collect();
-                let route = Arc::new(LocalEventRoute::new(
-                    descriptor.name(),
-                    db.clone(),
-                    registered.subscriptions,
-                ));
+                let route = Arc::new(
+                    LocalEventRoute::new(descriptor.name(), db.clone(), registered.subscriptions)
+                        .with_metrics(bus.metrics().clone()),
+                );
                 for event in names {
                     event_routing.local(&event, route.clone());
                 }

@@ -156,6 +156,25 @@ async fn the_monolith_reports_calls_errors_http_and_outbox_metrics() {
         Some(1.0),
         "billing's subscriber published once, outside any public request"
     );
+    // ...and that is counted against the event it handled: what one event fans out to.
+    let handled = [("subscriber", "billing"), ("event", "orders.order_placed")];
+    assert_eq!(
+        sample(&page, "cleave_events_applied_total", &handled),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &page,
+            "cleave_event_messages_total",
+            &[
+                handled.as_slice(),
+                &[("kind", "event"), ("message", "billing.payment_captured")]
+            ]
+            .concat()
+        ),
+        Some(1.0),
+        "{page}"
+    );
     // The outbox is counted when scraped.
     for gauge in [
         "cleave_outbox_pending",
