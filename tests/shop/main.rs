@@ -15,6 +15,7 @@ mod instances;
 mod internal;
 mod kill_loop;
 mod operations;
+mod plan;
 mod postgres;
 mod python_module;
 mod replicas;

@@ -113,6 +113,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Predict what a placement would cost and change, from the traffic of a running process:
+    /// per public route the extra latency and CPU of the hops it would take, the events that
+    /// would cross, new failure modes, chatty edges; per node the memory of one more instance.
+    Plan {
+        /// The placement to plan (see `placements`).
+        #[arg(long, value_name = "NAME")]
+        placement: String,
+        /// The traffic: a process's metrics URL (`http://127.0.0.1:8080/metrics`), or a file
+        /// holding a scrape of it.
+        #[arg(long, value_name = "URL|FILE")]
+        traffic: String,
+        /// The hop cost table (JSON, as `scripts/bench.sh --hop-costs` writes it); default: the
+        /// one shipped with the framework.
+        #[arg(long, value_name = "FILE")]
+        costs: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Make a credential for a module: a random token (for the processes hosting it) and its
     /// digest (for every process that receives its messages), printed as configuration.
     Credentials {
@@ -287,6 +306,15 @@ impl Cli {
         if let Command::Placements { json } = &self.command {
             return placements_command(&config, *json);
         }
+        if let Command::Plan {
+            placement,
+            traffic,
+            costs,
+            json,
+        } = &self.command
+        {
+            return plan_command(&config, placement, traffic, costs.as_deref(), *json);
+        }
         // Spans are exported only by `serve`; the other commands are short-lived tools.
         let telemetry =
             crate::telemetry::init(&config, matches!(self.command, Command::Serve { .. }))?;
@@ -427,6 +455,62 @@ fn verify_command(manifest: &Path) -> anyhow::Result<()> {
         println!("{v}");
     }
     anyhow::bail!("{} boundary violations", violations.len())
+}
+
+fn plan_command(
+    config: &Config,
+    placement: &str,
+    traffic: &str,
+    costs: Option<&Path>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let Some(chosen) = config.placements.get(placement) else {
+        anyhow::bail!(
+            "no placement `{placement}`; the configured ones are: {}",
+            config
+                .placements
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let page = if traffic.starts_with("http://") || traffic.starts_with("https://") {
+        let runtime =
+            tokio::runtime::Runtime::new().context("Failed to start the async runtime")?;
+        runtime.block_on(async {
+            let response = reqwest::get(traffic)
+                .await
+                .with_context(|| format!("Failed to fetch `{traffic}`"))?
+                .error_for_status()
+                .with_context(|| format!("`{traffic}` did not answer 2xx"))?;
+            response.text().await.context("Failed to read the metrics")
+        })?
+    } else {
+        std::fs::read_to_string(traffic).with_context(|| format!("Failed to read `{traffic}`"))?
+    };
+    let costs = match costs {
+        None => crate::plan::HopCosts::defaults(),
+        Some(path) => crate::plan::HopCosts::from_json(
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("Failed to read `{}`", path.display()))?,
+        )
+        .with_context(|| format!("`{}` is not a hop cost table", path.display()))?,
+    };
+    let traffic = crate::plan::Traffic::from_prometheus(&page);
+    let plan = crate::plan::plan(
+        placement,
+        chosen,
+        &traffic,
+        &crate::plan::Shape::linked(),
+        &costs,
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{}", crate::plan::render(&plan));
+    }
+    Ok(())
 }
 
 fn placements_command(config: &Config, json: bool) -> anyhow::Result<()> {

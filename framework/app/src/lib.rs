@@ -25,6 +25,7 @@
 
 pub mod cli;
 pub mod docs;
+pub mod plan;
 pub mod scaffold;
 mod server;
 pub mod telemetry;

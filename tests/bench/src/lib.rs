@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod calls;
+pub mod hops;
 pub mod order_flow;
 pub mod outbox;
 pub mod process;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use cleave_bench::{Scale, calls, order_flow, outbox, soak, write_path};
+use cleave_bench::{Scale, calls, hops, order_flow, outbox, soak, write_path};
 use serde_json::json;
 
 /// Benchmarks of cleave as ratios against baselines measured in the same run.
@@ -27,6 +27,12 @@ struct Args {
     /// profiling it, e.g. under `perf record`).
     #[arg(long)]
     only_remote: bool,
+    /// Run only the hop costs: what a request and an event delivery cost over the network
+    /// against in-process, by message size, and the idle memory of `--shop` (any application
+    /// built on cleave). Writes the table `plan --costs` reads (default
+    /// `target/bench/hop-costs.json`).
+    #[arg(long)]
+    hop_costs: bool,
     /// Run only the in-process benchmark and print its figures, without writing the summary
     /// (for trying changes to the bus's hot path).
     #[arg(long)]
@@ -129,6 +135,24 @@ fn main() -> anyhow::Result<()> {
                 figures.unpaid,
                 figures.bounded
             );
+            return anyhow::Ok(());
+        }
+        if args.hop_costs {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("target/bench/hop-costs.json"));
+            let binary = args.shop.exists().then_some(args.shop.as_path());
+            if binary.is_none() {
+                eprintln!(
+                    "hop costs: no {}; the idle memory of a process is not measured",
+                    args.shop.display()
+                );
+            }
+            let table = hops::measure(scale, binary).await?;
+            write_summary(&out, &serde_json::to_value(&table)?)?;
+            println!("{}", serde_json::to_string_pretty(&table)?);
+            eprintln!("wrote {}", out.display());
             return anyhow::Ok(());
         }
         if args.only_local {
