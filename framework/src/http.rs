@@ -398,11 +398,23 @@ pub fn method_label(method: &actix_web::http::Method) -> &'static str {
 
 /// Input quoted back in an error message or a log line: at most 100 characters, then `…`.
 pub fn echo(input: &str) -> std::borrow::Cow<'_, str> {
-    const MAX: usize = 100;
-    match input.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}… ({} bytes)", &input[..cut], input.len()).into(),
-        None => input.into(),
-    }
+    cleave_contract::value::quote(input)
+}
+
+/// The OpenAPI schema of a string value type, from the same rule that checks it (pattern,
+/// `minLength`, `maxLength`, description, example): for `#[schema(schema_with = …)]` and
+/// `#[param(schema_with = …)]`, e.g. `schema_with = cleave::http::value_schema::<Sku>`.
+pub fn value_schema<T: cleave_contract::value::StringValue>() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let rule = T::rule();
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(rule.min_chars))
+        .max_length(Some(rule.max_chars))
+        .pattern(Some(rule.pattern))
+        .description(Some(rule.description()))
+        .examples([rule.example])
+        .build()
 }
 
 #[cfg(test)]

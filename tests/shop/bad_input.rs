@@ -82,6 +82,29 @@ const CASES: &[Case] = &[
         400,
         "malformed_json",
     ),
+    // Stock only for a product the catalog knows, under a SKU its rule accepts (fuzzing once
+    // stored stock for NUL, `../x` and `%2F`, and for SKUs of no product).
+    case(
+        "PUT /api/inventory/stock/{sku}",
+        "/api/inventory/stock/NOPE",
+        Some(r#"{"quantity": 3}"#),
+        404,
+        "unknown_product",
+    ),
+    case(
+        "PUT /api/inventory/stock/{sku}",
+        "/api/inventory/stock/a%00b",
+        Some(r#"{"quantity": 3}"#),
+        422,
+        "invalid_sku",
+    ),
+    case(
+        "PUT /api/inventory/stock/{sku}",
+        "/api/inventory/stock/..%2Fx",
+        Some(r#"{"quantity": 3}"#),
+        422,
+        "invalid_sku",
+    ),
     case(
         "GET /api/inventory/stock/{sku}",
         "/api/inventory/stock/NOPE",
@@ -102,6 +125,20 @@ const CASES: &[Case] = &[
         Some(r#"{"customer": "ada", "lines": [{"sku": "KNOWN", "quantity": 99}]}"#),
         409,
         "insufficient_stock",
+    ),
+    case(
+        "POST /api/orders",
+        "/api/orders",
+        Some(r#"{"customer": "ada", "lines": [{"sku": "../x", "quantity": 1}]}"#),
+        422,
+        "invalid_sku",
+    ),
+    case(
+        "POST /api/orders",
+        "/api/orders",
+        Some(r#"{"customer": " ", "lines": [{"sku": "KNOWN", "quantity": 1}]}"#),
+        422,
+        "invalid_customer",
     ),
     case(
         "POST /api/orders",
@@ -230,6 +267,10 @@ async fn every_public_route_refuses_bad_input_clearly_and_stores_nothing() {
     // Nothing was stored by the refused requests, and the process is still serving.
     let (status, _) = shop.get("/api/catalog/products/X1").await;
     assert_eq!(status, 404);
+    for sku in ["NOPE", "X1"] {
+        let (status, _) = shop.get(&format!("/api/inventory/stock/{sku}")).await;
+        assert_eq!(status, 404, "stock of {sku} was stored");
+    }
     let (_, stock) = shop.get("/api/inventory/stock/KNOWN").await;
     assert_eq!(stock["reserved"], 0);
     assert!(shop.notifications("ada").await.is_empty());

@@ -9,7 +9,9 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
 use serde::{Deserialize, Serialize};
 
-use crate::product::{self, Sku};
+use catalog_api::{ProductName, Sku};
+
+use crate::product;
 
 pub(crate) struct CatalogState {
     db: cleave::Database,
@@ -23,11 +25,30 @@ impl CatalogState {
     }
 }
 
+/// Most cents a product may cost: 10^12, so that no order total (100 lines of 10 000 units)
+/// can overflow.
+pub(crate) const MAX_PRICE_CENTS: i64 = 1_000_000_000_000;
+
+/// The body of `POST /api/catalog/products`. Fields are read as plain strings and checked with
+/// their value type's rule, so each answers with its own code (`invalid_sku`, `invalid_name`).
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewProduct {
+    #[schema(schema_with = cleave::http::value_schema::<Sku>)]
     sku: String,
+    #[schema(schema_with = cleave::http::value_schema::<ProductName>)]
     name: String,
+    /// Unit price in cents, 0 to 10^12.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64, format = Int64)]
     price_cents: i64,
+}
+
+/// The SKU of a path, documented with the SKU rule.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct SkuPath {
+    /// Stock keeping unit.
+    #[param(schema_with = cleave::http::value_schema::<Sku>)]
+    sku: String,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -73,20 +94,17 @@ pub(crate) async fn create_product(
         name,
         price_cents,
     } = body.into_inner();
-    let sku = Sku::parse(&sku)
-        .map_err(|m| ApiError::invalid("invalid_sku", m))?
-        .into_inner();
-    let name = name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "invalid_name",
-            "a product name has 1 to 200 characters",
-        ));
-    }
-    if price_cents < 0 {
+    let sku = Sku::try_from(sku)
+        .map_err(|e| ApiError::invalid("invalid_sku", e.message))?
+        .into_string();
+    let name = ProductName::try_from(name)
+        .map_err(|e| ApiError::invalid("invalid_name", e.message))?
+        .stored()
+        .to_string();
+    if !(0..=MAX_PRICE_CENTS).contains(&price_cents) {
         return Err(ApiError::invalid(
             "invalid_price",
-            format!("price_cents must not be negative, got {price_cents}"),
+            format!("price_cents is 0 to {MAX_PRICE_CENTS}, got {price_cents}"),
         ));
     }
     let row = product::ActiveModel {
@@ -132,7 +150,7 @@ pub(crate) async fn create_product(
     get,
     path = "/api/catalog/products/{sku}",
     tag = "catalog",
-    params(("sku" = String, Path, description = "Stock keeping unit")),
+    params(SkuPath),
     responses(
         (status = 200, description = "The product", body = ProductBody),
         (status = 404, description = "No such product (`product_not_found`)", body = ErrorBody),
@@ -140,9 +158,9 @@ pub(crate) async fn create_product(
 )]
 pub(crate) async fn get_product(
     state: web::Data<CatalogState>,
-    sku: web::Path<String>,
+    path: web::Path<SkuPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let sku = sku.into_inner();
+    let sku = path.into_inner().sku;
     let found = product::Entity::find_by_id(sku.clone())
         .one(state.db.read())
         .await

@@ -6,6 +6,8 @@ use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use orders_api::Customer;
+
 use crate::message;
 
 pub(crate) struct NotificationsState {
@@ -20,8 +22,10 @@ impl NotificationsState {
     }
 }
 
-#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[derive(Deserialize, utoipa::IntoParams)]
 pub(crate) struct CustomerQuery {
+    /// The customer, as orders takes it (the customer rule of `orders_api::Customer`).
+    #[param(schema_with = cleave::http::value_schema::<Customer>)]
     customer: String,
 }
 
@@ -49,20 +53,16 @@ pub(crate) struct NotificationsBody {
     params(CustomerQuery),
     responses(
         (status = 200, description = "Oldest first", body = NotificationsBody),
-        (status = 400, description = "Missing or empty `customer` (`invalid_query`)", body = ErrorBody),
+        (status = 400, description = "Missing `customer`, or one that breaks the customer rule (`invalid_query`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_notifications(
     state: web::Data<NotificationsState>,
     query: web::Query<CustomerQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let customer = query.customer.trim();
-    if customer.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "customer must not be empty",
-        ));
-    }
+    let customer = Customer::try_from(query.into_inner().customer)
+        .map_err(|e| ApiError::bad_request("invalid_query", e.message))?;
+    let customer = customer.stored();
     let messages = message::Entity::find()
         .filter(message::Column::Customer.eq(customer))
         .order_by_asc(message::Column::CreatedAt)

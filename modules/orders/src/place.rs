@@ -3,22 +3,22 @@
 use std::collections::BTreeSet;
 
 use actix_web::http::StatusCode;
-use catalog_api::{CatalogError, GetPrices};
+use catalog_api::{CatalogError, GetPrices, Sku};
 use cleave::db::retry_transient;
 use cleave::http::ApiError;
 use cleave::idempotency::Idempotency;
 use cleave::{Database, PublishError, Publisher};
 use inventory_api::{InventoryError, ReleaseReservation, ReserveStock, StockLine};
-use orders_api::{OrderLine, OrderPlaced};
+use orders_api::{Customer, OrderLine, OrderPlaced};
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use serde::Deserialize;
 
 use crate::order::{self, header, line};
 
-/// Most lines one order may have.
+/// Most lines one order may have (the document's `maxItems` says the same).
 const MAX_LINES: usize = 100;
-/// Most units of one SKU in one order.
+/// Most units on one line (the document's `maximum` says the same).
 const MAX_QUANTITY: u32 = 10_000;
 
 pub(crate) struct PlaceOrder {
@@ -37,16 +37,23 @@ impl PlaceOrder {
     }
 }
 
-/// The body of `POST /api/orders`.
+/// The body of `POST /api/orders`. The customer and the SKUs are read as plain strings and
+/// checked with their value type's rule, so each answers with its own code.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewOrder {
+    #[schema(schema_with = cleave::http::value_schema::<Customer>)]
     customer: String,
+    /// 1 to 100 lines, each SKU on one line only.
+    #[schema(min_items = 1, max_items = 100)]
     lines: Vec<NewLine>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewLine {
+    #[schema(schema_with = cleave::http::value_schema::<Sku>)]
     sku: String,
+    /// Units, 1 to 10 000.
+    #[schema(minimum = 1, maximum = 10_000, format = Int32)]
     quantity: u32,
 }
 
@@ -58,13 +65,10 @@ struct ValidOrder {
 
 impl NewOrder {
     fn validate(self) -> Result<ValidOrder, ApiError> {
-        let customer = self.customer.trim().to_string();
-        if customer.is_empty() || customer.chars().count() > 200 {
-            return Err(ApiError::invalid(
-                "invalid_customer",
-                "customer must have 1 to 200 characters",
-            ));
-        }
+        let customer = Customer::try_from(self.customer)
+            .map_err(|e| ApiError::invalid("invalid_customer", e.message))?
+            .stored()
+            .to_string();
         if self.lines.is_empty() || self.lines.len() > MAX_LINES {
             return Err(ApiError::invalid(
                 "invalid_lines",
@@ -73,6 +77,8 @@ impl NewOrder {
         }
         let mut seen = BTreeSet::new();
         for l in &self.lines {
+            Sku::try_from(l.sku.as_str())
+                .map_err(|e| ApiError::invalid("invalid_sku", e.message))?;
             if l.quantity == 0 || l.quantity > MAX_QUANTITY {
                 return Err(ApiError::invalid(
                     "invalid_quantity",
