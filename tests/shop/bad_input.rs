@@ -367,6 +367,67 @@ async fn every_public_route_is_in_the_openapi_document() {
         "{:?}",
         schemas.keys().collect::<Vec<_>>()
     );
+    // Every limit the server enforces is stated, from the rule that enforces it.
+    let sku = catalog_api::Sku::rule();
+    let stock = &document["paths"]["/api/inventory/stock/{sku}"]["put"];
+    assert_eq!(stock["parameters"][0]["required"], true, "{stock}");
+    assert_eq!(stock["parameters"][0]["schema"]["pattern"], sku.pattern);
+    assert_eq!(stock["parameters"][0]["schema"]["maxLength"], 64);
+    let product = &schemas["NewProduct"]["properties"];
+    assert_eq!(product["sku"]["pattern"], sku.pattern, "{product}");
+    assert_eq!(product["name"]["maxLength"], 200, "{product}");
+    assert_eq!(product["price_cents"]["maximum"], 1_000_000_000_000_i64);
+    assert_eq!(schemas["NewOrder"]["properties"]["lines"]["maxItems"], 100);
+    assert_eq!(schemas["NewOrder"]["properties"]["lines"]["minItems"], 1);
+    assert_eq!(
+        schemas["NewOrder"]["properties"]["customer"]["pattern"],
+        orders_api::Customer::rule().pattern
+    );
+    let quantity = &schemas["NewLine"]["properties"]["quantity"];
+    assert_eq!(
+        (&quantity["minimum"], &quantity["maximum"]),
+        (&1.into(), &10_000.into())
+    );
+    assert_eq!(
+        schemas["SetStock"]["properties"]["quantity"]["maximum"],
+        u32::MAX
+    );
+    let key = &document["paths"]["/api/orders"]["post"]["parameters"][0];
+    assert_eq!(
+        (&key["name"], &key["schema"]["maxLength"]),
+        (&"Idempotency-Key".into(), &255.into())
+    );
+    // Every status the edge answers: the body statuses on every route with a body, 405 by path.
+    for (path, method) in [
+        ("/api/orders", "post"),
+        ("/api/catalog/products", "post"),
+        ("/api/inventory/stock/{sku}", "put"),
+    ] {
+        let responses = &document["paths"][path][method]["responses"];
+        for status in ["400", "408", "413", "415", "422"] {
+            assert!(
+                responses.get(status).is_some(),
+                "{method} {path} does not state {status}: {responses}"
+            );
+        }
+    }
+    for (path, item) in paths {
+        let said = item["description"].as_str().unwrap_or_default();
+        assert!(said.contains("405"), "{path} does not state 405: {item}");
+    }
+    for (path, method, status) in [
+        ("/api/inventory/stock/{sku}", "put", "404"),
+        ("/api/inventory/stock/{sku}", "put", "503"),
+        ("/api/orders", "post", "503"),
+        ("/api/orders", "post", "502"),
+    ] {
+        assert!(
+            document["paths"][path][method]["responses"]
+                .get(status)
+                .is_some(),
+            "{method} {path} does not state {status}"
+        );
+    }
 }
 
 /// Sends the head of a request announcing `length` body bytes and only the first few, then

@@ -39,16 +39,28 @@ pub(crate) struct NewProduct {
     name: String,
     /// Unit price in cents, 0 to 10^12.
     #[schema(minimum = 0, maximum = 1_000_000_000_000_i64, format = Int64)]
+    #[serde(deserialize_with = "cleave::http::integer")]
     price_cents: i64,
 }
 
 /// The SKU of a path, documented with the SKU rule.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
+#[derive(Deserialize)]
 pub(crate) struct SkuPath {
-    /// Stock keeping unit.
-    #[param(schema_with = cleave::http::value_schema::<Sku>)]
     sku: String,
+}
+
+/// Written by hand: the derive drops `required` and the description of a `schema_with` field.
+impl utoipa::IntoParams for SkuPath {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![cleave::http::value_parameter::<Sku>(
+            "sku",
+            utoipa::openapi::path::ParameterIn::Path,
+            true,
+            "Stock keeping unit",
+        )]
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -74,14 +86,12 @@ impl From<product::Model> for ProductBody {
     path = "/api/catalog/products",
     tag = "catalog",
     request_body = NewProduct,
-    params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a request sent again with the same key (1 to 255 visible ASCII characters, kept 24 hours) gets the first answer, with `Idempotent-Replayed: true`"),
-    ),
+    params(cleave::idempotency::KeyHeader),
     responses(
         (status = 201, description = "The product was created", body = ProductBody),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON (`malformed_json`), or a malformed Idempotency-Key (`invalid_idempotency_key`)", body = ErrorBody),
         (status = 409, description = "A product with this SKU exists (`sku_exists`), or another request with this Idempotency-Key was accepted first (`idempotency_key_in_use`)", body = ErrorBody),
-        (status = 422, description = "Invalid SKU, name or price; or this Idempotency-Key was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 422, description = "Invalid SKU (`invalid_sku`), name (`invalid_name`) or price (`invalid_price`); a body that does not fit the schema (`invalid_body`); or this Idempotency-Key was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_product(

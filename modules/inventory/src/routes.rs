@@ -28,16 +28,28 @@ impl InventoryState {
 pub(crate) struct SetStock {
     /// Units on hand, 0 to 4 294 967 295.
     #[schema(minimum = 0, maximum = 4_294_967_295_i64, format = Int64)]
+    #[serde(deserialize_with = "cleave::http::integer")]
     quantity: u32,
 }
 
 /// The SKU of a path, documented with the SKU rule.
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
+#[derive(Deserialize)]
 pub(crate) struct SkuPath {
-    /// Stock keeping unit.
-    #[param(schema_with = cleave::http::value_schema::<Sku>)]
     sku: String,
+}
+
+/// Written by hand: the derive drops `required` and the description of a `schema_with` field.
+impl utoipa::IntoParams for SkuPath {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![cleave::http::value_parameter::<Sku>(
+            "sku",
+            utoipa::openapi::path::ParameterIn::Path,
+            true,
+            "Stock keeping unit",
+        )]
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -92,7 +104,7 @@ async fn known_product(state: &InventoryState, sku: String) -> Result<String, Ap
     request_body = SetStock,
     responses(
         (status = 200, description = "The stock level", body = StockBody),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON (`malformed_json`)", body = ErrorBody),
         (status = 404, description = "The catalog has no product with this SKU (`unknown_product`)", body = ErrorBody),
         (status = 409, description = "Below what is reserved (`below_reserved`)", body = ErrorBody),
         (status = 422, description = "Invalid quantity (`invalid_body`) or SKU (`invalid_sku`)", body = ErrorBody),

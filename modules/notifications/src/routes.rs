@@ -22,11 +22,23 @@ impl NotificationsState {
     }
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
+#[derive(Deserialize)]
 pub(crate) struct CustomerQuery {
-    /// The customer, as orders takes it (the customer rule of `orders_api::Customer`).
-    #[param(schema_with = cleave::http::value_schema::<Customer>)]
     customer: String,
+}
+
+/// Written by hand: the derive drops `required` and the description of a `schema_with` field.
+impl utoipa::IntoParams for CustomerQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![cleave::http::value_parameter::<Customer>(
+            "customer",
+            utoipa::openapi::path::ParameterIn::Query,
+            true,
+            "The customer, as orders takes it",
+        )]
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]

@@ -1,6 +1,6 @@
 //! Placing an order: validate, price, reserve, then store and publish in one transaction.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use catalog_api::{CatalogError, GetPrices, Sku};
@@ -43,7 +43,7 @@ impl PlaceOrder {
 pub(crate) struct NewOrder {
     #[schema(schema_with = cleave::http::value_schema::<Customer>)]
     customer: String,
-    /// 1 to 100 lines, each SKU on one line only.
+    /// 1 to 100 lines; lines naming the same SKU are added together.
     #[schema(min_items = 1, max_items = 100)]
     lines: Vec<NewLine>,
 }
@@ -54,6 +54,7 @@ pub(crate) struct NewLine {
     sku: String,
     /// Units, 1 to 10 000.
     #[schema(minimum = 1, maximum = 10_000, format = Int32)]
+    #[serde(deserialize_with = "cleave::http::integer")]
     quantity: u32,
 }
 
@@ -75,8 +76,11 @@ impl NewOrder {
                 format!("an order has 1 to {MAX_LINES} lines"),
             ));
         }
-        let mut seen = BTreeSet::new();
-        for l in &self.lines {
+        // Lines naming the same SKU are one line of their summed quantity: the document cannot
+        // say "each SKU once", and a client sending two lines of a SKU means both.
+        let mut lines: Vec<StockLine> = Vec::with_capacity(self.lines.len());
+        let mut index: BTreeMap<String, usize> = BTreeMap::new();
+        for l in self.lines {
             Sku::try_from(l.sku.as_str())
                 .map_err(|e| ApiError::invalid("invalid_sku", e.message))?;
             if l.quantity == 0 || l.quantity > MAX_QUANTITY {
@@ -85,24 +89,19 @@ impl NewOrder {
                     format!("quantity of `{}` must be 1 to {MAX_QUANTITY}", l.sku),
                 ));
             }
-            if !seen.insert(l.sku.as_str()) {
-                return Err(ApiError::invalid(
-                    "duplicate_sku",
-                    format!("SKU `{}` appears on two lines; put it on one", l.sku),
-                ));
+            match index.get(&l.sku) {
+                // At most 100 lines of 10 000: the sum fits.
+                Some(&at) => lines[at].quantity += l.quantity,
+                None => {
+                    index.insert(l.sku.clone(), lines.len());
+                    lines.push(StockLine {
+                        sku: l.sku,
+                        quantity: l.quantity,
+                    });
+                }
             }
         }
-        Ok(ValidOrder {
-            customer,
-            lines: self
-                .lines
-                .into_iter()
-                .map(|l| StockLine {
-                    sku: l.sku,
-                    quantity: l.quantity,
-                })
-                .collect(),
-        })
+        Ok(ValidOrder { customer, lines })
     }
 }
 
