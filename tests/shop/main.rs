@@ -19,6 +19,7 @@ mod postgres;
 mod replicas;
 mod scaffold;
 mod scenarios;
+mod schemathesis;
 mod shutdown;
 mod support;
 mod tidy;
