@@ -453,7 +453,7 @@ fn state_the_edge(document: &mut utoipa::openapi::OpenApi) {
         components
             .schemas
             .entry("ErrorBody".to_string())
-            .or_insert_with(|| <cleave::http::ErrorBody as utoipa::PartialSchema>::schema());
+            .or_insert_with(<cleave::http::ErrorBody as utoipa::PartialSchema>::schema);
     }
     let about = document.info.description.take().unwrap_or_default();
     document.info.description = Some(format!(
