@@ -7,11 +7,15 @@
 #
 # Needs python3 with the venv module and network access to PyPI on first use. Exits 3 when
 # python3 (or its venv module) is missing, so callers can tell "cannot run" from "failed".
+#
+# schemathesis runs in the caller's working directory (it keeps a `.schemathesis/` cache of
+# failures there, replayed on the next run); tests/shop/schemathesis.rs runs it in a temporary one.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+root="$(cd "$(dirname "$0")/.." && pwd)"
 
 VERSION=4.32.5
 target="${CARGO_TARGET_DIR:-target}"
+case "$target" in /*) ;; *) target="$root/$target" ;; esac
 venv="$target/schemathesis-venv"
 stamp="$venv/.installed-$VERSION"
 
@@ -40,5 +44,5 @@ if [ "${1:-}" = "--install-only" ]; then
 fi
 # No telemetry, plain output; the hooks state what the schema cannot (schemathesis_hooks.py).
 export SCHEMATHESIS_TELEMETRY=false NO_COLOR=1
-export SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$PWD/scripts${PYTHONPATH:+:$PYTHONPATH}"
+export SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$root/scripts${PYTHONPATH:+:$PYTHONPATH}"
 exec "$venv/bin/schemathesis" "$@"

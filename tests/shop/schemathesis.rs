@@ -35,11 +35,12 @@ fn cannot_run(reason: &str) {
     eprintln!("SKIPPED: schemathesis cannot run here: {reason}");
 }
 
-fn script() -> Command {
+/// `scripts/schemathesis.sh`, run in `workdir` (where schemathesis keeps its cache).
+fn script(workdir: &Path) -> Command {
     let mut command = Command::new("bash");
     command
         .arg(workspace().join("scripts/schemathesis.sh"))
-        .current_dir(workspace());
+        .current_dir(workdir);
     command
 }
 
@@ -52,8 +53,9 @@ fn the_public_api_holds_to_its_openapi_document_under_schemathesis() {
     {
         return cannot_run("python3 is not installed");
     }
+    let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
-    let install = script()
+    let install = script(dir.path())
         .arg("--install-only")
         .output()
         .expect("run scripts/schemathesis.sh");
@@ -67,12 +69,11 @@ fn the_public_api_holds_to_its_openapi_document_under_schemathesis() {
     }
     let installed = started.elapsed();
 
-    let dir = tempfile::tempdir().unwrap();
     let shop = ShopProcess::start(dir.path(), &sqlite_in(dir.path()), &[]);
     let seed = std::env::var("CLEAVE_SCHEMATHESIS_SEED").unwrap_or_else(|_| SEED.into());
     let examples =
         std::env::var("CLEAVE_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| EXAMPLES.into());
-    let mut child = script()
+    let mut child = script(dir.path())
         .args(["run", &format!("{}/api/openapi.json", shop.base)])
         .args([
             "--checks",
