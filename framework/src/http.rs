@@ -405,11 +405,91 @@ pub fn method_label(method: &actix_web::http::Method) -> &'static str {
 
 /// Input quoted back in an error message or a log line: at most 100 characters, then `…`.
 pub fn echo(input: &str) -> std::borrow::Cow<'_, str> {
-    const MAX: usize = 100;
-    match input.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("{}… ({} bytes)", &input[..cut], input.len()).into(),
-        None => input.into(),
-    }
+    cleave_contract::value::quote(input)
+}
+
+/// The OpenAPI schema of a string value type, from the same rule that checks it (pattern,
+/// `minLength`, `maxLength`, description, example): for `#[schema(schema_with = …)]` and
+/// `#[param(schema_with = …)]`, e.g. `schema_with = cleave::http::value_schema::<Sku>`.
+pub fn value_schema<T: cleave_contract::value::StringValue>() -> utoipa::openapi::schema::Object {
+    rule_schema(T::rule())
+}
+
+/// The OpenAPI schema of a [`StringRule`](cleave_contract::value::StringRule).
+pub fn rule_schema(rule: &cleave_contract::value::StringRule) -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(rule.min_chars))
+        .max_length(Some(rule.max_chars))
+        .pattern(Some(rule.pattern))
+        .description(Some(rule.description()))
+        .examples([rule.example])
+        .build()
+}
+
+/// A parameter (path, query or header) whose schema is a value type's rule, for a hand-written
+/// `utoipa::IntoParams` (the derive drops `required` and the description of a field with
+/// `schema_with`).
+pub fn value_parameter<T: cleave_contract::value::StringValue>(
+    name: &str,
+    location: utoipa::openapi::path::ParameterIn,
+    required: bool,
+    description: &str,
+) -> utoipa::openapi::path::Parameter {
+    rule_parameter(T::rule(), name, location, required, description)
+}
+
+/// A parameter whose schema is `rule` (see [`value_parameter`]).
+pub fn rule_parameter(
+    rule: &cleave_contract::value::StringRule,
+    name: &str,
+    location: utoipa::openapi::path::ParameterIn,
+    required: bool,
+    description: &str,
+) -> utoipa::openapi::path::Parameter {
+    use utoipa::openapi::Required;
+    utoipa::openapi::path::ParameterBuilder::new()
+        .name(name)
+        .parameter_in(location)
+        .required(if required {
+            Required::True
+        } else {
+            Required::False
+        })
+        .description(Some(description))
+        .schema(Some(rule_schema(rule)))
+        .build()
+}
+
+/// Reads a JSON integer into `T`, for `#[serde(deserialize_with = "cleave::http::integer")]`:
+/// an integral number written with a fraction or an exponent (`3.0`, `1e3`) is an integer, as
+/// JSON Schema's `type: integer` says, so the document and the server agree. A fractional part,
+/// or a value out of `T`'s range, is refused (422 `invalid_body`).
+pub fn integer<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<i128>,
+{
+    use serde::Deserialize as _;
+    use serde::de::Error as _;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole: i128 = if let Some(i) = number.as_i64() {
+        i128::from(i)
+    } else if let Some(u) = number.as_u64() {
+        i128::from(u)
+    } else {
+        match number.as_f64() {
+            // Beyond 2^64 no target type holds it anyway; the cast is exact below that.
+            Some(f) if f.fract() == 0.0 && f.abs() < 1.9e19 => f as i128,
+            _ => {
+                return Err(D::Error::custom(format!(
+                    "expected an integer, got {number}"
+                )));
+            }
+        }
+    };
+    T::try_from(whole).map_err(|_| D::Error::custom(format!("{whole} is out of range")))
 }
 
 #[cfg(test)]
@@ -428,6 +508,29 @@ mod tests {
         assert_eq!(known.allowed("/api/orders/42").as_deref(), Some("GET"));
         assert_eq!(known.allowed("/api/stock/A").as_deref(), Some("GET, PUT"));
         assert_eq!(known.allowed("/api/nowhere"), None);
+    }
+
+    #[test]
+    fn integers_may_be_written_as_integral_numbers() {
+        #[derive(serde::Deserialize)]
+        struct Body {
+            #[serde(deserialize_with = "super::integer")]
+            n: u32,
+        }
+        let n = |json: &str| serde_json::from_str::<Body>(json).map(|b| b.n);
+        assert_eq!(n(r#"{"n": 7}"#).unwrap(), 7);
+        assert_eq!(n(r#"{"n": 7.0}"#).unwrap(), 7);
+        assert_eq!(n(r#"{"n": 4294967295.0}"#).unwrap(), u32::MAX);
+        assert_eq!(n(r#"{"n": 1e3}"#).unwrap(), 1000);
+        for bad in [
+            r#"{"n": 7.5}"#,
+            r#"{"n": -1}"#,
+            r#"{"n": 4294967296}"#,
+            r#"{"n": 1e300}"#,
+            r#"{"n": "7"}"#,
+        ] {
+            assert!(n(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -34,6 +34,37 @@ pub const REPLAYED: &str = "idempotent-replayed";
 /// The longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;
 
+/// The rule of a key: the check of the middleware and the schema of the document.
+pub static KEY_RULE: cleave_contract::value::StringRule = cleave_contract::value::StringRule::new(
+    "an Idempotency-Key",
+    "visible ASCII characters only",
+    1,
+    MAX_KEY_LEN,
+    r"^[\x21-\x7e]+$",
+    "order-2024-0001",
+);
+
+/// The `Idempotency-Key` header of a route that supports it, for its OpenAPI document:
+/// `params(cleave::idempotency::KeyHeader)` in `#[utoipa::path]`.
+pub struct KeyHeader;
+
+impl utoipa::IntoParams for KeyHeader {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![crate::http::rule_parameter(
+            &KEY_RULE,
+            "Idempotency-Key",
+            utoipa::openapi::path::ParameterIn::Header,
+            false,
+            "Makes a retry safe: a request sent again with the same key gets the first answer, \
+             with `Idempotent-Replayed: true`, and no second effect; the same key with another \
+             body is 422 `idempotency_key_reused`; a malformed key is 400 \
+             `invalid_idempotency_key`. Kept 24 hours.",
+        )]
+    }
+}
+
 /// The `cleave_idempotency` table: the answer of each key, per route.
 pub mod entry {
     use sea_orm::entity::prelude::*;
@@ -138,11 +169,9 @@ impl FromRequest for Idempotency {
 }
 
 fn valid_key(value: &HeaderValue) -> Option<String> {
-    let bytes = value.as_bytes();
-    (!bytes.is_empty()
-        && bytes.len() <= MAX_KEY_LEN
-        && bytes.iter().all(|b| (0x21..=0x7e).contains(b)))
-    .then(|| String::from_utf8_lossy(bytes).into_owned())
+    let key = value.to_str().ok()?;
+    KEY_RULE.check(key).ok()?;
+    Some(key.to_string())
 }
 
 /// Middleware (for `App::wrap(from_fn(idempotency::middleware))`) that answers a POST whose

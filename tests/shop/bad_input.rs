@@ -82,6 +82,29 @@ const CASES: &[Case] = &[
         400,
         "malformed_json",
     ),
+    // Stock only for a product the catalog knows, under a SKU its rule accepts (fuzzing once
+    // stored stock for NUL, `../x` and `%2F`, and for SKUs of no product).
+    case(
+        "PUT /api/inventory/stock/{sku}",
+        "/api/inventory/stock/NOPE",
+        Some(r#"{"quantity": 3}"#),
+        404,
+        "unknown_product",
+    ),
+    case(
+        "PUT /api/inventory/stock/{sku}",
+        "/api/inventory/stock/a%00b",
+        Some(r#"{"quantity": 3}"#),
+        422,
+        "invalid_sku",
+    ),
+    case(
+        "PUT /api/inventory/stock/{sku}",
+        "/api/inventory/stock/..%2Fx",
+        Some(r#"{"quantity": 3}"#),
+        422,
+        "invalid_sku",
+    ),
     case(
         "GET /api/inventory/stock/{sku}",
         "/api/inventory/stock/NOPE",
@@ -102,6 +125,20 @@ const CASES: &[Case] = &[
         Some(r#"{"customer": "ada", "lines": [{"sku": "KNOWN", "quantity": 99}]}"#),
         409,
         "insufficient_stock",
+    ),
+    case(
+        "POST /api/orders",
+        "/api/orders",
+        Some(r#"{"customer": "ada", "lines": [{"sku": "../x", "quantity": 1}]}"#),
+        422,
+        "invalid_sku",
+    ),
+    case(
+        "POST /api/orders",
+        "/api/orders",
+        Some(r#"{"customer": " ", "lines": [{"sku": "KNOWN", "quantity": 1}]}"#),
+        422,
+        "invalid_customer",
     ),
     case(
         "POST /api/orders",
@@ -230,6 +267,10 @@ async fn every_public_route_refuses_bad_input_clearly_and_stores_nothing() {
     // Nothing was stored by the refused requests, and the process is still serving.
     let (status, _) = shop.get("/api/catalog/products/X1").await;
     assert_eq!(status, 404);
+    for sku in ["NOPE", "X1"] {
+        let (status, _) = shop.get(&format!("/api/inventory/stock/{sku}")).await;
+        assert_eq!(status, 404, "stock of {sku} was stored");
+    }
     let (_, stock) = shop.get("/api/inventory/stock/KNOWN").await;
     assert_eq!(stock["reserved"], 0);
     assert!(shop.notifications("ada").await.is_empty());
@@ -326,6 +367,67 @@ async fn every_public_route_is_in_the_openapi_document() {
         "{:?}",
         schemas.keys().collect::<Vec<_>>()
     );
+    // Every limit the server enforces is stated, from the rule that enforces it.
+    let sku = catalog_api::Sku::rule();
+    let stock = &document["paths"]["/api/inventory/stock/{sku}"]["put"];
+    assert_eq!(stock["parameters"][0]["required"], true, "{stock}");
+    assert_eq!(stock["parameters"][0]["schema"]["pattern"], sku.pattern);
+    assert_eq!(stock["parameters"][0]["schema"]["maxLength"], 64);
+    let product = &schemas["NewProduct"]["properties"];
+    assert_eq!(product["sku"]["pattern"], sku.pattern, "{product}");
+    assert_eq!(product["name"]["maxLength"], 200, "{product}");
+    assert_eq!(product["price_cents"]["maximum"], 1_000_000_000_000_i64);
+    assert_eq!(schemas["NewOrder"]["properties"]["lines"]["maxItems"], 100);
+    assert_eq!(schemas["NewOrder"]["properties"]["lines"]["minItems"], 1);
+    assert_eq!(
+        schemas["NewOrder"]["properties"]["customer"]["pattern"],
+        orders_api::Customer::rule().pattern
+    );
+    let quantity = &schemas["NewLine"]["properties"]["quantity"];
+    assert_eq!(
+        (&quantity["minimum"], &quantity["maximum"]),
+        (&1.into(), &10_000.into())
+    );
+    assert_eq!(
+        schemas["SetStock"]["properties"]["quantity"]["maximum"],
+        u32::MAX
+    );
+    let key = &document["paths"]["/api/orders"]["post"]["parameters"][0];
+    assert_eq!(
+        (&key["name"], &key["schema"]["maxLength"]),
+        (&"Idempotency-Key".into(), &255.into())
+    );
+    // Every status the edge answers: the body statuses on every route with a body, 405 by path.
+    for (path, method) in [
+        ("/api/orders", "post"),
+        ("/api/catalog/products", "post"),
+        ("/api/inventory/stock/{sku}", "put"),
+    ] {
+        let responses = &document["paths"][path][method]["responses"];
+        for status in ["400", "408", "413", "415", "422"] {
+            assert!(
+                responses.get(status).is_some(),
+                "{method} {path} does not state {status}: {responses}"
+            );
+        }
+    }
+    for (path, item) in paths {
+        let said = item["description"].as_str().unwrap_or_default();
+        assert!(said.contains("405"), "{path} does not state 405: {item}");
+    }
+    for (path, method, status) in [
+        ("/api/inventory/stock/{sku}", "put", "404"),
+        ("/api/inventory/stock/{sku}", "put", "503"),
+        ("/api/orders", "post", "503"),
+        ("/api/orders", "post", "502"),
+    ] {
+        assert!(
+            document["paths"][path][method]["responses"]
+                .get(status)
+                .is_some(),
+            "{method} {path} does not state {status}"
+        );
+    }
 }
 
 /// Sends the head of a request announcing `length` body bytes and only the first few, then

@@ -21,6 +21,7 @@ mod python_module;
 mod replicas;
 mod scaffold;
 mod scenarios;
+mod schemathesis;
 mod shutdown;
 mod support;
 mod tidy;

@@ -377,7 +377,95 @@ pub fn openapi(app: &App, hosted: &[&'static ModuleDescriptor]) -> utoipa::opena
     for module in hosted {
         document.merge((module.openapi)());
     }
+    state_the_edge(&mut document);
     document
+}
+
+/// What the HTTP edge answers on every route, whatever the route declares: a route with a body
+/// can get 400 `malformed_json`, 408 `body_timeout`, 413 `payload_too_large`, 415
+/// `unsupported_media_type` and 422 `invalid_body`; every path names the methods it answers
+/// (others get 405 `method_not_allowed` with `Allow`); unknown paths get 404 `no_route`.
+fn state_the_edge(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::Ref;
+    use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder};
+
+    let error = |description: &str| -> RefOr<utoipa::openapi::Response> {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build()
+            .into()
+    };
+    let limit = cleave::http::JSON_BODY_LIMIT;
+    let body_statuses = [
+        ("400", "The body is not JSON (`malformed_json`)".to_string()),
+        (
+            "408",
+            "The body stopped arriving before its end (`body_timeout`)".to_string(),
+        ),
+        (
+            "413",
+            format!("The body is larger than {limit} bytes (`payload_too_large`)"),
+        ),
+        (
+            "415",
+            "The body is not sent as `Content-Type: application/json` (`unsupported_media_type`)"
+                .to_string(),
+        ),
+        (
+            "422",
+            "The body does not fit the schema (`invalid_body`)".to_string(),
+        ),
+    ];
+    let mut uses_errors = false;
+    for item in document.paths.paths.values_mut() {
+        let mut methods = Vec::new();
+        for (method, operation) in [
+            ("GET", &mut item.get),
+            ("PUT", &mut item.put),
+            ("POST", &mut item.post),
+            ("DELETE", &mut item.delete),
+            ("PATCH", &mut item.patch),
+        ] {
+            let Some(operation) = operation else { continue };
+            methods.push(method);
+            if operation.request_body.is_some() {
+                for (status, description) in &body_statuses {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| error(description));
+                }
+                uses_errors = true;
+            }
+        }
+        let allowed = methods.join(", ");
+        item.description = Some(format!(
+            "Other methods answer 405 `method_not_allowed` with `Allow: {allowed}`."
+        ));
+    }
+    if uses_errors {
+        let components = document.components.get_or_insert_with(Default::default);
+        components
+            .schemas
+            .entry("ErrorBody".to_string())
+            .or_insert_with(<cleave::http::ErrorBody as utoipa::PartialSchema>::schema);
+    }
+    let about = document.info.description.take().unwrap_or_default();
+    document.info.description = Some(format!(
+        "{about}\n\nEvery error answer is `{{\"error\": code, \"message\": text}}` with a 4xx or 5xx \
+         status. Besides what each operation lists: an unknown path is 404 `no_route`; a known \
+         path asked with a method it does not answer is 405 `method_not_allowed` with `Allow`; \
+         a body above {limit} bytes is 413 `payload_too_large`; a body that stops arriving is 408 \
+         `body_timeout`; a module a request needs that cannot answer is 503 `unavailable`, or 502 \
+         `bad_gateway` when its answer cannot be decoded."
+    ));
 }
 
 /// Every public path pattern and its methods, from the OpenAPI document (which every public

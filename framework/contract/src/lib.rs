@@ -1,8 +1,8 @@
 //! The message contract of cleave: what a module's `api` crate declares and what a caller sees.
 //!
 //! This crate is the only cleave dependency of an `api` crate, so it stays small: serde,
-//! thiserror, schemars (for the published JSON Schema) and inventory (so a binary finds every
-//! contract it links). Everything here is plain data that crosses a process boundary unchanged
+//! thiserror, schemars (for the published JSON Schema), regex-lite (the rules of value types,
+//! [`value`]) and inventory (so a binary finds every contract it links). Everything here is plain data that crosses a process boundary unchanged
 //! when a module is extracted.
 //!
 //! An api crate declares its messages once, with [`contract!`]:
@@ -29,6 +29,7 @@ mod contract;
 mod error;
 mod macros;
 pub mod schema;
+pub mod value;
 
 use std::fmt;
 
@@ -39,6 +40,10 @@ pub use error::CallError;
 
 #[doc(hidden)]
 pub use inventory as __inventory;
+#[doc(hidden)]
+pub use schemars as __schemars;
+#[doc(hidden)]
+pub use serde as __serde;
 #[doc(hidden)]
 pub use serde_json as __serde_json;
 

@@ -9,7 +9,9 @@ use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
 use serde::{Deserialize, Serialize};
 
-use crate::product::{self, Sku};
+use catalog_api::{ProductName, Sku};
+
+use crate::product;
 
 pub(crate) struct CatalogState {
     db: cleave::Database,
@@ -23,11 +25,42 @@ impl CatalogState {
     }
 }
 
+/// Most cents a product may cost: 10^12, so that no order total (100 lines of 10 000 units)
+/// can overflow.
+pub(crate) const MAX_PRICE_CENTS: i64 = 1_000_000_000_000;
+
+/// The body of `POST /api/catalog/products`. Fields are read as plain strings and checked with
+/// their value type's rule, so each answers with its own code (`invalid_sku`, `invalid_name`).
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewProduct {
+    #[schema(schema_with = cleave::http::value_schema::<Sku>)]
     sku: String,
+    #[schema(schema_with = cleave::http::value_schema::<ProductName>)]
     name: String,
+    /// Unit price in cents, 0 to 10^12.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64, format = Int64)]
+    #[serde(deserialize_with = "cleave::http::integer")]
     price_cents: i64,
+}
+
+/// The SKU of a path, documented with the SKU rule.
+#[derive(Deserialize)]
+pub(crate) struct SkuPath {
+    sku: String,
+}
+
+/// Written by hand: the derive drops `required` and the description of a `schema_with` field.
+impl utoipa::IntoParams for SkuPath {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![cleave::http::value_parameter::<Sku>(
+            "sku",
+            utoipa::openapi::path::ParameterIn::Path,
+            true,
+            "Stock keeping unit",
+        )]
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -53,14 +86,12 @@ impl From<product::Model> for ProductBody {
     path = "/api/catalog/products",
     tag = "catalog",
     request_body = NewProduct,
-    params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a request sent again with the same key (1 to 255 visible ASCII characters, kept 24 hours) gets the first answer, with `Idempotent-Replayed: true`"),
-    ),
+    params(cleave::idempotency::KeyHeader),
     responses(
         (status = 201, description = "The product was created", body = ProductBody),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON (`malformed_json`), or a malformed Idempotency-Key (`invalid_idempotency_key`)", body = ErrorBody),
         (status = 409, description = "A product with this SKU exists (`sku_exists`), or another request with this Idempotency-Key was accepted first (`idempotency_key_in_use`)", body = ErrorBody),
-        (status = 422, description = "Invalid SKU, name or price; or this Idempotency-Key was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 422, description = "Invalid SKU (`invalid_sku`), name (`invalid_name`) or price (`invalid_price`); a body that does not fit the schema (`invalid_body`); or this Idempotency-Key was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn create_product(
@@ -73,20 +104,17 @@ pub(crate) async fn create_product(
         name,
         price_cents,
     } = body.into_inner();
-    let sku = Sku::parse(&sku)
-        .map_err(|m| ApiError::invalid("invalid_sku", m))?
-        .into_inner();
-    let name = name.trim().to_string();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid(
-            "invalid_name",
-            "a product name has 1 to 200 characters",
-        ));
-    }
-    if price_cents < 0 {
+    let sku = Sku::try_from(sku)
+        .map_err(|e| ApiError::invalid("invalid_sku", e.message))?
+        .into_string();
+    let name = ProductName::try_from(name)
+        .map_err(|e| ApiError::invalid("invalid_name", e.message))?
+        .stored()
+        .to_string();
+    if !(0..=MAX_PRICE_CENTS).contains(&price_cents) {
         return Err(ApiError::invalid(
             "invalid_price",
-            format!("price_cents must not be negative, got {price_cents}"),
+            format!("price_cents is 0 to {MAX_PRICE_CENTS}, got {price_cents}"),
         ));
     }
     let row = product::ActiveModel {
@@ -132,7 +160,7 @@ pub(crate) async fn create_product(
     get,
     path = "/api/catalog/products/{sku}",
     tag = "catalog",
-    params(("sku" = String, Path, description = "Stock keeping unit")),
+    params(SkuPath),
     responses(
         (status = 200, description = "The product", body = ProductBody),
         (status = 404, description = "No such product (`product_not_found`)", body = ErrorBody),
@@ -140,9 +168,9 @@ pub(crate) async fn create_product(
 )]
 pub(crate) async fn get_product(
     state: web::Data<CatalogState>,
-    sku: web::Path<String>,
+    path: web::Path<SkuPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let sku = sku.into_inner();
+    let sku = path.into_inner().sku;
     let found = product::Entity::find_by_id(sku.clone())
         .one(state.db.read())
         .await

@@ -92,6 +92,21 @@ async fn bad_product_input_is_refused_with_a_clear_error() {
             422,
             "invalid_price",
         ),
+        (
+            r#"{"sku": "A", "name": "x", "price_cents": 1000000000001}"#,
+            422,
+            "invalid_price",
+        ),
+        (
+            r#"{"sku": "A\u0000", "name": "x", "price_cents": 1}"#,
+            422,
+            "invalid_sku",
+        ),
+        (
+            r#"{"sku": "A", "name": "a\u0000b", "price_cents": 1}"#,
+            422,
+            "invalid_name",
+        ),
     ];
     for (body, status, code) in cases {
         let response = post(body).send_request(&service).await;

@@ -2,13 +2,14 @@
 //! life.
 //!
 //! Answers `inventory.reserve_stock` and `inventory.release_reservation`, and serves the stock
-//! routes. A reservation is `held` until the order that made it is stored (`orders.order_placed`
+//! routes; stock is set only for a product the catalog knows (asked with `catalog.get_prices`). A reservation is `held` until the order that made it is stored (`orders.order_placed`
 //! confirms it), `confirmed` until the order is paid (`orders.order_paid` turns it into sold
 //! stock: units leave `on_hand`), and a held reservation no order confirms lapses after
 //! `reservation_ttl_s` and gives its stock back, so a crash between reserving and storing the
 //! order leaks nothing. Owns `inventory_stock`, `inventory_reservations` and
 //! `inventory_reservation_lines`.
 
+use catalog_api::GetPrices;
 use inventory_api::{ReleaseReservation, ReserveStock};
 use orders_api::{OrderPaid, OrderPlaced};
 use serde::Deserialize;
@@ -44,7 +45,7 @@ cleave::module! {
     summary: "Stock levels and all-or-nothing reservations, held until the order is stored and sold when it is paid.",
     migrations: inventory_migrations::Migrator,
     config: InventoryConfig,
-    sends: [],
+    sends: [GetPrices],
     handles: {
         ReserveStock => reservations::Reserve::new,
         ReleaseReservation => reservations::Release::new,

@@ -1,6 +1,7 @@
 //! Public HTTP routes of the inventory.
 
 use actix_web::{HttpResponse, web};
+use catalog_api::{CatalogError, GetPrices, Sku};
 use cleave::http::{ApiError, ErrorBody};
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
@@ -11,19 +12,44 @@ use crate::stock::level;
 
 pub(crate) struct InventoryState {
     db: cleave::Database,
+    bus: crate::Bus,
 }
 
 impl InventoryState {
     pub(crate) fn new(context: &crate::Context) -> Self {
         InventoryState {
             db: context.db.clone(),
+            bus: context.bus.clone(),
         }
     }
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct SetStock {
+    /// Units on hand, 0 to 4 294 967 295.
+    #[schema(minimum = 0, maximum = 4_294_967_295_i64, format = Int64)]
+    #[serde(deserialize_with = "cleave::http::integer")]
     quantity: u32,
+}
+
+/// The SKU of a path, documented with the SKU rule.
+#[derive(Deserialize)]
+pub(crate) struct SkuPath {
+    sku: String,
+}
+
+/// Written by hand: the derive drops `required` and the description of a `schema_with` field.
+impl utoipa::IntoParams for SkuPath {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![cleave::http::value_parameter::<Sku>(
+            "sku",
+            utoipa::openapi::path::ParameterIn::Path,
+            true,
+            "Stock keeping unit",
+        )]
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -45,13 +71,27 @@ impl From<level::Model> for StockBody {
     }
 }
 
-fn checked_sku(sku: String) -> Result<String, ApiError> {
-    if sku.is_empty() || sku.len() > 64 {
-        return Err(ApiError::invalid(
-            "invalid_sku",
-            "a SKU has 1 to 64 characters",
-        ));
-    }
+/// Refuses a SKU that breaks the SKU rule (422 `invalid_sku`) or that the catalog does not know
+/// (404 `unknown_product`): stock exists only for products. Asks the catalog over the bus, before
+/// any write transaction is open.
+async fn known_product(state: &InventoryState, sku: String) -> Result<String, ApiError> {
+    let sku = Sku::try_from(sku)
+        .map_err(|e| ApiError::invalid("invalid_sku", e.message))?
+        .into_string();
+    state
+        .bus
+        .call(GetPrices {
+            skus: vec![sku.clone()],
+        })
+        .await
+        .map_err(|e| {
+            ApiError::from_call(e, |CatalogError::UnknownSkus { .. }| {
+                ApiError::not_found(
+                    "unknown_product",
+                    format!("the catalog has no product with SKU `{sku}`; create it first"),
+                )
+            })
+        })?;
     Ok(sku)
 }
 
@@ -60,21 +100,24 @@ fn checked_sku(sku: String) -> Result<String, ApiError> {
     put,
     path = "/api/inventory/stock/{sku}",
     tag = "inventory",
-    params(("sku" = String, Path, description = "Stock keeping unit")),
+    params(SkuPath),
     request_body = SetStock,
     responses(
         (status = 200, description = "The stock level", body = StockBody),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON (`malformed_json`)", body = ErrorBody),
+        (status = 404, description = "The catalog has no product with this SKU (`unknown_product`)", body = ErrorBody),
         (status = 409, description = "Below what is reserved (`below_reserved`)", body = ErrorBody),
-        (status = 422, description = "Invalid quantity or SKU", body = ErrorBody),
+        (status = 422, description = "Invalid quantity (`invalid_body`) or SKU (`invalid_sku`)", body = ErrorBody),
+        (status = 503, description = "The catalog is unavailable (`unavailable`)", body = ErrorBody),
+        (status = 502, description = "The catalog answered with a message that could not be decoded (`bad_gateway`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn set_stock(
     state: web::Data<InventoryState>,
-    sku: web::Path<String>,
+    path: web::Path<SkuPath>,
     body: web::Json<SetStock>,
 ) -> Result<HttpResponse, ApiError> {
-    let sku = checked_sku(sku.into_inner())?;
+    let sku = known_product(&state, path.into_inner().sku).await?;
     let quantity = i64::from(body.quantity);
     let failed = |e: DbErr| ApiError::internal("cannot store the stock level", e);
     let txn = state.db.write().await.map_err(failed)?;
@@ -128,7 +171,7 @@ pub(crate) async fn set_stock(
     get,
     path = "/api/inventory/stock/{sku}",
     tag = "inventory",
-    params(("sku" = String, Path, description = "Stock keeping unit")),
+    params(SkuPath),
     responses(
         (status = 200, description = "The stock level", body = StockBody),
         (status = 404, description = "No stock for this SKU (`stock_not_found`)", body = ErrorBody),
@@ -136,9 +179,9 @@ pub(crate) async fn set_stock(
 )]
 pub(crate) async fn get_stock(
     state: web::Data<InventoryState>,
-    sku: web::Path<String>,
+    path: web::Path<SkuPath>,
 ) -> Result<HttpResponse, ApiError> {
-    let sku = sku.into_inner();
+    let sku = path.into_inner().sku;
     let level = level::Entity::find_by_id(sku.clone())
         .one(state.db.read())
         .await

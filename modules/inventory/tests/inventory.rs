@@ -1,11 +1,41 @@
 //! The inventory on its own: reservations and stock routes on a real SQLite database.
 
 use actix_web::{App, test};
+use catalog_api::{CatalogError, GetPrices, PricedProduct, Prices};
 use cleave::CallError;
 use cleave::testing::Harness;
 use inventory_api::{InventoryError, ReleaseReservation, ReserveStock, StockLine};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+/// The inventory with a stub catalog that knows every product but those whose SKU starts
+/// with `GHOST`.
+fn harness() -> Harness {
+    Harness::new()
+        .module(&inventory::MODULE)
+        .stub(|request: GetPrices| async move {
+            let unknown: Vec<String> = request
+                .skus
+                .iter()
+                .filter(|sku| sku.starts_with("GHOST"))
+                .cloned()
+                .collect();
+            if !unknown.is_empty() {
+                return Err(CatalogError::UnknownSkus { skus: unknown });
+            }
+            Ok(Prices {
+                products: request
+                    .skus
+                    .into_iter()
+                    .map(|sku| PricedProduct {
+                        sku,
+                        name: "x".into(),
+                        price_cents: 1,
+                    })
+                    .collect(),
+            })
+        })
+}
 
 fn line(sku: &str, quantity: u32) -> StockLine {
     StockLine {
@@ -16,7 +46,7 @@ fn line(sku: &str, quantity: u32) -> StockLine {
 
 #[actix_web::test]
 async fn reservations_are_all_or_nothing_idempotent_and_releasable() {
-    let app = Harness::new().module(&inventory::MODULE).start().await;
+    let app = harness().start().await;
     let service = test::init_service(App::new().configure(|c| app.runtime.configure_http(c))).await;
     for (sku, quantity) in [("A", 5), ("B", 1)] {
         let r = test::TestRequest::put()
@@ -99,7 +129,7 @@ async fn reservations_are_all_or_nothing_idempotent_and_releasable() {
 
 #[actix_web::test]
 async fn invalid_reservations_and_stock_input_are_refused() {
-    let app = Harness::new().module(&inventory::MODULE).start().await;
+    let app = harness().start().await;
     for lines in [vec![], vec![line("A", 0)], vec![line("A", 1), line("A", 1)]] {
         let result = app
             .bus()
@@ -139,6 +169,32 @@ async fn invalid_reservations_and_stock_input_are_refused() {
         ),
         ("/api/inventory/stock/A", "[", 400, "malformed_json"),
         (too_long.as_str(), r#"{"quantity": 1}"#, 422, "invalid_sku"),
+        // What fuzzing once got stored: SKUs the catalog's own rule refuses…
+        (
+            "/api/inventory/stock/a%00b",
+            r#"{"quantity": 1}"#,
+            422,
+            "invalid_sku",
+        ),
+        (
+            "/api/inventory/stock/..%2Fx",
+            r#"{"quantity": 1}"#,
+            422,
+            "invalid_sku",
+        ),
+        (
+            "/api/inventory/stock/%252F",
+            r#"{"quantity": 1}"#,
+            422,
+            "invalid_sku",
+        ),
+        // …and SKUs of no product.
+        (
+            "/api/inventory/stock/GHOST-1",
+            r#"{"quantity": 1}"#,
+            404,
+            "unknown_product",
+        ),
     ];
     for (uri, body, status, code) in cases {
         let r = test::TestRequest::put()
@@ -147,9 +203,9 @@ async fn invalid_reservations_and_stock_input_are_refused() {
             .set_payload(body)
             .send_request(&service)
             .await;
-        assert_eq!(r.status(), status, "{body}");
+        assert_eq!(r.status(), status, "{uri} {body}");
         let error: Value = test::read_body_json(r).await;
-        assert_eq!(error["error"], code, "{body}");
+        assert_eq!(error["error"], code, "{uri} {body}");
     }
     let missing = test::TestRequest::get()
         .uri("/api/inventory/stock/A")
@@ -165,8 +221,7 @@ async fn reservations_are_confirmed_sold_or_lapse() {
     use cleave::testing::{envelope, eventually};
     use orders_api::{OrderLine, OrderPaid, OrderPlaced};
 
-    let app = Harness::new()
-        .module(&inventory::MODULE)
+    let app = harness()
         .module_settings(
             "inventory",
             json!({"reservation_ttl_s": 0, "sweep_every_s": 1}),

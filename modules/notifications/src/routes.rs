@@ -6,6 +6,8 @@ use sea_orm::QueryOrder;
 use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use orders_api::Customer;
+
 use crate::message;
 
 pub(crate) struct NotificationsState {
@@ -20,9 +22,23 @@ impl NotificationsState {
     }
 }
 
-#[derive(Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
+#[derive(Deserialize)]
 pub(crate) struct CustomerQuery {
     customer: String,
+}
+
+/// Written by hand: the derive drops `required` and the description of a `schema_with` field.
+impl utoipa::IntoParams for CustomerQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        vec![cleave::http::value_parameter::<Customer>(
+            "customer",
+            utoipa::openapi::path::ParameterIn::Query,
+            true,
+            "The customer, as orders takes it",
+        )]
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -49,20 +65,16 @@ pub(crate) struct NotificationsBody {
     params(CustomerQuery),
     responses(
         (status = 200, description = "Oldest first", body = NotificationsBody),
-        (status = 400, description = "Missing or empty `customer` (`invalid_query`)", body = ErrorBody),
+        (status = 400, description = "Missing `customer`, or one that breaks the customer rule (`invalid_query`)", body = ErrorBody),
     )
 )]
 pub(crate) async fn list_notifications(
     state: web::Data<NotificationsState>,
     query: web::Query<CustomerQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let customer = query.customer.trim();
-    if customer.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            "customer must not be empty",
-        ));
-    }
+    let customer = Customer::try_from(query.into_inner().customer)
+        .map_err(|e| ApiError::bad_request("invalid_query", e.message))?;
+    let customer = customer.stored();
     let messages = message::Entity::find()
         .filter(message::Column::Customer.eq(customer))
         .order_by_asc(message::Column::CreatedAt)

@@ -1,24 +1,24 @@
 //! Placing an order: validate, price, reserve, then store and publish in one transaction.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
-use catalog_api::{CatalogError, GetPrices};
+use catalog_api::{CatalogError, GetPrices, Sku};
 use cleave::db::retry_transient;
 use cleave::http::ApiError;
 use cleave::idempotency::Idempotency;
 use cleave::{Database, PublishError, Publisher};
 use inventory_api::{InventoryError, ReleaseReservation, ReserveStock, StockLine};
-use orders_api::{OrderLine, OrderPlaced};
+use orders_api::{Customer, OrderLine, OrderPlaced};
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 use serde::Deserialize;
 
 use crate::order::{self, header, line};
 
-/// Most lines one order may have.
+/// Most lines one order may have (the document's `maxItems` says the same).
 const MAX_LINES: usize = 100;
-/// Most units of one SKU in one order.
+/// Most units on one line (the document's `maximum` says the same).
 const MAX_QUANTITY: u32 = 10_000;
 
 pub(crate) struct PlaceOrder {
@@ -37,16 +37,24 @@ impl PlaceOrder {
     }
 }
 
-/// The body of `POST /api/orders`.
+/// The body of `POST /api/orders`. The customer and the SKUs are read as plain strings and
+/// checked with their value type's rule, so each answers with its own code.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewOrder {
+    #[schema(schema_with = cleave::http::value_schema::<Customer>)]
     customer: String,
+    /// 1 to 100 lines; lines naming the same SKU are added together.
+    #[schema(min_items = 1, max_items = 100)]
     lines: Vec<NewLine>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub(crate) struct NewLine {
+    #[schema(schema_with = cleave::http::value_schema::<Sku>)]
     sku: String,
+    /// Units, 1 to 10 000.
+    #[schema(minimum = 1, maximum = 10_000, format = Int32)]
+    #[serde(deserialize_with = "cleave::http::integer")]
     quantity: u32,
 }
 
@@ -58,45 +66,42 @@ struct ValidOrder {
 
 impl NewOrder {
     fn validate(self) -> Result<ValidOrder, ApiError> {
-        let customer = self.customer.trim().to_string();
-        if customer.is_empty() || customer.chars().count() > 200 {
-            return Err(ApiError::invalid(
-                "invalid_customer",
-                "customer must have 1 to 200 characters",
-            ));
-        }
+        let customer = Customer::try_from(self.customer)
+            .map_err(|e| ApiError::invalid("invalid_customer", e.message))?
+            .stored()
+            .to_string();
         if self.lines.is_empty() || self.lines.len() > MAX_LINES {
             return Err(ApiError::invalid(
                 "invalid_lines",
                 format!("an order has 1 to {MAX_LINES} lines"),
             ));
         }
-        let mut seen = BTreeSet::new();
-        for l in &self.lines {
+        // Lines naming the same SKU are one line of their summed quantity: the document cannot
+        // say "each SKU once", and a client sending two lines of a SKU means both.
+        let mut lines: Vec<StockLine> = Vec::with_capacity(self.lines.len());
+        let mut index: BTreeMap<String, usize> = BTreeMap::new();
+        for l in self.lines {
+            Sku::try_from(l.sku.as_str())
+                .map_err(|e| ApiError::invalid("invalid_sku", e.message))?;
             if l.quantity == 0 || l.quantity > MAX_QUANTITY {
                 return Err(ApiError::invalid(
                     "invalid_quantity",
                     format!("quantity of `{}` must be 1 to {MAX_QUANTITY}", l.sku),
                 ));
             }
-            if !seen.insert(l.sku.as_str()) {
-                return Err(ApiError::invalid(
-                    "duplicate_sku",
-                    format!("SKU `{}` appears on two lines; put it on one", l.sku),
-                ));
+            match index.get(&l.sku) {
+                // At most 100 lines of 10 000: the sum fits.
+                Some(&at) => lines[at].quantity += l.quantity,
+                None => {
+                    index.insert(l.sku.clone(), lines.len());
+                    lines.push(StockLine {
+                        sku: l.sku,
+                        quantity: l.quantity,
+                    });
+                }
             }
         }
-        Ok(ValidOrder {
-            customer,
-            lines: self
-                .lines
-                .into_iter()
-                .map(|l| StockLine {
-                    sku: l.sku,
-                    quantity: l.quantity,
-                })
-                .collect(),
-        })
+        Ok(ValidOrder { customer, lines })
     }
 }
 

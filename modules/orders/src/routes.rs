@@ -27,15 +27,13 @@ pub(crate) struct PlacedBody {
     path = "/api/orders",
     tag = "orders",
     request_body = NewOrder,
-    params(
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a request sent again with the same key (1 to 255 visible ASCII characters, kept 24 hours) gets the first answer, with `Idempotent-Replayed: true`, and places no second order"),
-    ),
+    params(cleave::idempotency::KeyHeader),
     responses(
         (status = 201, description = "Accepted: priced, stock reserved, `orders.order_placed` published", body = PlacedBody),
-        (status = 400, description = "The body is not JSON", body = ErrorBody),
+        (status = 400, description = "The body is not JSON (`malformed_json`), or a malformed Idempotency-Key (`invalid_idempotency_key`)", body = ErrorBody),
         (status = 404, description = "Unknown SKU (`unknown_sku`)", body = ErrorBody),
         (status = 409, description = "Not enough stock; nothing reserved (`insufficient_stock`); or another request with this Idempotency-Key was accepted first (`idempotency_key_in_use`)", body = ErrorBody),
-        (status = 422, description = "Invalid customer, lines or quantities; or this Idempotency-Key was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 422, description = "Invalid customer (`invalid_customer`), SKU (`invalid_sku`), number of lines (`invalid_lines`), or quantity (`invalid_quantity`); a body that does not fit the schema (`invalid_body`); or this Idempotency-Key was used for a different request (`idempotency_key_reused`)", body = ErrorBody),
         (status = 503, description = "A module the order needs is unavailable", body = ErrorBody),
         (status = 502, description = "A module it asked answered with a message that could not be decoded (`bad_gateway`)", body = ErrorBody),
     )

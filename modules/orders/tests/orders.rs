@@ -215,9 +215,10 @@ async fn refused_orders_store_nothing_and_say_why() {
             "invalid_quantity",
         ),
         (
-            json!({"customer": "ada", "lines": [{"sku": "BOOK", "quantity": 1}, {"sku": "BOOK", "quantity": 1}]}),
-            422,
-            "duplicate_sku",
+            // Two lines of one SKU are one line of their sum: 2 + 2 is more than the stock.
+            json!({"customer": "ada", "lines": [{"sku": "BOOK", "quantity": 2}, {"sku": "BOOK", "quantity": 2}]}),
+            409,
+            "insufficient_stock",
         ),
         (
             json!({"customer": "ada", "lines": [{"sku": "BOOK", "quantity": -1}]}),

@@ -2,8 +2,30 @@
 
 #![warn(missing_docs)]
 
+use cleave_contract::value::StringRule;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+cleave_contract::string_value! {
+    /// Who orders: 1 to 200 characters, no control characters, not only spaces. Leading and
+    /// trailing spaces are dropped when an order is stored. The one customer rule of orders and
+    /// of every module that looks customers up (notifications).
+    pub struct Customer = StringRule::new(
+        "a customer",
+        "no control characters and at least one character other than a space",
+        1,
+        200,
+        r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$",
+        "ada",
+    );
+}
+
+impl Customer {
+    /// The customer as stored and published: without leading and trailing spaces.
+    pub fn stored(&self) -> &str {
+        self.as_str().trim_matches(' ')
+    }
+}
 
 /// One line of a placed order, priced when it was placed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -49,4 +71,17 @@ cleave_contract::contract! {
         OrderPlaced: "orders.order_placed";
         OrderPaid: "orders.order_paid";
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn customer_rules() {
+        assert_eq!(Customer::try_from(" ada ").unwrap().stored(), "ada");
+        for bad in ["", " ", "a\0", "a\nb", &"c".repeat(201)] {
+            assert!(Customer::try_from(bad).is_err(), "{bad:?}");
+        }
+    }
 }
