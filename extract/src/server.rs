@@ -314,7 +314,7 @@ async fn serve_event(
         )));
     }
     let body = endpoints.read_body(payload).await?;
-    let envelope: EventEnvelope = serde_json::from_slice(&body)
+    let envelope: EventEnvelope = cleave::transport::decode(&body)
         .map_err(|e| WireError::BadPayload.answer(format!("not an event envelope: {e}")))?;
     // An event comes from the module that publishes it, and from nobody else.
     if envelope.publisher != sender {

@@ -142,8 +142,8 @@ pub fn internal_openapi(app: &str, contracts: &[(&str, Value)], max_body_bytes: 
                     "name": cleave::trace::TRACEPARENT,
                     "in": "header",
                     "required": false,
-                    "description": "W3C trace context (version 00) the receiver continues; anything else starts a new trace.",
-                    "schema": { "type": "string", "pattern": TRACEPARENT_PATTERN },
+                    "description": format!("W3C trace context the receiver continues when it matches `{TRACEPARENT_PATTERN}` (version 00, lowercase hex); any other value is ignored and a new trace starts, so it is never refused."),
+                    "schema": { "type": "string" },
                 },
             },
             "schemas": schemas,
@@ -381,7 +381,11 @@ fn contract_parameter(description: &str, versions: &[(&str, &str)]) -> Value {
         "description": description,
         "schema": {
             "type": "string",
-            "pattern": format!("^(?:{})\\.[0-9]+$", alternatives.join("|")),
+            "pattern": format!(
+                "^(?:{})\\.{}$",
+                alternatives.join("|"),
+                cleave_contract::VERSION_PART_PATTERN
+            ),
         },
         "example": versions.first().map(|(m, v)| format!("{m}/{v}")),
     })
@@ -549,7 +553,7 @@ mod tests {
         assert_eq!(call["x-cleave-senders"], json!(["orders"]));
         assert_eq!(
             call["parameters"][1]["schema"]["pattern"],
-            "^(?:billing/1)\\.[0-9]+$"
+            "^(?:billing/1)\\.(?:0|[1-9][0-9]{0,8})$"
         );
         assert_eq!(
             call["responses"]["403"]["content"]["application/json"]["schema"]["allOf"][1]["properties"]
@@ -578,7 +582,7 @@ mod tests {
         );
         assert_eq!(
             intake["parameters"][1]["schema"]["pattern"],
-            "^(?:orders/1)\\.[0-9]+$"
+            "^(?:orders/1)\\.(?:0|[1-9][0-9]{0,8})$"
         );
         assert_eq!(
             schemas["orders.order_placed.envelope"]["properties"]["publisher"]["const"],

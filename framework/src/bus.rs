@@ -108,7 +108,7 @@ impl<R: Request> RequestTransport for LocalWire<R> {
                 request.name
             )));
         }
-        let decoded: R = serde_json::from_slice(&body).map_err(|e| {
+        let decoded: R = crate::transport::decode(&body).map_err(|e| {
             DeliveryFailure::BadPayload(format!("cannot decode request `{}`: {e}", R::NAME))
         })?;
         let encode_failed = |e: serde_json::Error| {
@@ -592,10 +592,10 @@ async fn call_over_wire<R: Request>(
         },
     );
     match reply {
-        Ok(WireReply::Ok(bytes)) => serde_json::from_slice(&bytes)
+        Ok(WireReply::Ok(bytes)) => crate::transport::decode(&bytes)
             .map_err(|e| bad_payload(format!("cannot decode response: {e}"))),
         Ok(WireReply::Domain(bytes)) => Err(CallError::Domain(
-            serde_json::from_slice(&bytes)
+            crate::transport::decode(&bytes)
                 .map_err(|e| bad_payload(format!("cannot decode domain error: {e}")))?,
         )),
         Err(DeliveryFailure::Timeout(after_ms)) => Err(CallError::Timeout {

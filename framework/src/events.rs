@@ -30,7 +30,8 @@ pub struct Delivered<E> {
 /// What a subscriber returns when it cannot apply an event; nothing it did is kept and the
 /// delivery is retried later. A [`sea_orm::DbErr`] (returned with `?`, or as the source of the
 /// subscriber's own error) counts as an outage: retried with backoff for as long as it lasts
-/// (503 `unavailable` over the wire). Any other error refuses the event: retried up to
+/// (503 `unavailable` over the wire), except a violated constraint (unique, foreign key), which
+/// refuses the event like any other error: retried up to
 /// `outbox.max_attempts` times, then set aside as failed for an operator (422 `rejected`).
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -69,7 +70,7 @@ impl<E, S> TypedSubscriber<E, S> {
 #[async_trait]
 impl<E: Event, S: Subscriber<E>> ErasedSubscriber for TypedSubscriber<E, S> {
     async fn apply(&self, tx: &Tx, envelope: &EventEnvelope) -> Result<(), DeliveryFailure> {
-        let event = E::deserialize(&envelope.payload).map_err(|e| {
+        let event: E = crate::transport::decode_value(&envelope.payload).map_err(|e| {
             DeliveryFailure::BadPayload(format!("cannot decode event `{}`: {e}", E::NAME))
         })?;
         let delivered = Delivered {
@@ -87,12 +88,16 @@ impl<E: Event, S: Subscriber<E>> ErasedSubscriber for TypedSubscriber<E, S> {
 
 /// What a subscriber's error means for the delivery: a database error anywhere in its source
 /// chain is an outage (the event waits and is retried without counting an attempt, so a
-/// database restart does not park events as failed); anything else refuses this event.
+/// database restart does not park events as failed), unless it is a constraint the event
+/// violates (unique, foreign key), which no retry mends; anything else refuses this event.
 fn handler_failure(error: HandlerError) -> DeliveryFailure {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error.as_ref());
     while let Some(e) = cause {
-        if e.downcast_ref::<sea_orm::DbErr>().is_some() {
-            return DeliveryFailure::Unavailable(format!("database: {error}"));
+        if let Some(db) = e.downcast_ref::<sea_orm::DbErr>() {
+            return match db.sql_err() {
+                Some(violated) => DeliveryFailure::Rejected(format!("{error} ({violated})")),
+                None => DeliveryFailure::Unavailable(format!("database: {error}")),
+            };
         }
         cause = e.source();
     }
@@ -394,6 +399,27 @@ mod tests {
         assert!(matches!(
             handler_failure("no such customer".into()),
             DeliveryFailure::Rejected(m) if m == "no such customer"
+        ));
+    }
+
+    /// A violated constraint is the event's fault, not an outage: retrying cannot mend it.
+    #[tokio::test]
+    async fn a_violated_constraint_refuses_the_event() {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        db.execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+        let violated = db
+            .execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            handler_failure(Box::new(Wrapped(violated))),
+            DeliveryFailure::Rejected(m) if m.contains("Unique")
         ));
     }
 }

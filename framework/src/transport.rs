@@ -111,3 +111,94 @@ pub trait EventRoute: Send + Sync + 'static {
     /// Delivers `envelope`; `Ok` means the subscriber applied it now or had applied it before.
     async fn deliver(&self, envelope: &EventEnvelope) -> Result<Applied, DeliveryFailure>;
 }
+
+/// Decodes a message received over the wire. JSON Schema (what the published contracts are
+/// written in) counts `142.0` as an integer, serde does not: when strict decoding fails, numbers
+/// without a fractional part are read as integers and decoding is tried once more, so a peer
+/// in another language whose JSON library writes integral floats is understood. Well-formed
+/// messages take the strict path only; a message that still does not decode reports the first
+/// error.
+pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(bytes).or_else(|first| {
+        let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+            return Err(first);
+        };
+        if !integral(&mut value) {
+            return Err(first);
+        }
+        serde_json::from_value(value).map_err(|_| first)
+    })
+}
+
+/// [`decode`] for a message already parsed (an event's payload).
+pub fn decode_value<T: serde::de::DeserializeOwned>(
+    value: &serde_json::Value,
+) -> Result<T, serde_json::Error> {
+    T::deserialize(value).or_else(|first| {
+        let mut value = value.clone();
+        if !integral(&mut value) {
+            return Err(first);
+        }
+        T::deserialize(&value).map_err(|_| first)
+    })
+}
+
+/// Rewrites numbers without a fractional part (within the 64-bit integer ranges) as integers;
+/// whether it rewrote any.
+fn integral(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            if f.fract() != 0.0 || !f.is_finite() {
+                return false;
+            }
+            // 2^63 and 2^64 are exact in f64; the bounds keep the casts exact.
+            const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+            const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+            if (-TWO_63..TWO_63).contains(&f) {
+                *value = Value::from(f as i64);
+                true
+            } else if (0.0..TWO_64).contains(&f) {
+                *value = Value::from(f as u64);
+                true
+            } else {
+                false
+            }
+        }
+        // Every element is visited (no short circuit): all of them are rewritten.
+        Value::Array(items) => items.iter_mut().map(integral).filter(|&r| r).count() > 0,
+        Value::Object(map) => map.values_mut().map(integral).filter(|&r| r).count() > 0,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Line {
+        quantity: u32,
+        at: i64,
+        share: f64,
+    }
+
+    #[test]
+    fn integral_floats_are_read_as_integers_and_fractions_are_not() {
+        let line: Line = decode(br#"{"quantity": 142.0, "at": -5e2, "share": 0.5}"#).unwrap();
+        assert_eq!(
+            line,
+            Line {
+                quantity: 142,
+                at: -500,
+                share: 0.5
+            }
+        );
+        let error = decode::<Line>(br#"{"quantity": 1.5, "at": 0, "share": 1}"#).unwrap_err();
+        assert!(error.to_string().contains("1.5"), "{error}");
+        assert!(decode::<Line>(br#"{"quantity": 5e9, "at": 0, "share": 1}"#).is_err());
+        let value = serde_json::json!({"quantity": 3.0, "at": 1.0, "share": 2.0});
+        assert_eq!(decode_value::<Line>(&value).unwrap().quantity, 3);
+    }
+}

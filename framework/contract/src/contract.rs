@@ -28,11 +28,22 @@ impl Version {
     }
 
     /// Parses `"<major>.<minor>"`.
+    ///
+    /// Strict, so that one regular expression says what is accepted
+    /// ([`VERSION_PART_PATTERN`] for each part): decimal digits without sign or leading zeros,
+    /// at most 9 of them.
     pub fn parse(text: &str) -> Option<Version> {
         let (major, minor) = text.split_once('.')?;
+        let part = |digits: &str| {
+            let canonical = !digits.is_empty()
+                && digits.len() <= 9
+                && digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'));
+            canonical.then(|| digits.parse().ok()).flatten()
+        };
         Some(Version {
-            major: major.parse().ok()?,
-            minor: minor.parse().ok()?,
+            major: part(major)?,
+            minor: part(minor)?,
         })
     }
 }
@@ -42,6 +53,9 @@ impl fmt::Display for Version {
         write!(f, "{}.{}", self.major, self.minor)
     }
 }
+
+/// What [`Version::parse`] accepts, as a regular expression for one part (major or minor).
+pub const VERSION_PART_PATTERN: &str = "(?:0|[1-9][0-9]{0,8})";
 
 /// The events a module subscribes to and the requests it sends.
 #[derive(Debug, Clone, Copy)]
@@ -258,6 +272,25 @@ pub fn contract_of(module: &str) -> Option<&'static ContractRegistration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn versions_parse_strictly() {
+        assert_eq!(Version::parse("1.10"), Some(Version::new(1, 10)));
+        assert_eq!(Version::parse("0.0"), Some(Version::new(0, 0)));
+        for bad in [
+            "01.0",
+            "1.01",
+            "+1.0",
+            "1.",
+            ".1",
+            "1.0.0",
+            "1.1234567890",
+            "a.b",
+            "1 .0",
+        ] {
+            assert_eq!(Version::parse(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn versions_agree_on_major_only() {

@@ -35,7 +35,9 @@ use std::fmt;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-pub use contract::{Contract, ContractRegistration, Version, contract_of, contracts};
+pub use contract::{
+    Contract, ContractRegistration, VERSION_PART_PATTERN, Version, contract_of, contracts,
+};
 pub use error::CallError;
 
 #[doc(hidden)]
