@@ -1440,7 +1440,7 @@ mod tests {
     fn a_broker_is_written_only_when_the_binary_knows_the_setting() {
         let mut o = options(DatabaseChoice::Sqlite);
         o.broker = BrokerChoice::WithNats;
-        o.namespace = Some("shop-prod".into());
+        o.namespace = Some("prod-ns".into());
         let output = generate(APP, "split", &split(), LINKED, &o).unwrap();
         assert!(!file(&output, "compose.yaml").contains("EVENTS__BROKER"));
         assert!(
@@ -1453,11 +1453,11 @@ mod tests {
         assert_eq!(compose["services"]["nats"]["image"], "nats:2");
         assert_eq!(
             docs(file(&output, "k8s/nats.yaml"))[0]["metadata"]["namespace"],
-            "shop-prod"
+            "prod-ns"
         );
         assert_eq!(
             docs(file(&output, "k8s/namespace.yaml"))[0]["metadata"]["name"],
-            "shop-prod"
+            "prod-ns"
         );
 
         o.broker_key_known = true;
