@@ -11,7 +11,12 @@
 # - builds the static release binaries the container suites' images are made of
 #   (scripts/build-static.sh shop, and library for the library's comparison smoke run), when
 #   Docker is there or CI is set; without Docker the container suites skip locally with a
-#   printed reason, and fail when CI is set.
+#   printed reason, and fail when CI is set;
+# - with Docker (or CI set): installs docker-compose and debootstrap from the Debian packages
+#   when missing, and builds the offline PostgreSQL and NATS images of the Compose test
+#   (scripts/images.sh: a no-op once the engine has them, ~5 minutes the first time);
+# - the Kubernetes manifests are validated by a pinned PyPI package in a virtualenv under
+#   target/ (scripts/k8s-validate.sh, installed by the test on first use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +45,16 @@ if [ -n "${CI:-}" ] || [ -n "${DOCKER_HOST:-}" ] || [ -S /var/run/docker.sock ];
     echo "test.sh: building the static shop and library binaries for the container suites" >&2
     bash scripts/build-static.sh shop
     bash scripts/build-static.sh library
+    missing=()
+    command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+    command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+    if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: installing ${missing[*]} for the Compose test" >&2
+        apt-get update -qq >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+    fi
+    echo "test.sh: the offline PostgreSQL and NATS images for the Compose test" >&2
+    bash scripts/images.sh postgres nats >/dev/null || echo "test.sh: scripts/images.sh failed; the Compose test will say why" >&2
 else
     echo "test.sh: no Docker here; the container suite will skip" >&2
 fi

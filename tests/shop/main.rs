@@ -9,6 +9,7 @@ mod bench_smoke;
 mod cli;
 mod containers;
 mod crash;
+mod deploy;
 mod faults;
 mod idempotency;
 mod instances;

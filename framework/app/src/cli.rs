@@ -1,5 +1,5 @@
 //! The command line of an application: `serve | migrate | modules | contracts | verify |
-//! events | placements | new-module`, named after the application.
+//! events | placements | deploy | credentials | new-module`, named after the application.
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -131,6 +131,51 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Write a Compose file (`DIR/compose.yaml`, `DIR/.env`, `DIR/config/`) and Kubernetes
+    /// manifests (`DIR/k8s/`) for a named placement: one service or Deployment per node,
+    /// credentials generated for every module, one database per node.
+    Deploy {
+        /// The placement to deploy (see `placements`).
+        #[arg(long, value_name = "NAME")]
+        placement: String,
+        /// Directory to write into (created when missing; files in it are replaced).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The application's image (default: `CLEAVE_<APP>_IMAGE`, else
+        /// `ghcr.io/cleave-rs/<app>:<version>`).
+        #[arg(long, value_name = "IMAGE")]
+        image: Option<String>,
+        /// Instances of a node, overriding the placement's `replicas` (repeat per node).
+        /// Several instances of a node share its database, which must then be PostgreSQL.
+        #[arg(long, value_name = "NODE=N", value_parser = parse_replicas)]
+        replicas: Vec<(String, u32)>,
+        /// A PostgreSQL server for the nodes: each node uses the database `<app>_<node>` on it
+        /// (the URL's path is replaced); create them first.
+        #[arg(long, value_name = "URL", conflicts_with = "with_postgres")]
+        postgres: Option<String>,
+        /// Run a PostgreSQL server in the deployment, with one database per node.
+        #[arg(long)]
+        with_postgres: bool,
+        /// The image of `--with-postgres`.
+        #[arg(long, value_name = "IMAGE", default_value = crate::deploy::DEFAULT_POSTGRES_IMAGE)]
+        postgres_image: String,
+        /// An event broker URL for the nodes (`events.broker`, when this binary has it).
+        #[arg(long, value_name = "URL", conflicts_with = "with_nats")]
+        broker: Option<String>,
+        /// Run a NATS server in the deployment, as the event broker.
+        #[arg(long)]
+        with_nats: bool,
+        /// The image of `--with-nats`.
+        #[arg(long, value_name = "IMAGE", default_value = crate::deploy::DEFAULT_NATS_IMAGE)]
+        nats_image: String,
+        /// Kubernetes namespace of every object (a Namespace manifest is written too).
+        #[arg(long, value_name = "NS")]
+        namespace: Option<String>,
+        /// First host port (on 127.0.0.1) of the nodes' public APIs in the Compose file, one
+        /// per instance in node order.
+        #[arg(long, value_name = "PORT", default_value_t = crate::deploy::PUBLIC_PORT)]
+        public_port: u16,
     },
     /// Make a credential for a module: a random token (for the processes hosting it) and its
     /// digest (for every process that receives its messages), printed as configuration.
@@ -314,6 +359,9 @@ impl Cli {
         } = &self.command
         {
             return plan_command(&config, placement, traffic, costs.as_deref(), *json);
+        }
+        if let Command::Deploy { .. } = &self.command {
+            return deploy_command(app, &config, &self.command);
         }
         // Spans are exported only by `serve`; the other commands are short-lived tools.
         let telemetry =
@@ -543,6 +591,102 @@ fn placements_command(config: &Config, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn deploy_command(app: &App, config: &Config, command: &Command) -> anyhow::Result<()> {
+    use crate::deploy::{self, BrokerChoice, DatabaseChoice};
+    let Command::Deploy {
+        placement,
+        out,
+        image,
+        replicas,
+        postgres,
+        with_postgres,
+        postgres_image,
+        broker,
+        with_nats,
+        nats_image,
+        namespace,
+        public_port,
+    } = command
+    else {
+        unreachable!("called for `deploy` only")
+    };
+    let Some(chosen) = config.placements.get(placement) else {
+        anyhow::bail!(
+            "no placement `{placement}` (placements: {})",
+            config
+                .placements
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    let mut options = deploy::Options::new(app.name(), app.version_text());
+    if let Some(image) = image {
+        options.image = image.clone();
+    }
+    options.replicas = replicas.iter().cloned().collect();
+    options.database = match (postgres, with_postgres) {
+        (Some(url), _) => DatabaseChoice::Postgres(url.clone()),
+        (None, true) => DatabaseChoice::WithPostgres,
+        (None, false) => DatabaseChoice::Sqlite,
+    };
+    options.broker = match (broker, with_nats) {
+        (Some(url), _) => BrokerChoice::Url(url.clone()),
+        (None, true) => BrokerChoice::WithNats,
+        (None, false) => BrokerChoice::None,
+    };
+    // Known once the configuration has the key (the NATS transport adds it).
+    options.broker_key_known =
+        serde_json::from_value::<Config>(serde_json::json!({ "events": { "broker": "nats://x" } }))
+            .is_ok();
+    options.namespace = namespace.clone();
+    options.postgres_image = postgres_image.clone();
+    options.nats_image = nats_image.clone();
+    options.public_port = *public_port;
+    let linked: Vec<&str> = cleave::modules().iter().map(|m| m.name()).collect();
+    let output = deploy::generate(app.name(), placement, chosen, &linked, &options)?;
+    deploy::write(&output, out)?;
+    println!(
+        "wrote {} files for placement `{placement}` to {}:",
+        output.files.len(),
+        out.display()
+    );
+    for path in output.files.keys() {
+        println!(
+            "  {}{}",
+            path.display(),
+            if output.secret_files.contains(path) {
+                "  (secret)"
+            } else {
+                ""
+            }
+        );
+    }
+    for note in &output.notes {
+        println!("note: {note}");
+    }
+    println!(
+        "Compose: cd {} && docker-compose up -d\nKubernetes: kubectl apply -f {}",
+        out.display(),
+        out.join("k8s").display()
+    );
+    Ok(())
+}
+
+fn parse_replicas(text: &str) -> Result<(String, u32), String> {
+    let (node, n) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected NODE=N, got `{text}`"))?;
+    let n: u32 = n
+        .parse()
+        .map_err(|_| format!("expected NODE=N with a number N, got `{text}`"))?;
+    if node.is_empty() || n == 0 {
+        return Err(format!("expected NODE=N with N at least 1, got `{text}`"));
+    }
+    Ok((node.to_string(), n))
 }
 
 /// One `--remote` value: `(module, url)` pairs.

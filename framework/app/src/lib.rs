@@ -24,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod cli;
+pub mod deploy;
 pub mod docs;
 pub mod plan;
 pub mod scaffold;

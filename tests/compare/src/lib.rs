@@ -13,6 +13,9 @@
 //!   routed to whichever container hosts each module; latencies, throughput, fault runs.
 //! - [`report`]: `report.md`, `summary.json` and SVG charts, in the application's words.
 //! - [`run`]: the command an application's compare binary runs.
+//! - [`deploy`]: what an application's `deploy` command writes, checked: Kubernetes manifests
+//!   against the API's schemas (offline), Compose files by `docker-compose config`, and a
+//!   Compose deployment brought up and down.
 //!
 //! The shop's workload and binary are in `app/compare` (`scripts/compare.sh`), the library's
 //! in `examples/library/compare`; `tests/shop/containers.rs` asserts business results and
@@ -21,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod application;
+pub mod deploy;
 pub mod docker;
 pub mod image;
 pub mod report;

@@ -6,6 +6,7 @@
 //! code.
 
 mod cli;
+mod deploy;
 mod extracted;
 mod monolith;
 mod published;
