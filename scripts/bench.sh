@@ -3,7 +3,10 @@
 #
 # Every figure is a ratio against a baseline measured in the same run on this machine.
 # `scripts/bench.sh --smoke` is a quick check that the benchmarks work; its figures mean nothing.
+# `scripts/bench.sh --hop-costs` measures what one hop costs by message size (requests, event
+# deliveries) and the shop's idle memory, into target/bench/hop-costs.json: the table
+# `<app> plan --costs FILE` predicts extractions from on this machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p shop -p cleave-bench --bins
-exec target/release/cleave-bench --shop target/release/shop --out target/bench/summary.json "$@"
+exec target/release/cleave-bench --shop target/release/shop "$@"

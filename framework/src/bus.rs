@@ -25,7 +25,7 @@ use cleave_contract::{CallError, Request, owner_of};
 use rustc_hash::FxHashMap;
 use tracing::Instrument;
 
-use crate::metrics::{CallMetrics, LOCAL, Metrics, REMOTE};
+use crate::metrics::{CallMetrics, LOCAL, Metrics, REMOTE, Sample};
 use crate::transport::{DeliveryFailure, Outgoing, RequestTransport, WireReply};
 
 /// A boxed, sendable future, as stored in descriptors and routing tables.
@@ -399,12 +399,17 @@ impl Bus {
                 }
             };
             crate::traffic::note(crate::traffic::Kind::Request, R::NAME);
-            // The sampled calls are also measured as they would be on the wire: the JSON size
-            // of the request and of the answer, for predicting the cost of an extraction.
-            let sampled = metrics.count();
-            let request_bytes = sampled.then(|| crate::traffic::json_size(&request));
+            // A rarer sample is also measured as it would be on the wire: the JSON size of the
+            // request and of the answer, for predicting the cost of an extraction.
+            let sample = metrics.sample();
+            // 0: not measured (a JSON text is never empty).
+            let request_bytes = if sample == Sample::TimeAndSize {
+                crate::traffic::json_size_cold(&request)
+            } else {
+                0
+            };
             let answer = typed.0.handle(request);
-            let started = sampled.then(Instant::now);
+            let started = (sample != Sample::None).then(Instant::now);
             let answer = if tracing::level_enabled!(tracing::Level::DEBUG) {
                 answer.instrument(call_span(caller, R::NAME, LOCAL)).await
             } else {
@@ -419,13 +424,8 @@ impl Bus {
                     Some("unavailable"),
                 ),
             };
-            if let Some(request_bytes) = request_bytes {
-                let answer_bytes = match &result {
-                    Ok(response) => Some(crate::traffic::json_size(response)),
-                    Err(CallError::Domain(error)) => Some(crate::traffic::json_size(error)),
-                    Err(_) => None,
-                };
-                metrics.sizes(request_bytes, answer_bytes);
+            if request_bytes != 0 {
+                Self::record_sizes::<R>(metrics, request_bytes, &result);
             }
             metrics.finish(elapsed, error_kind);
             return result;
@@ -462,6 +462,22 @@ impl Bus {
                 .map(|e: &CallError<R::Error>| e.kind()),
         );
         result
+    }
+
+    /// Records the sizes of a sampled in-process call: out of the hot path's way.
+    #[cold]
+    #[inline(never)]
+    fn record_sizes<R: Request>(
+        metrics: &CallMetrics,
+        request_bytes: usize,
+        result: &Result<R::Response, CallError<R::Error>>,
+    ) {
+        let answer_bytes = match result {
+            Ok(response) => Some(crate::traffic::json_size(response)),
+            Err(CallError::Domain(error)) => Some(crate::traffic::json_size(error)),
+            Err(_) => None,
+        };
+        metrics.sizes(request_bytes, answer_bytes);
     }
 
     /// The calls that go through the wire codec: local in serializing mode, or remote.

@@ -24,7 +24,7 @@ pub const BUS_CALL_ERRORS: &str = "cleave_bus_call_errors_total";
 pub const BUS_CALL_DURATION: &str = "cleave_bus_call_duration_seconds";
 /// Size in bytes of a request as it is (or would be) on the wire, JSON-encoded, by `caller`,
 /// `module`, `message` and `location`: every call that crosses the codec, one in
-/// [`LOCAL_TIMING_SAMPLE`] in-process calls (the sample that is timed).
+/// [`LOCAL_SIZE_SAMPLE`] in-process calls.
 pub const BUS_REQUEST_BYTES: &str = "cleave_bus_request_bytes";
 /// Size in bytes of the answer (response or domain error), as [`BUS_REQUEST_BYTES`].
 pub const BUS_RESPONSE_BYTES: &str = "cleave_bus_response_bytes";
@@ -170,7 +170,7 @@ impl Metrics {
         for (name, help) in [
             (
                 BUS_REQUEST_BYTES,
-                "JSON size of bus requests; in-process calls sampled like their latency.",
+                "JSON size of bus requests; in-process calls sampled (1 in 1024).",
             ),
             (
                 BUS_RESPONSE_BYTES,
@@ -404,6 +404,23 @@ pub struct OutboxGauges {
 /// cross a process or the wire codec are all timed.
 pub const LOCAL_TIMING_SAMPLE: u64 = 32;
 
+/// One in this many in-process calls of each edge is also serialized to measure its wire size
+/// (a multiple of [`LOCAL_TIMING_SAMPLE`], so those calls are timed too). Calls that cross the
+/// codec are all measured.
+pub const LOCAL_SIZE_SAMPLE: u64 = 1024;
+const _: () = assert!(LOCAL_SIZE_SAMPLE.is_multiple_of(LOCAL_TIMING_SAMPLE));
+
+/// What to measure of one in-process call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sample {
+    /// Nothing but the count.
+    None,
+    /// Its latency.
+    Time,
+    /// Its latency and its wire size.
+    TimeAndSize,
+}
+
 /// The metrics of one request at one location, kept in the bus's route entry.
 ///
 /// Calls are counted in a plain atomic next to the route rather than through the exporter's
@@ -423,9 +440,24 @@ impl CallMetrics {
     /// of every [`LOCAL_TIMING_SAMPLE`]).
     #[inline]
     pub(crate) fn count(&self) -> bool {
-        self.calls
-            .fetch_add(1, Ordering::Relaxed)
-            .is_multiple_of(LOCAL_TIMING_SAMPLE)
+        self.sample() != Sample::None
+    }
+
+    /// Counts a call and says what to measure of it on an in-process route: its time (the first
+    /// of every [`LOCAL_TIMING_SAMPLE`]), and also its wire size (the first of every
+    /// [`LOCAL_SIZE_SAMPLE`]: serializing a message costs more than the call itself, and sizes
+    /// vary far less than times).
+    #[inline]
+    pub(crate) fn sample(&self) -> Sample {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        // One test on the common path: the size sample is a subset of the timing sample.
+        if !n.is_multiple_of(LOCAL_TIMING_SAMPLE) {
+            Sample::None
+        } else if n.is_multiple_of(LOCAL_SIZE_SAMPLE) {
+            Sample::TimeAndSize
+        } else {
+            Sample::Time
+        }
     }
 
     /// Records the outcome of a counted call: how long it took if it was timed, and the kind of

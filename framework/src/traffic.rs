@@ -7,7 +7,7 @@
 //! run in. Outside a scope (the relay, subscribers, tools) noting costs one task-local lookup
 //! and does nothing.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 
 /// How a message left the request's module.
@@ -36,11 +36,39 @@ tokio::task_local! {
     static CAUSED: RefCell<Caused>;
 }
 
+thread_local! {
+    /// Whether this thread is polling a scope now. Read first by [`note`], so that a call
+    /// outside any scope (most in-process calls: subscribers, tools, benchmarks) costs one
+    /// thread-local flag, not a task-local lookup (measured: ~6 ns of a ~80 ns call).
+    static ACTIVE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sets [`ACTIVE`] while a scope's future is polled; restores the previous value on drop (a
+/// panicking poll included).
+struct Active(bool);
+
+impl Active {
+    fn enter() -> Active {
+        Active(ACTIVE.replace(true))
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE.set(self.0);
+    }
+}
+
 /// Runs `future`, counting the messages it causes; returns its output and those counts.
 pub async fn scope<F: Future>(future: F) -> (F::Output, Caused) {
     CAUSED
         .scope(RefCell::new(Vec::new()), async move {
-            let output = future.await;
+            let mut future = std::pin::pin!(future);
+            let output = std::future::poll_fn(|cx| {
+                let _active = Active::enter();
+                future.as_mut().poll(cx)
+            })
+            .await;
             let caused = CAUSED.with(|c| std::mem::take(&mut *c.borrow_mut()));
             (output, caused)
         })
@@ -50,6 +78,14 @@ pub async fn scope<F: Future>(future: F) -> (F::Output, Caused) {
 /// Notes one message of `kind` named `name` in the current scope, if any.
 #[inline]
 pub(crate) fn note(kind: Kind, name: &'static str) {
+    if ACTIVE.get() {
+        note_in_scope(kind, name);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn note_in_scope(kind: Kind, name: &'static str) {
     let _ = CAUSED.try_with(|caused| {
         let mut caused = caused.borrow_mut();
         match caused.iter_mut().find(|(k, n, _)| *k == kind && *n == name) {
@@ -57,6 +93,13 @@ pub(crate) fn note(kind: Kind, name: &'static str) {
             None => caused.push((kind, name, 1)),
         }
     });
+}
+
+/// [`json_size`], kept out of line: for hot paths that measure a rare sample.
+#[cold]
+#[inline(never)]
+pub(crate) fn json_size_cold<T: serde::Serialize + ?Sized>(value: &T) -> usize {
+    json_size(value)
 }
 
 /// The size of `value` JSON-encoded, without building the text.
@@ -84,6 +127,19 @@ mod tests {
     fn sizes_are_those_of_the_json_text() {
         let value = serde_json::json!({"skus": ["PEN", "INK"], "n": 12});
         assert_eq!(json_size(&value), value.to_string().len());
+    }
+
+    #[tokio::test]
+    async fn a_spawned_task_is_outside_the_scope() {
+        let ((), caused) = scope(async {
+            tokio::spawn(async { note(Kind::Request, "elsewhere.any") })
+                .await
+                .unwrap();
+            note(Kind::Event, "here.any");
+        })
+        .await;
+        assert_eq!(caused, [(Kind::Event, "here.any", 1)]);
+        assert!(!ACTIVE.get(), "the flag is down after the scope");
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@
 //! ADR 13.
 //!
 //! The generator is a pure function of the application's name, the placement, the linked
-//! modules and [`Options`] ([`generate`]); [`write`] puts its files on disk.
+//! modules and [`Options`] ([`generate`]); [`write()`] puts its files on disk.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

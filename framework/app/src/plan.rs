@@ -500,10 +500,19 @@ pub fn plan(
                 idempotent,
             });
         }
-        if plan.hops.iter().map(|h| h.per_request).sum::<f64>() >= 3.0 {
+        if plan
+            .hops
+            .iter()
+            .map(|h| h.per_request)
+            .fold(0.0, |sum, hops| sum + hops)
+            >= 3.0
+        {
             plan.flags.push(format!(
                 "chatty: {:.1} network hops per request",
-                plan.hops.iter().map(|h| h.per_request).sum::<f64>()
+                plan.hops
+                    .iter()
+                    .map(|h| h.per_request)
+                    .fold(0.0, |sum, hops| sum + hops)
             ));
         }
         // The cascade: each published event reaches its subscribers; what their handlers send
@@ -629,7 +638,11 @@ pub fn render(plan: &Plan) -> String {
             route.method,
             route.route,
             route.requests,
-            route.hops.iter().map(|h| h.per_request).sum::<f64>(),
+            route
+                .hops
+                .iter()
+                .map(|h| h.per_request)
+                .fold(0.0, |sum, hops| sum + hops),
             route.extra_p50_us,
             route.extra_p99_us,
             route.extra_cpu_us,
@@ -784,7 +797,7 @@ cleave_event_bytes_count{publisher="orders",event="orders.order_placed"} 90
     fn the_monolith_costs_nothing_more() {
         let traffic = Traffic::from_prometheus(PAGE);
         let monolith = placement(&[(
-            "shop",
+            "all",
             &["billing", "catalog", "inventory", "notifications", "orders"],
         )]);
         let plan = plan("monolith", &monolith, &traffic, &shape(), &costs());
