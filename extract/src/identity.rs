@@ -125,11 +125,16 @@ impl Credentials {
     }
 }
 
-/// A new random credential and its digest, for `credentials new`.
+/// A new random credential and its digest, for `credentials new` and `deploy`: 256 bits from
+/// the operating system's cryptographically secure generator, as 64 lowercase hex digits.
+///
+/// # Panics
+///
+/// When the operating system has no random source to give (it always has on Linux).
 pub fn new_credential() -> (String, String) {
-    let token: String = (0..32)
-        .map(|_| format!("{:02x}", fastrand::u8(..)))
-        .collect::<String>();
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source");
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let digest = digest(&token);
     (token, digest)
 }
@@ -142,6 +147,8 @@ mod tests {
     fn a_module_is_proven_by_its_own_token_and_two_digests_allow_a_rotation() {
         let (old, old_digest) = new_credential();
         let (new, new_digest) = new_credential();
+        assert_ne!(old, new);
+        assert!(old.len() == 64 && old.bytes().all(|b| b.is_ascii_hexdigit()));
         let credentials = Credentials::shared(Some("shared".into()))
             .accepting("orders", vec![old_digest, new_digest.clone()]);
         assert_eq!(credentials.verify("orders", Some(&old)), Ok(()));
