@@ -261,6 +261,19 @@ fn the_committed_wire_spec_is_current() {
     );
 }
 
+/// The committed OpenAPI document of the public API is what the code generates today, so the
+/// published material alone describes it (a module in another language is written from it).
+#[test]
+fn the_committed_public_openapi_is_current() {
+    let path = root().join("docs/openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == cleave_app::public_openapi_file(&shop::APP),
+        "{} is stale: run `cargo run -p shop -- openapi --write docs/openapi.json`",
+        path.display()
+    );
+}
+
 /// The committed contracts (`contract.json` next to each api crate) are what the modules
 /// publish today.
 #[test]

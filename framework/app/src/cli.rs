@@ -89,6 +89,13 @@ enum Command {
         #[arg(long, value_name = "PATH", default_value = "Cargo.toml")]
         manifest_path: PathBuf,
     },
+    /// Print the OpenAPI document of the public API of every linked module (what
+    /// `/api/openapi.json` serves for a process hosting them all), or write it to a file.
+    Openapi {
+        /// Write the document to PATH instead of printing it.
+        #[arg(long, value_name = "PATH")]
+        write: Option<PathBuf>,
+    },
     /// Print the OpenAPI document of the internal endpoints (the wire protocol's
     /// machine-readable part for this application's contracts), or write it to a file.
     WireSpec {
@@ -330,7 +337,12 @@ impl Cli {
                 write,
                 manifest_path,
             } => return contracts_command(*write, manifest_path),
-            Command::WireSpec { write } => return wire_spec_command(app, write.as_deref()),
+            Command::WireSpec { write } => {
+                return write_or_print(crate::wire_spec_file(app), write.as_deref());
+            }
+            Command::Openapi { write } => {
+                return write_or_print(crate::public_openapi_file(app), write.as_deref());
+            }
             Command::NewModule {
                 name,
                 manifest_path,
@@ -470,8 +482,8 @@ fn contracts_command(write: bool, manifest: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn wire_spec_command(app: &App, write: Option<&Path>) -> anyhow::Result<()> {
-    let text = crate::wire_spec_file(app);
+/// Prints `text`, or writes it to `write`.
+fn write_or_print(text: String, write: Option<&Path>) -> anyhow::Result<()> {
     match write {
         None => print!("{text}"),
         Some(path) => {

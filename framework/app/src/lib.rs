@@ -160,6 +160,15 @@ pub fn published_contracts() -> Vec<(&'static str, serde_json::Value)> {
         .collect()
 }
 
+/// The text of the OpenAPI document of the public API of every linked module (its `openapi`
+/// command; a process serves the part of its hosted modules at `/api/openapi.json`).
+pub fn public_openapi_file(app: &App) -> String {
+    let document = openapi(app, &cleave::modules());
+    let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
 /// The text of the OpenAPI document of `app`'s internal endpoints (its `wire-spec` command):
 /// every contract this binary knows, the default body cap.
 pub fn wire_spec_file(app: &App) -> String {

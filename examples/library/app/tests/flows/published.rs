@@ -25,6 +25,18 @@ fn the_committed_wire_spec_is_current() {
     );
 }
 
+/// The OpenAPI document of the library's public API is what the code generates today.
+#[test]
+fn the_committed_public_openapi_is_current() {
+    let path = example_dir().join("docs/openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == cleave_app::public_openapi_file(&library::APP),
+        "{} is stale: run `cargo run -p library -- openapi --write examples/library/docs/openapi.json`",
+        path.display()
+    );
+}
+
 #[test]
 fn the_committed_contracts_are_current() {
     let documents = cleave_app::published_contracts();
