@@ -68,6 +68,12 @@ fn a_new_module_is_wired_verified_and_tested_in_one_command() {
     let contract = std::fs::read_to_string(dir.join("modules/shipping/api/contract.json")).unwrap();
     assert!(contract.contains("shipping.ping"), "{contract}");
     assert!(dir.join("docs/modules/shipping.md").exists());
+    // ...and the wire protocol's OpenAPI document, which now has the new request's path.
+    let wire = std::fs::read_to_string(dir.join("docs/wire-protocol.openapi.json")).unwrap();
+    assert!(
+        wire.contains("/_cleave/v1/requests/shipping.ping"),
+        "docs/wire-protocol.openapi.json was not regenerated"
+    );
     // The workspace's own manifest gained dependencies only (its member globs cover the
     // new folders); the application gained its feature and dependencies.
     let after = std::fs::read_to_string(&manifest).unwrap();

@@ -272,8 +272,8 @@ fn wire_application(app_dir: &Path, name: &str) -> anyhow::Result<()> {
     std::fs::write(&linked, text).with_context(|| format!("Failed to write `{}`", linked.display()))
 }
 
-/// Runs the application's `contracts --write` (and `modules --write-docs` where it keeps module
-/// docs) with the new module linked.
+/// Runs the application's `contracts --write` (and `modules --write-docs`, `wire-spec --write`
+/// and `openapi --write` where it keeps those generated files) with the new module linked.
 fn regenerate(app: &App, root: &Path, app_dir: &Path, manifest: &Path) -> anyhow::Result<()> {
     let package = package_name(app_dir).context("the application's crate has no name")?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
@@ -298,6 +298,23 @@ fn regenerate(app: &App, root: &Path, app_dir: &Path, manifest: &Path) -> anyhow
             "--write-docs".into(),
             docs.display().to_string(),
         ]);
+        // The generated OpenAPI documents beside the module docs, where the application keeps
+        // them: the wire protocol's (the new module's messages) and the public API's.
+        if let Some(home) = docs.parent() {
+            for (file, command) in [
+                ("wire-protocol.openapi.json", "wire-spec"),
+                ("openapi.json", "openapi"),
+            ] {
+                let path = home.join(file);
+                if path.is_file() {
+                    runs.push(vec![
+                        command.into(),
+                        "--write".into(),
+                        path.display().to_string(),
+                    ]);
+                }
+            }
+        }
     }
     for args in runs {
         println!(
