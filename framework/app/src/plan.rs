@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use cleave::metrics;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -207,13 +208,13 @@ impl Traffic {
         };
         for (name, labels, value) in &samples {
             match name.as_str() {
-                "cleave_http_requests_total" => {
+                metrics::HTTP_REQUESTS => {
                     *traffic
                         .route_requests
                         .entry((label(labels, "method"), label(labels, "route")))
                         .or_default() += value;
                 }
-                "cleave_route_messages_total" => {
+                metrics::ROUTE_MESSAGES => {
                     *traffic
                         .route_messages
                         .entry((label(labels, "method"), label(labels, "route")))
@@ -221,13 +222,13 @@ impl Traffic {
                         .entry((label(labels, "kind"), label(labels, "message")))
                         .or_default() += value;
                 }
-                "cleave_events_applied_total" => {
+                metrics::EVENTS_APPLIED => {
                     *traffic
                         .events_applied
                         .entry((label(labels, "subscriber"), label(labels, "event")))
                         .or_default() += value;
                 }
-                "cleave_event_messages_total" => {
+                metrics::EVENT_MESSAGES => {
                     *traffic
                         .event_messages
                         .entry((label(labels, "subscriber"), label(labels, "event")))
@@ -237,9 +238,9 @@ impl Traffic {
                 }
                 _ => {
                     let family = [
-                        ("cleave_bus_request_bytes", "message"),
-                        ("cleave_bus_response_bytes", "message"),
-                        ("cleave_event_bytes", "event"),
+                        (metrics::BUS_REQUEST_BYTES, "message"),
+                        (metrics::BUS_RESPONSE_BYTES, "message"),
+                        (metrics::EVENT_BYTES, "event"),
                     ];
                     for (prefix, key) in family {
                         let slot = match name.strip_prefix(prefix) {
@@ -260,7 +261,7 @@ impl Traffic {
         let mean = |(sum, count): (f64, f64)| if count > 0.0 { sum / count } else { 0.0 };
         for ((family, message), totals) in sums {
             match family {
-                "cleave_event_bytes" => {
+                metrics::EVENT_BYTES => {
                     traffic.event_bytes.insert(message, mean(totals));
                 }
                 _ => *traffic.request_bytes.entry(message).or_default() += mean(totals),
@@ -590,7 +591,10 @@ pub fn plan(
         routes.push(plan);
     }
     if traffic.route_messages.is_empty() {
-        notes.push("the traffic has no `cleave_route_messages_total`: no request was served, or the process predates per-route counting".into());
+        notes.push(format!(
+            "the traffic has no `{}`: no request was served, or the process predates per-route counting",
+            metrics::ROUTE_MESSAGES
+        ));
     }
     let nodes = placement
         .nodes
