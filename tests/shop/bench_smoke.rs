@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cleave_bench::{Scale, calls, order_flow, outbox, soak};
+use cleave_bench::{Scale, calls, hops, order_flow, outbox, soak};
 
 fn positive(name: &str, value: f64) {
     assert!(value.is_finite() && value > 0.0, "{name} = {value}");
@@ -25,6 +25,20 @@ async fn every_benchmark_runs_and_reports_its_figures() {
         .expect("the order-flow benchmark runs");
     positive("monolith cpu", flow.monolith_cpu_us);
     positive("extracted cpu", flow.extracted_cpu_us);
+}
+
+/// The hop cost table runs, and what it writes is what `plan --costs` reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hop_cost_table_is_what_plan_reads() {
+    let table = hops::measure(Scale::Smoke, Some(Path::new(env!("CARGO_BIN_EXE_shop"))))
+        .await
+        .expect("the hop costs are measured");
+    let costs = cleave_app::plan::HopCosts::from_json(&serde_json::to_string(&table).unwrap())
+        .expect("plan reads the table");
+    assert_eq!(costs.request.len(), table.request.len());
+    assert_eq!(costs.event.len(), table.event.len());
+    assert!(costs.process_rss_bytes > 0, "the idle shop was measured");
+    positive("a request hop's size", costs.request[0].bytes);
 }
 
 /// The soak at a few hundred orders: every order paid, and retention empties the outbox and

@@ -141,6 +141,18 @@ async fn bare_echo(body: web::Json<Echo>) -> HttpResponse {
 
 const TOKEN: &str = "bench-token";
 
+/// A remote module's settings for measuring a hop on loopback: no retries and a breaker that
+/// never opens (a retry or a refusal would distort the figures), a deadline far away.
+pub(crate) fn loopback_settings(token: &str) -> RemoteSettings {
+    RemoteSettings {
+        timeout: Duration::from_secs(10),
+        retries: 0,
+        breaker_failures: 1_000,
+        breaker_open: Duration::from_millis(100),
+        credentials: cleave_extract::Credentials::shared(Some(token.to_string())),
+    }
+}
+
 /// One server with both routes (same workers for both), one client for both paths.
 struct Loopback {
     _server: TestApp,
@@ -181,13 +193,7 @@ impl Loopback {
             .pool_max_idle_per_host(64)
             .build()
             .expect("HTTP client");
-        let settings = RemoteSettings {
-            timeout: Duration::from_secs(10),
-            retries: 0,
-            breaker_failures: 1_000,
-            breaker_open: Duration::from_millis(100),
-            credentials: cleave_extract::Credentials::shared(Some(TOKEN.to_string())),
-        };
+        let settings = loopback_settings(TOKEN);
         let remote = RemoteModule::with_client(
             &CONTRACT,
             std::slice::from_ref(&base),

@@ -21,7 +21,8 @@ use cleave::{
     Contract, Delivered, Event, EventEnvelope, EventRoute, Failure, Handler, HandlerError,
     ModuleDescriptor, RegisterError, Registrar, Request, Subscriber, Tx,
 };
-use cleave_extract::{Credentials, InternalEndpoints, RemoteModule, RemoteSettings};
+use cleave_app::plan::CostPoint;
+use cleave_extract::{Credentials, InternalEndpoints, RemoteModule};
 use serde::{Deserialize, Serialize};
 
 use crate::Scale;
@@ -84,17 +85,13 @@ static SINK: ModuleDescriptor = ModuleDescriptor {
 
 const TOKEN: &str = "hops-token";
 
-/// One measured size: what `plan` reads (`CostPoint`), with the raw figures.
+/// One measured size: what `plan` reads ([`CostPoint`]), with the raw figures beside it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Point {
-    /// Message size on the wire, bytes (request plus answer; the envelope for events).
-    pub bytes: f64,
-    /// Extra latency, median, µs.
-    pub p50_us: f64,
-    /// Extra latency, 99th percentile, µs.
-    pub p99_us: f64,
-    /// Extra CPU per message, both sides, µs.
-    pub cpu_us: f64,
+    /// Size and extra latency and CPU, in the planner's own type (so the file cannot drift
+    /// from what it reads).
+    #[serde(flatten)]
+    pub cost: CostPoint,
     /// In-process median, µs.
     pub local_p50_us: f64,
     /// Over the network, median, µs.
@@ -149,13 +146,7 @@ pub async fn measure(scale: Scale, binary: Option<&Path>) -> anyhow::Result<Tabl
     .listen(listener)?
     .run();
     tokio::spawn(http);
-    let settings = || RemoteSettings {
-        timeout: Duration::from_secs(10),
-        retries: 0,
-        breaker_failures: 1_000,
-        breaker_open: Duration::from_millis(100),
-        credentials: Credentials::shared(Some(TOKEN.to_string())),
-    };
+    let settings = || crate::calls::loopback_settings(TOKEN);
     let client = reqwest::Client::new();
     let remote_hops = RemoteModule::with_client(
         &HOPS,
@@ -246,10 +237,12 @@ where
 fn point(bytes: usize, samples: u64, local: (Latencies, f64), remote: (Latencies, f64)) -> Point {
     let (l, r) = (local.0.summary(), remote.0.summary());
     Point {
-        bytes: bytes as f64,
-        p50_us: (r.p50_us - l.p50_us).max(0.0),
-        p99_us: (r.p99_us - l.p99_us).max(0.0),
-        cpu_us: (remote.1 - local.1).max(0.0),
+        cost: CostPoint {
+            bytes: bytes as f64,
+            p50_us: (r.p50_us - l.p50_us).max(0.0),
+            p99_us: (r.p99_us - l.p99_us).max(0.0),
+            cpu_us: (remote.1 - local.1).max(0.0),
+        },
         local_p50_us: l.p50_us,
         remote_p50_us: r.p50_us,
         samples,
