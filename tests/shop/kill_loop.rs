@@ -6,11 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use crate::support::{ShopProcess, TestShop, free_address, open_db, sqlite_in};
+use crate::support::{ShopProcess, TestShop, count, free_address, sqlite_in};
 use crate::topology::TOKEN;
 
 /// Kills per part; two parts.
@@ -76,19 +75,6 @@ fn settings() -> Vec<(&'static str, &'static str)> {
         ("SHOP_MODULE__INVENTORY__SWEEP_EVERY_S", "1"),
         ("SHOP_INTERNAL_TOKEN", TOKEN),
     ]
-}
-
-async fn count(database: &str, sql: &str) -> i64 {
-    let db = open_db(database).await;
-    let row = db
-        .read()
-        .query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
-        .await
-        .unwrap()
-        .unwrap();
-    let n = row.try_get_by_index::<i64>(0).unwrap();
-    db.close().await;
-    n
 }
 
 /// Every accepted order paid once, told twice, stored once; nothing held or reserved.

@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 
 use cleave_extract::identity::new_credential;
 use reqwest::StatusCode;
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use crate::support::{ShopProcess, TestShop, free_address, metric_sum, open_db, sqlite_in};
+use crate::support::{ShopProcess, TestShop, count, free_address, metric_sum, sigkill, sqlite_in};
 
 /// The shared token the Python billing accepts from tools (sender `external`) and from modules
 /// without a credential of their own; the Rust process does not have it.
@@ -113,12 +112,7 @@ impl PythonSetup {
 impl PythonBilling {
     /// SIGKILL: nothing of the Python process's own shutdown runs.
     fn kill9(mut self) {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .expect("send SIGKILL");
-        self.child.wait().expect("reap the Python billing");
+        sigkill(&mut self.child, "the Python billing");
     }
 }
 
@@ -179,19 +173,6 @@ async fn receipt(shop: &TestShop, id: &str) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn count(database: &str, sql: &str) -> i64 {
-    let db = open_db(database).await;
-    let row = db
-        .read()
-        .query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
-        .await
-        .unwrap()
-        .unwrap();
-    let n = row.try_get_by_index::<i64>(0).unwrap();
-    db.close().await;
-    n
 }
 
 /// POSTs to the Python billing's internal listener as `sender` with `token`.

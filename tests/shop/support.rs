@@ -322,12 +322,7 @@ impl ShopProcess {
 
     /// SIGKILL: no shutdown code runs, exactly like a crash.
     pub(crate) fn kill9(mut self) {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .expect("send SIGKILL");
-        self.child.wait().expect("reap the shop");
+        sigkill(&mut self.child, "the shop");
     }
 }
 
@@ -350,6 +345,34 @@ pub(crate) async fn open_db(url: &str) -> cleave::Database {
 pub(crate) fn free_address() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().unwrap().to_string()
+}
+
+/// Sends SIGKILL to `child` (no shutdown code of it runs, exactly like a crash) and reaps it.
+pub(crate) fn sigkill(child: &mut Child, what: &str) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap_or_else(|e| panic!("send SIGKILL to {what}: {e}"));
+    child.wait().unwrap_or_else(|e| panic!("reap {what}: {e}"));
+}
+
+/// The number the SQLite query `sql` (a `SELECT COUNT(*) …`) answers on `database`.
+pub(crate) async fn count(database: &str, sql: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let db = open_db(database).await;
+    let row = db
+        .read()
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            sql,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let n = row.try_get_by_index::<i64>(0).unwrap();
+    db.close().await;
+    n
 }
 
 /// Fetches `/metrics` of a process and sums the samples of `name` whose labels include all of
