@@ -202,6 +202,13 @@ pub struct Placement {
     pub nodes: BTreeMap<String, PlacementNode>,
 }
 
+impl Placement {
+    /// Its node names, comma-separated, for messages.
+    pub fn node_list(&self) -> String {
+        self.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// One kind of process of a placement: the modules it hosts, and where its instances are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -555,12 +562,7 @@ impl Config {
         let Some(node) = placement.nodes.get(&node_name) else {
             return Err(ConfigError(format!(
                 "placement `{placement_name}` has no node `{node_name}` (nodes: {})",
-                placement
-                    .nodes
-                    .keys()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                placement.node_list()
             )));
         };
         let mut seen = BTreeMap::new();

@@ -353,12 +353,7 @@ fn plan_nodes(
         ensure!(
             placement.nodes.contains_key(node),
             "`--replicas {node}=…`: placement `{placement_name}` has no node `{node}` (nodes: {})",
-            placement
-                .nodes
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
+            placement.node_list()
         );
     }
     let mut hosted: BTreeMap<&str, &str> = BTreeMap::new();
