@@ -441,11 +441,11 @@ pub fn configure_internal(cfg: &mut web::ServiceConfig, endpoints: Arc<InternalE
         .route(wire::STRUCTURE_PATH, web::get().to(structure))
         .route(wire::CONTRACTS_PATH, web::get().to(contracts))
         .route(
-            &format!("{}/requests/{{name}}", wire::PREFIX),
+            &wire::request_path(wire::NAME_SEGMENT),
             web::post().to(serve_named_request),
         )
         .route(
-            &format!("{}/events/{{subscriber}}", wire::PREFIX),
+            &wire::event_path(wire::SUBSCRIBER_SEGMENT),
             web::post().to(serve_event),
         );
 }

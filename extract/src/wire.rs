@@ -278,19 +278,18 @@ impl WireError {
     }
 }
 
+/// The route pattern segment of a request's name (`request_path(NAME_SEGMENT)` is the route).
+pub const NAME_SEGMENT: &str = "{name}";
+/// The route pattern segment of a subscriber (`event_path(SUBSCRIBER_SEGMENT)` is the route).
+pub const SUBSCRIBER_SEGMENT: &str = "{subscriber}";
+
 /// Every route pattern of the internal listener with its method, so that a known path asked
 /// with another method answers 405 with `Allow` (see [`cleave::http::KnownRoutes`]).
 pub fn routes() -> Vec<(String, Vec<String>)> {
     let get = || vec!["GET".to_string()];
     vec![
-        (
-            format!("{PREFIX}/requests/{{name}}"),
-            vec!["POST".to_string()],
-        ),
-        (
-            format!("{PREFIX}/events/{{subscriber}}"),
-            vec!["POST".to_string()],
-        ),
+        (request_path(NAME_SEGMENT), vec!["POST".to_string()]),
+        (event_path(SUBSCRIBER_SEGMENT), vec!["POST".to_string()]),
         (CONTRACTS_PATH.to_string(), get()),
         (STRUCTURE_PATH.to_string(), get()),
         ("/health".to_string(), get()),
