@@ -3,6 +3,9 @@
 # command, and what CI runs.
 #
 # - installs cargo-nextest if it is missing;
+# - installs nats-server (JetStream) from Debian's packages if it is missing, for the suite
+#   that sends events through NATS (tests/shop/broker.rs); without it that suite skips locally
+#   with a printed reason, and fails when CI is set;
 # - finds or starts a PostgreSQL server for the PostgreSQL suite (scripts/postgres.sh); without
 #   one that suite skips locally with a printed reason, and fails when CI is set;
 # - installs python3 from Debian's packages if it is missing, for the suite that runs the shop
@@ -31,6 +34,15 @@ if ! command -v python3 >/dev/null 2>&1; then
         apt-get update -qq && apt-get install -y -qq python3 >/dev/null
     else
         echo "test.sh: no python3; the Python billing suite will skip (or fail, with CI set)" >&2
+    fi
+fi
+
+if ! command -v nats-server >/dev/null 2>&1 && [ ! -x /usr/sbin/nats-server ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: installing nats-server (Debian) for the event broker suite" >&2
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nats-server >/dev/null
+    else
+        echo "test.sh: no nats-server; the broker suite will skip (or fail, with CI set)" >&2
     fi
 fi
 

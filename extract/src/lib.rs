@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod broker;
 pub mod client;
 pub mod identity;
 pub mod server;

@@ -117,6 +117,8 @@ pub struct Config {
     pub body_timeout_ms: u64,
     /// Event delivery.
     pub outbox: OutboxConfig,
+    /// How events reach modules in other processes: HTTP pushes (the default) or a broker.
+    pub events: EventsConfig,
     /// Modules this process hosts; every linked module when empty. In the environment a
     /// comma-separated list: `<APP>_MODULES=catalog,orders`.
     #[serde(deserialize_with = "names_or_list")]
@@ -169,6 +171,7 @@ impl Config {
             public_metrics: true,
             body_timeout_ms: 10_000,
             outbox: OutboxConfig::default(),
+            events: EventsConfig::default(),
             modules: Vec::new(),
             remote: BTreeMap::new(),
             placements: BTreeMap::new(),
@@ -371,6 +374,47 @@ impl ExtractConfig {
                 .copied()
                 .unwrap_or(self.timeout_ms),
         )
+    }
+}
+
+/// How events travel between processes (ADR 15). Without a broker, the relay pushes each event
+/// over HTTP to the internal listener of every subscriber hosted elsewhere; with one, it
+/// publishes each event once to NATS JetStream, and each subscribing module takes its events
+/// from a durable consumer shared by its replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// A NATS server with JetStream, e.g. `nats://nats:4222` (with credentials
+    /// `nats://user:password@host:4222`; several servers comma-separated). Whoever can publish
+    /// to its subjects can send events as any module: protect it like the internal listeners.
+    pub broker: Option<String>,
+    /// Prefix of the subjects (`<namespace>.<event name>`) and streams
+    /// (`<NAMESPACE>_<PUBLISHER>`); the application's name when absent. Two deployments of one
+    /// application on one NATS server need different ones.
+    pub namespace: Option<String>,
+    /// How long a subscriber may take to apply and acknowledge an event before JetStream hands
+    /// it to another replica.
+    pub ack_wait_ms: u64,
+    /// Deadline of one publish, until JetStream acknowledges that it stored the event.
+    pub publish_timeout_ms: u64,
+    /// Events a subscriber replica asks the broker for at a time.
+    pub fetch_batch: u64,
+    /// How long a stream keeps an event that a subscriber has not acknowledged (a subscriber
+    /// down for longer loses it). Keep it at most `outbox.retain_inbox_s`, so that every
+    /// redelivery is still recognised by the inbox.
+    pub stream_max_age_s: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            broker: None,
+            namespace: None,
+            ack_wait_ms: 30_000,
+            publish_timeout_ms: 5_000,
+            fetch_batch: 64,
+            stream_max_age_s: 7 * 24 * 3600,
+        }
     }
 }
 

@@ -215,6 +215,7 @@ pub struct EventRoutesBuilder {
     subscribers: BTreeMap<String, Vec<String>>,
     routes: BTreeMap<String, Arc<dyn EventRoute>>,
     local: BTreeMap<String, Arc<LocalEventRoute>>,
+    behind_queues: std::collections::BTreeSet<String>,
 }
 
 impl EventRoutesBuilder {
@@ -227,6 +228,26 @@ impl EventRoutesBuilder {
         self.routes.insert(subscriber.to_string(), route);
     }
 
+    /// Declares that `subscriber` receives every `event` through a **shared queue** named
+    /// `queue` (a broker): the outbox holds one delivery per event for the queue, however many
+    /// subscribers are behind it, and `route` hands it on. Queue names start with `@`, so they
+    /// cannot be taken for a module.
+    pub fn shared(
+        &mut self,
+        event: &str,
+        subscriber: &str,
+        queue: &str,
+        route: Arc<dyn EventRoute>,
+    ) {
+        debug_assert!(queue.starts_with('@'), "queue names start with `@`");
+        let list = self.subscribers.entry(event.to_string()).or_default();
+        if !list.iter().any(|s| s == queue) {
+            list.push(queue.to_string());
+        }
+        self.routes.insert(queue.to_string(), route);
+        self.behind_queues.insert(subscriber.to_string());
+    }
+
     /// Declares a subscriber hosted in this process.
     pub(crate) fn local(&mut self, event: &str, route: Arc<LocalEventRoute>) {
         let module = route.module();
@@ -234,9 +255,9 @@ impl EventRoutesBuilder {
         self.local.insert(module.to_string(), route);
     }
 
-    /// Whether events for `subscriber` have a route (local or remote).
+    /// Whether events for `subscriber` have a route (local, remote or a shared queue).
     pub fn reaches(&self, subscriber: &str) -> bool {
-        self.routes.contains_key(subscriber)
+        self.routes.contains_key(subscriber) || self.behind_queues.contains(subscriber)
     }
 }
 
@@ -252,7 +273,8 @@ impl EventRoutes {
             .map_err(|_| "the event routes are already sealed".to_string())
     }
 
-    /// The modules that receive `event`, in registration order.
+    /// Where deliveries of `event` go, in registration order: the modules that receive it,
+    /// except that the subscribers behind a shared queue are the queue's one name.
     pub fn subscribers_of(&self, event: &str) -> &[String] {
         self.table
             .get()
@@ -260,7 +282,7 @@ impl EventRoutes {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// Every module events are delivered to, sorted.
+    /// Every module (or shared queue) events are delivered to, sorted.
     pub fn subscribers(&self) -> Vec<String> {
         let mut all: Vec<String> = self
             .table

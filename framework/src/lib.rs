@@ -36,7 +36,9 @@ pub mod transport;
 
 pub use bus::{Bus, Caller, Failure, Handler, ModuleBus, RoutingBuilder, Sends};
 pub use cleave_contract::{CallError, Contract, Event, Request, Version, owner_of};
-pub use config::{AppName, Config, ExtractConfig, LogFormat, OutboxConfig, TelemetryConfig};
+pub use config::{
+    AppName, Config, EventsConfig, ExtractConfig, LogFormat, OutboxConfig, TelemetryConfig,
+};
 pub use db::{Database, DatabaseOptions, Tx};
 pub use events::{
     Delivered, EventRoutes, EventRoutesBuilder, HandlerError, PublishError, Publisher, Subscriber,

@@ -65,6 +65,8 @@ pub const EVENT_DELIVERIES: &str = "cleave_event_deliveries_total";
 pub const LOCAL: &str = "local";
 /// See [`LOCAL`].
 pub const REMOTE: &str = "remote";
+/// The `location` of event deliveries a subscriber took from the broker.
+pub const BROKER: &str = "broker";
 
 /// Every value [`CallError::kind`](cleave_contract::CallError::kind) returns, in the order of
 /// [`CallMetrics::errors`].

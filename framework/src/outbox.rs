@@ -147,6 +147,47 @@ pub(crate) async fn enqueue(
     Ok(())
 }
 
+/// Sets aside an event that `subscriber` (hosted with this database) refused `attempts` times,
+/// as a failed delivery of this database's outbox: `events list --failed` shows it and
+/// `events resubmit` hands it to the subscriber again through the relay. For a transport that
+/// cannot keep refused events itself (the broker's consumers). Setting the same event aside
+/// twice (a replica died before it acknowledged the broker) keeps one row.
+pub async fn park_failed(
+    db: &crate::db::Database,
+    envelope: &EventEnvelope,
+    subscriber: &str,
+    attempts: u32,
+    error: &str,
+) -> Result<(), DbErr> {
+    let tx = db.write().await?;
+    let known = entry::Entity::find()
+        .filter(entry::Column::EventId.eq(envelope.id.to_string()))
+        .filter(entry::Column::Subscriber.eq(subscriber))
+        .count(&tx)
+        .await?;
+    if known == 0 {
+        let now = now_ms();
+        entry::ActiveModel {
+            event_id: Set(envelope.id.to_string()),
+            event_name: Set(envelope.name.clone()),
+            publisher: Set(envelope.publisher.clone()),
+            subscriber: Set(subscriber.to_string()),
+            payload: Set(envelope.payload.to_string()),
+            published_at_ms: Set(envelope.published_at_ms),
+            status: Set(FAILED.to_string()),
+            attempts: Set(i32::try_from(attempts).unwrap_or(i32::MAX)),
+            next_attempt_at_ms: Set(now),
+            last_error: Set(Some(error.to_string())),
+            delivered_at_ms: Set(None),
+            traceparent: Set(envelope.traceparent.clone()),
+            ..Default::default()
+        }
+        .insert(&tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
 /// Records that `subscriber` applies `event_id` now; `false` if it already had.
 pub(crate) async fn record_in_inbox(
     txn: &impl ConnectionTrait,

@@ -85,18 +85,7 @@ async fn check(shop: &TestShop, accepted: &Accepted, shop_db: &str, initial_stoc
         accepted.len()
     );
     eprintln!("{KILLS} kills, {} orders accepted", accepted.len());
-    for (id, customer) in accepted {
-        shop.wait_paid(id).await;
-        let invoices = shop.invoices(id).await;
-        assert_eq!(invoices.len(), 1, "order {id}: {invoices:?}");
-        assert_eq!(invoices[0]["payments"].as_array().unwrap().len(), 1);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while shop.notifications(customer).await.len() < 2 {
-            assert!(Instant::now() < deadline, "{customer} was not told twice");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(shop.notifications(customer).await.len(), 2, "{customer}");
-    }
+    shop.assert_settled_once(accepted).await;
     let orders = count(shop_db, "SELECT COUNT(*) FROM orders_orders").await;
     assert_eq!(
         orders,

@@ -6,6 +6,7 @@
 mod architecture;
 mod bad_input;
 mod bench_smoke;
+mod broker;
 mod cli;
 mod containers;
 mod crash;

@@ -15,13 +15,7 @@ async fn two_billing_replicas_one_killed_under_load_lose_and_double_nothing() {
     };
     let dir = tempfile::tempdir().unwrap();
     let main_internal = free_address();
-    let replicas = [free_address(), free_address()];
     let main_url = format!("http://{main_internal}");
-    let billing_urls = replicas
-        .iter()
-        .map(|a| format!("http://{a}"))
-        .collect::<Vec<_>>()
-        .join(",");
     let billing_env = [
         ("SHOP_MODULES", "billing"),
         ("SHOP_REMOTE__ORDERS", main_url.as_str()),
@@ -30,18 +24,8 @@ async fn two_billing_replicas_one_killed_under_load_lose_and_double_nothing() {
         ("SHOP_OUTBOX__LEASE_MS", "1500"),
         ("SHOP_EXTRACT__BREAKER_OPEN_MS", "300"),
     ];
-    let mut billing: Vec<Option<ShopProcess>> = replicas
-        .iter()
-        .map(|internal| {
-            Some(ShopProcess::start_on(
-                dir.path(),
-                &billing_db,
-                "127.0.0.1:0",
-                internal,
-                &billing_env,
-            ))
-        })
-        .collect();
+    let (mut billing, billing_urls) =
+        ShopProcess::replicas(dir.path(), &billing_db, 2, &billing_env);
     let rest = crate::topology::all_but("billing");
     let main = ShopProcess::start_on(
         dir.path(),
@@ -74,18 +58,7 @@ async fn two_billing_replicas_one_killed_under_load_lose_and_double_nothing() {
         let due = started + Duration::from_millis(62 * (i as u64 + 1));
         tokio::time::sleep(due.saturating_duration_since(Instant::now())).await;
     }
-    for (id, customer) in &accepted {
-        shop.wait_paid(id).await;
-        let invoices = shop.invoices(id).await;
-        assert_eq!(invoices.len(), 1, "order {id}: {invoices:?}");
-        assert_eq!(invoices[0]["payments"].as_array().unwrap().len(), 1);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while shop.notifications(customer).await.len() < 2 {
-            assert!(Instant::now() < deadline, "{customer} was not told twice");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(shop.notifications(customer).await.len(), 2);
-    }
+    shop.assert_settled_once(&accepted).await;
     // Receipts (a call that needs billing) keep working through the remaining replica.
     let (status, receipt) = shop
         .get(&format!("/api/orders/{}/receipt", accepted[0].0))

@@ -226,6 +226,27 @@ impl TestShop {
         body["invoices"].as_array().unwrap().clone()
     }
 
+    /// Waits until every `(order id, customer)` of `accepted` is paid, and checks that it was
+    /// invoiced once, paid once and its customer told twice (placed, paid): nothing lost,
+    /// nothing doubled, seen through the public API.
+    pub(crate) async fn assert_settled_once<'a>(
+        &self,
+        accepted: impl IntoIterator<Item = &'a (String, String)>,
+    ) {
+        for (id, customer) in accepted {
+            self.wait_paid(id).await;
+            let invoices = self.invoices(id).await;
+            assert_eq!(invoices.len(), 1, "order {id}: {invoices:?}");
+            assert_eq!(invoices[0]["payments"].as_array().unwrap().len(), 1);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while self.notifications(customer).await.len() < 2 {
+                assert!(Instant::now() < deadline, "{customer} was not told twice");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(self.notifications(customer).await.len(), 2, "{customer}");
+        }
+    }
+
     pub(crate) async fn notifications(&self, customer: &str) -> Vec<Value> {
         let (status, body) = self
             .get(&format!("/api/notifications?customer={customer}"))
@@ -308,6 +329,36 @@ impl ShopProcess {
             })
             .to_string();
         ShopProcess { child, base }
+    }
+
+    /// Starts `n` replicas of one node over `database`, each on an internal address of its
+    /// own; returns them (as options, to be taken and killed) and their internal URLs,
+    /// comma-separated as `remote.<module>` takes them.
+    pub(crate) fn replicas(
+        workdir: &Path,
+        database: &str,
+        n: usize,
+        env: &[(&str, &str)],
+    ) -> (Vec<Option<ShopProcess>>, String) {
+        let internals: Vec<String> = (0..n).map(|_| free_address()).collect();
+        let urls = internals
+            .iter()
+            .map(|a| format!("http://{a}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let processes = internals
+            .iter()
+            .map(|internal| {
+                Some(Self::start_on(
+                    workdir,
+                    database,
+                    "127.0.0.1:0",
+                    internal,
+                    env,
+                ))
+            })
+            .collect();
+        (processes, urls)
     }
 
     /// SIGTERM, then waits for the process to exit and returns how it did.

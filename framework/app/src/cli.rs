@@ -650,10 +650,6 @@ fn deploy_command(app: &App, config: &Config, command: &Command) -> anyhow::Resu
         (None, true) => BrokerChoice::WithNats,
         (None, false) => BrokerChoice::None,
     };
-    // Known once the configuration has the key (the NATS transport adds it).
-    options.broker_key_known =
-        serde_json::from_value::<Config>(serde_json::json!({ "events": { "broker": "nats://x" } }))
-            .is_ok();
     options.namespace = namespace.clone();
     options.postgres_image = postgres_image.clone();
     options.nats_image = nats_image.clone();

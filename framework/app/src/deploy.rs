@@ -54,8 +54,7 @@ pub enum DatabaseChoice {
     WithPostgres,
 }
 
-/// Which event broker the nodes are told about (the NATS transport is designed separately;
-/// see [`Options::broker_key_known`]).
+/// Which event broker the nodes use (`events.broker`, ADR 15).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerChoice {
     /// None.
@@ -77,10 +76,6 @@ pub struct Options {
     pub database: DatabaseChoice,
     /// The event broker.
     pub broker: BrokerChoice,
-    /// Whether this binary's configuration has the `events.broker` key; when not, a broker is
-    /// left out of the nodes' environment (they would refuse to start on an unknown key) and
-    /// a note says so.
-    pub broker_key_known: bool,
     /// Kubernetes namespace of every object (and a Namespace object); none: the current one.
     pub namespace: Option<String>,
     /// The PostgreSQL image of `--with-postgres`.
@@ -101,7 +96,6 @@ impl Options {
             replicas: BTreeMap::new(),
             database: DatabaseChoice::Sqlite,
             broker: BrokerChoice::None,
-            broker_key_known: false,
             namespace: None,
             postgres_image: DEFAULT_POSTGRES_IMAGE.to_string(),
             nats_image: DEFAULT_NATS_IMAGE.to_string(),
@@ -272,24 +266,10 @@ pub fn generate(
         }
     }
 
-    let broker = match (&options.broker, options.broker_key_known) {
-        (BrokerChoice::None, _) => None,
-        (_, false) => {
-            output.notes.push(format!(
-                "this {app} binary has no `events.broker` setting yet (the NATS event transport is \
-                 not part of it), so the nodes are not told about the broker: {} is left out of \
-                 their environment{}",
-                app.env_var("events.broker"),
-                if options.broker == BrokerChoice::WithNats {
-                    "; the NATS service is included and runs on its own"
-                } else {
-                    ""
-                }
-            ));
-            None
-        }
-        (BrokerChoice::Url(url), true) => Some((url.clone(), url.clone())),
-        (BrokerChoice::WithNats, true) => Some((
+    let broker = match &options.broker {
+        BrokerChoice::None => None,
+        BrokerChoice::Url(url) => Some((url.clone(), url.clone())),
+        BrokerChoice::WithNats => Some((
             "nats://nats:4222".to_string(),
             format!("nats://{app}-nats:4222"),
         )),
@@ -677,10 +657,12 @@ impl Writer<'_> {
                 "nats".into(),
                 json!({
                     "image": self.options.nats_image,
-                    "command": ["--jetstream", "--http_port", "8222"],
+                    "command": ["--jetstream", "--store_dir", "/data", "--http_port", "8222"],
+                    "volumes": ["nats-data:/data"],
                     "restart": "unless-stopped",
                 }),
             );
+            volumes.insert("nats-data".into(), json!({}));
         }
         let mut compose = json!({ "services": services });
         if !volumes.is_empty() {
@@ -1035,20 +1017,31 @@ impl Writer<'_> {
     fn write_k8s_nats(&self, output: &mut Output) -> anyhow::Result<()> {
         let name = format!("{}-nats", self.app);
         let docs = [
+            // A StatefulSet with a volume: JetStream keeps the events no subscriber has
+            // acknowledged yet on disk, and they must outlive the pod.
             json!({
                 "apiVersion": "apps/v1",
-                "kind": "Deployment",
+                "kind": "StatefulSet",
                 "metadata": self.metadata(&name, "nats"),
                 "spec": {
                     "replicas": 1,
+                    "serviceName": name,
                     "selector": { "matchLabels": self.selector("nats") },
+                    "volumeClaimTemplates": [{
+                        "metadata": { "name": "jetstream" },
+                        "spec": {
+                            "accessModes": ["ReadWriteOnce"],
+                            "resources": { "requests": { "storage": "1Gi" } },
+                        },
+                    }],
                     "template": {
                         "metadata": { "labels": self.labels("nats") },
                         "spec": {
                             "containers": [{
                                 "name": "nats",
                                 "image": self.options.nats_image,
-                                "args": ["--jetstream", "--http_port", "8222"],
+                                "args": ["--jetstream", "--store_dir", "/data", "--http_port", "8222"],
+                                "volumeMounts": [{ "name": "jetstream", "mountPath": "/data" }],
                                 "ports": [
                                     { "name": "client", "containerPort": 4222 },
                                     { "name": "monitor", "containerPort": 8222 },
@@ -1432,18 +1425,11 @@ mod tests {
     }
 
     #[test]
-    fn a_broker_is_written_only_when_the_binary_knows_the_setting() {
+    fn a_broker_is_given_to_every_node() {
         let mut o = options(DatabaseChoice::Sqlite);
         o.broker = BrokerChoice::WithNats;
         o.namespace = Some("prod-ns".into());
         let output = generate(APP, "split", &split(), LINKED, &o).unwrap();
-        assert!(!file(&output, "compose.yaml").contains("EVENTS__BROKER"));
-        assert!(
-            output
-                .notes
-                .iter()
-                .any(|n| n.contains("DEPLOYTEST_EVENTS__BROKER"))
-        );
         let compose: Value = serde_norway::from_str(file(&output, "compose.yaml")).unwrap();
         assert_eq!(compose["services"]["nats"]["image"], "nats:2");
         assert_eq!(
@@ -1454,10 +1440,11 @@ mod tests {
             docs(file(&output, "k8s/namespace.yaml"))[0]["metadata"]["name"],
             "prod-ns"
         );
-
-        o.broker_key_known = true;
-        let output = generate(APP, "split", &split(), LINKED, &o).unwrap();
-        let compose: Value = serde_norway::from_str(file(&output, "compose.yaml")).unwrap();
+        assert_eq!(compose["services"]["nats"]["volumes"][0], "nats-data:/data");
+        assert_eq!(
+            docs(file(&output, "k8s/nats.yaml"))[0]["kind"],
+            "StatefulSet"
+        );
         assert_eq!(
             compose["services"]["main"]["environment"]["DEPLOYTEST_EVENTS__BROKER"],
             "nats://nats:4222"

@@ -47,6 +47,7 @@ pub struct Server {
     internal: HttpServerRunning,
     runtime: Arc<Runtime>,
     background: cleave::Background,
+    consumers: Option<cleave_extract::broker::ConsumerHandle>,
     upkeep: tokio::task::JoinHandle<()>,
     remotes: Vec<(String, String)>,
 }
@@ -78,6 +79,54 @@ pub(crate) fn known_contracts(linked: &[&'static ModuleDescriptor]) -> Vec<&'sta
     }
     known.sort_by_key(|c| c.module);
     known
+}
+
+/// The events `contract`'s module subscribes to: from its linked declaration when the binary
+/// has it, else from its published contract.
+fn subscriptions(
+    linked: &[&'static ModuleDescriptor],
+    contract: &'static Contract,
+) -> &'static [&'static str] {
+    linked
+        .iter()
+        .find(|m| m.name() == contract.module)
+        .map_or(contract.subscribes(), |m| m.subscribes)
+}
+
+/// Connects to the event broker of `events.broker` (in the background: it may be down).
+async fn connect_broker(
+    app: &App,
+    config: &Config,
+    url: &str,
+    linked: &[&'static ModuleDescriptor],
+    known: &[&'static Contract],
+    hosted: &[&'static ModuleDescriptor],
+) -> anyhow::Result<cleave_extract::broker::Broker> {
+    let namespace = config
+        .events
+        .namespace
+        .clone()
+        .unwrap_or_else(|| app.name().to_string());
+    let subscriptions = known
+        .iter()
+        .map(|c| {
+            let events = subscriptions(linked, c)
+                .iter()
+                .map(|e| e.to_string())
+                .collect();
+            (c.module.to_string(), events)
+        })
+        .collect();
+    let hosted = hosted.iter().map(|m| m.name().to_string()).collect();
+    Ok(cleave_extract::broker::Broker::connect(
+        url,
+        &namespace,
+        &config.events,
+        known,
+        subscriptions,
+        hosted,
+    )
+    .await?)
 }
 
 /// The linked modules that `config.modules` selects (all when empty).
@@ -152,6 +201,10 @@ impl Server {
         let mut wiring = Wiring::default();
         let mut remotes = Vec::new();
         let credentials = credentials(config, &hosted);
+        let broker = match &config.events.broker {
+            Some(url) => Some(connect_broker(app, config, url, &linked, &known, &hosted).await?),
+            None => None,
+        };
         for (module, urls) in &config.remote {
             if hosted.iter().any(|m| m.name() == module) {
                 bail!("module `{module}` is hosted here and also listed in `remote`; choose one");
@@ -179,14 +232,40 @@ impl Server {
             wiring.requests.remote_module(module, remote.clone());
             // Subscriptions of a module hosted elsewhere: from its linked declaration when the
             // binary has it, else from its published contract.
-            let subscribes = linked
-                .iter()
-                .find(|m| m.name() == module)
-                .map_or(contract.subscribes(), |m| m.subscribes);
-            for event in subscribes {
-                wiring.events.subscriber(event, module, remote.clone());
+            // With a broker, events travel through it instead.
+            if broker.is_none() {
+                for event in subscriptions(&linked, contract) {
+                    wiring.events.subscriber(event, module, remote.clone());
+                }
             }
             remotes.push((module.clone(), remote.base_urls().join(",")));
+        }
+
+        if let Some(broker) = &broker {
+            // Every subscriber hosted elsewhere takes its events from the broker.
+            let headers = hosted
+                .iter()
+                .map(|m| {
+                    (
+                        m.name().to_string(),
+                        cleave_extract::wire::contract_header(m.contract),
+                    )
+                })
+                .collect();
+            let route = broker.route(headers);
+            for contract in known
+                .iter()
+                .filter(|c| !hosted.iter().any(|m| m.name() == c.module))
+            {
+                for event in subscriptions(&linked, contract) {
+                    wiring.events.shared(
+                        event,
+                        contract.module,
+                        cleave_extract::broker::QUEUE,
+                        route.clone(),
+                    );
+                }
+            }
         }
 
         let db = Database::connect(&config.database, &config.database_options)
@@ -301,6 +380,9 @@ impl Server {
         let public = public.listen(listeners.public)?.run();
         let internal = internal.listen(listeners.internal)?.run();
         let background = runtime.start(&config.outbox);
+        let consumers = broker
+            .filter(|_| config.outbox.relay)
+            .map(|broker| broker.consume(runtime.events(), runtime.db(), &config.outbox, &metrics));
         // Histograms keep their recent samples until rendered; compact them now and then so a
         // process nobody scrapes does not grow.
         let upkeep = tokio::spawn(async move {
@@ -317,6 +399,7 @@ impl Server {
             internal,
             runtime,
             background,
+            consumers,
             upkeep,
             remotes,
         })
@@ -355,6 +438,9 @@ impl Server {
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let (public, internal) = tokio::join!(self.public, self.internal);
         self.upkeep.abort();
+        if let Some(consumers) = self.consumers {
+            consumers.stop().await;
+        }
         self.background.stop().await;
         public.context("The public HTTP server failed")?;
         internal.context("The internal HTTP server failed")
