@@ -6,6 +6,10 @@
 # `scripts/bench.sh --hop-costs` measures what one hop costs by message size (requests, event
 # deliveries) and the shop's idle memory, into target/bench/hop-costs.json: the table
 # `<app> plan --costs FILE` predicts extractions from on this machine.
+# `scripts/bench.sh --scaling --postgres URL` runs the shop with billing at 1, 2 and 3 replicas
+# (then 3 with one killed mid-run), events through NATS JetStream (nats-server on PATH),
+# billing's capture waiting `--gateway-latency-ms` (20): paid/s and CPU per order of each, into
+# target/bench/scaling.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p shop -p cleave-bench --bins

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use cleave_bench::{Scale, calls, hops, order_flow, outbox, soak};
+use cleave_bench::{Scale, calls, hops, order_flow, outbox, scaling, soak};
 
 fn positive(name: &str, value: f64) {
     assert!(value.is_finite() && value > 0.0, "{name} = {value}");
@@ -56,4 +56,48 @@ async fn a_small_soak_keeps_the_outbox_and_inbox_bounded() {
         (figures.outbox_delivered_final, figures.inbox_entries_final),
         (0, 0)
     );
+}
+
+/// The scaling runs (billing replicas behind NATS, on PostgreSQL) still run, and lose and double
+/// nothing, the killed replica's run included (the figures come from `scripts/bench.sh
+/// --scaling`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scaling_runs_settle_every_order_once() {
+    let Ok(postgres) = std::env::var("CLEAVE_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but CLEAVE_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipping: CLEAVE_TEST_POSTGRES_URL is not set (scripts/postgres.sh)");
+        return;
+    };
+    let Some(nats_server) = scaling::find_nats_server() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but there is no nats-server"
+        );
+        eprintln!("skipping: no nats-server on PATH (apt-get install nats-server)");
+        return;
+    };
+    let options = scaling::Options {
+        shop: Path::new(env!("CARGO_BIN_EXE_shop")).to_path_buf(),
+        postgres,
+        nats_server,
+        replicas: vec![1, 2],
+        gateway_latency_ms: 5,
+        connections: 4,
+        seconds: 2.0,
+    };
+    let figures = scaling::scaling(&options).await.expect("the scaling runs");
+    let shape: Vec<(usize, bool)> = figures
+        .runs
+        .iter()
+        .map(|r| (r.replicas, r.killed_one))
+        .collect();
+    assert_eq!(shape, [(1, false), (2, false), (2, true)]);
+    for run in &figures.runs {
+        assert!(run.placed > 0, "{run:?}");
+        assert_eq!((run.invoices, run.payments), (run.placed, run.placed));
+        positive("paid/s", run.paid_per_s);
+    }
 }

@@ -11,12 +11,14 @@ use crate::invoice::{self, header, payment};
 
 pub(crate) struct ChargeOrder {
     events: Publisher,
+    gateway_latency: std::time::Duration,
 }
 
 impl ChargeOrder {
     pub(crate) fn new(context: &crate::Context) -> Self {
         ChargeOrder {
             events: context.events.clone(),
+            gateway_latency: std::time::Duration::from_millis(context.config.gateway_latency_ms),
         }
     }
 }
@@ -38,8 +40,12 @@ impl Subscriber<OrderPlaced> for ChargeOrder {
         }
         .insert(txn)
         .await?;
-        // The payment provider is simulated: every capture succeeds at once. A real one would
-        // be called here with the invoice id as its idempotency key.
+        // The payment provider is simulated: every capture succeeds, after
+        // `gateway_latency_ms`. A real one would be called here with the invoice id as its
+        // idempotency key.
+        if !self.gateway_latency.is_zero() {
+            tokio::time::sleep(self.gateway_latency).await;
+        }
         payment::ActiveModel {
             id: Set(payment_id.to_string()),
             invoice_id: Set(invoice_id.to_string()),

@@ -7,15 +7,28 @@
 use billing_api::GetInvoice;
 use orders_api::OrderPlaced;
 
+use serde::Deserialize;
+
 mod charge;
 mod get_invoice;
 mod invoice;
 mod routes;
 
+/// Billing's settings, `[module.billing]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// How long the simulated payment gateway takes to capture a payment, in milliseconds
+    /// (0: at once). For measuring how billing scales with replicas when its work waits on a
+    /// slow neighbour: the capture waits inside the transaction that applies the order.
+    pub gateway_latency_ms: u64,
+}
+
 cleave::module! {
     api: billing_api,
     summary: "Invoices and (simulated) payments for placed orders.",
     migrations: billing_migrations::Migrator,
+    config: BillingConfig,
     sends: [],
     handles: { GetInvoice => get_invoice::GetInvoiceHandler::new },
     subscribes: { OrderPlaced => charge::ChargeOrder::new },

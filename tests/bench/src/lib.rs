@@ -11,6 +11,7 @@ pub mod hops;
 pub mod order_flow;
 pub mod outbox;
 pub mod process;
+pub mod scaling;
 pub mod soak;
 pub mod stats;
 pub mod write_path;

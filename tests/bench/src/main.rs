@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use cleave_bench::{Scale, calls, hops, order_flow, outbox, soak, write_path};
+use cleave_bench::{Scale, calls, hops, order_flow, outbox, scaling, soak, write_path};
 use serde_json::json;
 
 /// Benchmarks of cleave as ratios against baselines measured in the same run.
@@ -65,6 +65,18 @@ struct Args {
     /// Orders in flight at once during the soak.
     #[arg(long, default_value_t = 16, requires = "soak")]
     soak_connections: usize,
+    /// Run only the scaling runs: billing at 1, 2 and 3 replicas, then 3 with one killed
+    /// mid-run, with events through NATS JetStream and both nodes on the PostgreSQL server of
+    /// `--postgres` (required); billing's payment capture waits `--gateway-latency-ms`. Writes
+    /// a summary with a `scaling` object (default `target/bench/scaling.json`).
+    #[arg(long, requires = "postgres")]
+    scaling: bool,
+    /// Billing replicas of the scaling runs, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    scaling_replicas: Vec<usize>,
+    /// The simulated payment gateway latency of the scaling runs, ms.
+    #[arg(long, default_value_t = 20)]
+    gateway_latency_ms: u64,
 }
 
 fn machine() -> serde_json::Value {
@@ -135,6 +147,29 @@ fn main() -> anyhow::Result<()> {
                 figures.unpaid,
                 figures.bounded
             );
+            return anyhow::Ok(());
+        }
+        if args.scaling {
+            let out = args
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("target/bench/scaling.json"));
+            let options = scaling::Options {
+                shop: args.shop.clone(),
+                postgres: args.postgres.clone().unwrap_or_default(),
+                nats_server: scaling::find_nats_server()
+                    .context("no nats-server on PATH (apt-get install nats-server)")?,
+                replicas: args.scaling_replicas.clone(),
+                gateway_latency_ms: args.gateway_latency_ms,
+                connections: 16,
+                seconds: scale.pick(20.0, 3.0),
+            };
+            let figures = scaling::scaling(&options).await?;
+            write_summary(&out, &json!({ "machine": machine(), "scaling": figures }))?;
+            for line in figures.lines() {
+                println!("{line}");
+            }
+            eprintln!("wrote {}", out.display());
             return anyhow::Ok(());
         }
         if args.hop_costs {
