@@ -291,3 +291,101 @@ pub fn envelope<E: Event>(publisher: &str, event: &E) -> EventEnvelope {
         traceparent: None,
     }
 }
+
+/// A `nats-server` with JetStream on a loopback port, its store in a directory of its own.
+pub struct NatsServer {
+    binary: std::path::PathBuf,
+    port: u16,
+    store: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl NatsServer {
+    /// Starts one, or `None` (with the reason printed) when there is no `nats-server` and CI is
+    /// not set; with CI set, a missing server fails the test.
+    pub fn start(dir: &std::path::Path) -> Option<NatsServer> {
+        let Some(binary) = nats_server_binary() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but there is no nats-server (install the Debian package `nats-server`)"
+            );
+            eprintln!("skipping: no nats-server on PATH (apt-get install nats-server)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let mut nats = NatsServer {
+            binary,
+            port,
+            store: dir.join("jetstream"),
+            child: None,
+        };
+        nats.resume();
+        Some(nats)
+    }
+
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (SIGKILL: whatever it stored on disk stays).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGKILL (what `Child::kill` sends on Unix): a crash, not a shutdown.
+            child.kill().expect("kill nats-server");
+            child.wait().expect("reap nats-server");
+        }
+    }
+
+    /// Starts the server again on the same port and store, and waits until it listens.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "nats-server is already running");
+        let child = std::process::Command::new(&self.binary)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(&self.store)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The `nats-server` binary: on `PATH`, or where Debian installs it (`/usr/sbin`).
+pub fn nats_server_binary() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
+        .map(|dir| dir.join("nats-server"))
+        .find(|candidate| candidate.is_file())
+}

@@ -71,18 +71,17 @@ async fn the_scaling_runs_settle_every_order_once() {
         eprintln!("skipping: CLEAVE_TEST_POSTGRES_URL is not set (scripts/postgres.sh)");
         return;
     };
-    let Some(nats_server) = scaling::find_nats_server() else {
+    if cleave::testing::nats_server_binary().is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI is set but there is no nats-server"
         );
         eprintln!("skipping: no nats-server on PATH (apt-get install nats-server)");
         return;
-    };
+    }
     let options = scaling::Options {
         shop: Path::new(env!("CARGO_BIN_EXE_shop")).to_path_buf(),
         postgres,
-        nats_server,
         replicas: vec![1, 2],
         gateway_latency_ms: 5,
         connections: 4,

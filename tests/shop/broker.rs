@@ -4,95 +4,13 @@
 //! billing replica killed mid-run leaves its events to the other; every order is invoiced,
 //! paid and told once, checked through the public API.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cleave::testing::NatsServer;
+
 use crate::postgres::fresh_database;
-use crate::support::{ShopProcess, TestShop, free_address, metric_sum, sigkill, sqlite_in};
+use crate::support::{ShopProcess, TestShop, free_address, metric_sum, sqlite_in};
 use crate::topology::TOKEN;
-
-/// A `nats-server` with JetStream on a loopback port, its store in a directory of its own.
-pub(crate) struct Nats {
-    binary: PathBuf,
-    port: u16,
-    store: PathBuf,
-    child: Option<Child>,
-}
-
-impl Nats {
-    /// Starts one, or `None` (with the reason printed) when there is no `nats-server` and CI is
-    /// not set; with CI set, a missing server fails the test.
-    pub(crate) fn start(dir: &Path) -> Option<Nats> {
-        let Some(binary) = nats_server() else {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but there is no nats-server (scripts/test.sh installs the Debian package)"
-            );
-            eprintln!("skipping: no nats-server on PATH (apt-get install nats-server)");
-            return None;
-        };
-        let port = free_address()
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse().ok())
-            .expect("a free port");
-        let mut nats = Nats {
-            binary,
-            port,
-            store: dir.join("jetstream"),
-            child: None,
-        };
-        nats.resume();
-        Some(nats)
-    }
-
-    /// `nats://127.0.0.1:PORT`.
-    pub(crate) fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Kills the server (SIGKILL: whatever it stored on disk stays).
-    pub(crate) fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            sigkill(&mut child, "nats-server");
-        }
-    }
-
-    /// Starts the server again on the same port and store, and waits until it listens.
-    pub(crate) fn resume(&mut self) {
-        assert!(self.child.is_none(), "nats-server is already running");
-        let child = Command::new(&self.binary)
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(&self.store)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// Events the process at `base` published to the broker (its `@broker` outbox queue).
 pub(crate) async fn published_to_broker(base: &str) -> f64 {
@@ -118,14 +36,6 @@ pub(crate) async fn taken_from_broker(base: &str, subscriber: &str) -> f64 {
     .await
 }
 
-fn nats_server() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin".into(), "/usr/local/sbin".into()])
-        .map(|dir| dir.join("nats-server"))
-        .find(|candidate| candidate.is_file())
-}
-
 /// Settings every process of these tests shares: the broker, quick retries.
 fn broker_env(url: &str) -> Vec<(&'static str, String)> {
     vec![
@@ -149,7 +59,7 @@ fn with<'a>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_broker_stopped_mid_run_loses_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(mut nats) = Nats::start(dir.path()) else {
+    let Some(mut nats) = NatsServer::start(dir.path()) else {
         return;
     };
     let (main_dir, billing_dir) = (dir.path().join("main"), dir.path().join("billing"));
@@ -243,7 +153,7 @@ async fn a_billing_replica_killed_mid_run_leaves_its_events_to_the_other() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let Some(nats) = Nats::start(dir.path()) else {
+    let Some(nats) = NatsServer::start(dir.path()) else {
         return;
     };
     let env = broker_env(&nats.url());

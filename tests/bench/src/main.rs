@@ -157,8 +157,6 @@ fn main() -> anyhow::Result<()> {
             let options = scaling::Options {
                 shop: args.shop.clone(),
                 postgres: args.postgres.clone().unwrap_or_default(),
-                nats_server: scaling::find_nats_server()
-                    .context("no nats-server on PATH (apt-get install nats-server)")?,
                 replicas: args.scaling_replicas.clone(),
                 gateway_latency_ms: args.gateway_latency_ms,
                 connections: 16,

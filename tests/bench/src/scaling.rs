@@ -14,7 +14,7 @@
 //! with a gateway latency of L ms a replica captures at most 1000/L payments a second: paid/s
 //! should grow with the replicas until orders are placed no faster.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -33,8 +33,6 @@ pub struct Options {
     pub shop: PathBuf,
     /// A PostgreSQL admin URL (fresh databases are created on it).
     pub postgres: String,
-    /// The `nats-server` binary.
-    pub nats_server: PathBuf,
     /// Billing replicas of each run.
     pub replicas: Vec<usize>,
     /// Simulated payment gateway latency, ms.
@@ -104,15 +102,6 @@ impl Scaling {
     }
 }
 
-/// A `nats-server` on `PATH` (or `/usr/sbin`, where Debian puts it).
-pub fn find_nats_server() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin")])
-        .map(|dir| dir.join("nats-server"))
-        .find(|candidate| candidate.is_file())
-}
-
 /// Runs every replica count of `options`.
 pub async fn scaling(options: &Options) -> anyhow::Result<Scaling> {
     let mut runs = Vec::new();
@@ -150,34 +139,10 @@ async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> anyhow::Result<u6
     Ok(u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0))
 }
 
-fn start_nats(binary: &Path, store: &Path) -> anyhow::Result<(Process, String)> {
-    let port = free_port();
-    let process = Process::spawn(
-        binary,
-        &[
-            "-js".into(),
-            "-a".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            port.to_string(),
-            "-sd".into(),
-            store.display().to_string(),
-        ],
-        &[],
-    )?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("nats-server did not listen on {port}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Ok((process, format!("nats://127.0.0.1:{port}")))
-}
-
 async fn run(options: &Options, replicas: usize, kill_one: bool) -> anyhow::Result<Run> {
     let dir = tempfile::tempdir()?;
-    let (nats, broker) = start_nats(&options.nats_server, dir.path())?;
+    let nats = cleave::testing::NatsServer::start(dir.path()).context("no nats-server")?;
+    let broker = nats.url();
     let main_db = fresh_database("postgres", Some(&options.postgres)).await?;
     let billing_db = fresh_database("postgres", Some(&options.postgres)).await?;
     let token = "scaling-bench-token";
@@ -221,7 +186,7 @@ async fn run(options: &Options, replicas: usize, kill_one: bool) -> anyhow::Resu
     wait_healthy(&client, &base).await?;
     stock(&client, crate::write_path::Server::Shop, &base).await?;
 
-    let mut pids: Vec<u32> = vec![main.id(), nats.id()];
+    let mut pids: Vec<u32> = vec![main.id(), nats.pid().unwrap_or_default()];
     pids.extend(billing.iter().flatten().map(Process::id));
     let cpu_before: f64 = pids.iter().map(|p| cpu_us(*p).unwrap_or(0.0)).sum();
     let placed = Arc::new(AtomicU64::new(0));
@@ -271,7 +236,7 @@ async fn run(options: &Options, replicas: usize, kill_one: bool) -> anyhow::Resu
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let until_paid = started.elapsed();
-    let mut alive: Vec<u32> = vec![main.id(), nats.id()];
+    let mut alive: Vec<u32> = vec![main.id(), nats.pid().unwrap_or_default()];
     alive.extend(billing.iter().flatten().map(Process::id));
     let cpu_after: f64 = alive.iter().map(|p| cpu_us(*p).unwrap_or(0.0)).sum::<f64>() + killed_cpu;
     let billing_reader = Database::connect(billing_db.url.as_str()).await?;

@@ -27,6 +27,22 @@ async fn every_module_in_its_own_process() {
     scenarios::a_loan_moves_one_copy_and_is_counted_once(&library.client()).await;
 }
 
+/// Every module in its own process with the events through NATS JetStream (a real
+/// `nats-server`): the framework's broker transport knows nothing of the shop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_module_in_its_own_process_with_events_through_nats() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(nats) = cleave::testing::NatsServer::start(dir.path()) else {
+        return;
+    };
+    let url = nats.url();
+    let library = Library::placed_with(&[&["books"], &["loans"], &["members"]], |config| {
+        config.events.broker = Some(url.clone());
+    })
+    .await;
+    scenarios::a_loan_moves_one_copy_and_is_counted_once(&library.client()).await;
+}
+
 /// With members and books down, borrowing fails fast with 503 and moves nothing, while
 /// returning is accepted: its event waits in the outbox and is applied, once, when they are
 /// back.

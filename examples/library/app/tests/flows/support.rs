@@ -105,6 +105,11 @@ impl Library {
 
     /// One process per group of modules; together the groups host every module.
     pub(crate) async fn placed(groups: &[&[&str]]) -> Library {
+        Library::placed_with(groups, |_| {}).await
+    }
+
+    /// Like [`Library::placed`], with every process's configuration changed by `tweak`.
+    pub(crate) async fn placed_with(groups: &[&[&str]], tweak: impl Fn(&mut Config)) -> Library {
         let listeners: Vec<Listeners> = groups
             .iter()
             .map(|_| Listeners {
@@ -127,7 +132,7 @@ impl Library {
                     remote.insert(module.to_string(), vec![url]);
                 }
             }
-            let config = Config {
+            let mut config = Config {
                 remote,
                 internal_token: Some(TOKEN.to_string()),
                 extract: ExtractConfig {
@@ -137,6 +142,7 @@ impl Library {
                 },
                 ..config_for(&listeners[index], dir.path(), group)
             };
+            tweak(&mut config);
             processes.push(Process {
                 public: config.listen,
                 internal: config.internal_listen,
