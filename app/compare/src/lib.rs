@@ -11,6 +11,9 @@ pub fn application() -> anyhow::Result<Application> {
     Application::new(shop::APP.name(), shop::APP.default_config().placements)
 }
 
+/// The simulated payment gateway's latency in the scaling runs, ms.
+pub const GATEWAY_LATENCY_MS: u64 = 20;
+
 /// Orders of one unit of a product made for each scope.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Orders;
@@ -29,6 +32,15 @@ impl Workload for Orders {
             probe: "a receipt (`GET /api/orders/{id}/receipt`)".into(),
             effect: "one invoice holding one payment".into(),
         }
+    }
+
+    /// Billing's capture waits on a simulated payment gateway: 20 ms, so that a replica can
+    /// capture at most 50 payments a second and more replicas have work to share.
+    fn scaling_settings(&self) -> Vec<(String, String)> {
+        vec![(
+            "module.billing.gateway_latency_ms".into(),
+            GATEWAY_LATENCY_MS.to_string(),
+        )]
     }
 
     async fn prepare(&self, client: &Client, scope: &str) -> anyhow::Result<()> {

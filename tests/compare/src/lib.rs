@@ -29,6 +29,7 @@ pub mod docker;
 pub mod image;
 pub mod report;
 pub mod run;
+pub mod scaling;
 pub mod topology;
 pub mod workload;
 

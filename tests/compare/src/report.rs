@@ -99,6 +99,8 @@ pub struct Summary {
     pub topologies: Vec<TopologyFigures>,
     /// The baseline on the host's network over SQLite and over PostgreSQL (`--postgres`).
     pub databases: Vec<TopologyFigures>,
+    /// The fault module at several replicas behind NATS, on PostgreSQL (`--scaling-replicas`).
+    pub scaling: Option<crate::scaling::Scaling>,
     /// Each other topology against the baseline (the first).
     pub ratios: Vec<Ratios>,
     /// The published figures ours are set beside.
@@ -429,7 +431,15 @@ pub fn markdown(s: &Summary) -> String {
     let _ = writeln!(
         w,
         "Claim: a module in its own container can be given more instances without copying the \
-         rest. What one more instance costs, in memory after the load, and where the CPU goes:\n"
+         rest."
+    );
+    if let Some(scaling) = &s.scaling {
+        scaling_section(w, s, scaling);
+    }
+    let _ = writeln!(
+        w,
+        "What one more instance costs, in memory after the load, and where the CPU goes (the \
+         placements of section 1):\n"
     );
     let _ = writeln!(w, "| topology | container | memory MiB | CPU µs per {op} |");
     let _ = writeln!(w, "|---|---|---|---|");
@@ -730,6 +740,77 @@ fn charts(s: &Summary, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Section 3's measured part: the module at 1..N replicas behind NATS.
+fn scaling_section(w: &mut String, s: &Summary, scaling: &crate::scaling::Scaling) {
+    let (op, ops) = (&s.words.operation, &s.words.operations);
+    let module = &scaling.module;
+    let settings = if scaling.settings.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", with {}",
+            scaling
+                .settings
+                .iter()
+                .map(|(k, v)| format!("`{k} = {v}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let _ = writeln!(
+        w,
+        "Measured: {module} in containers of its own at several replicas{settings}, everything \
+         else in one container, both on a PostgreSQL container ({}; one database each, the \
+         replicas sharing theirs), events through a NATS JetStream container ({}; the replicas \
+         share one durable consumer). The same {} {ops} from {} clients each run; CPU over \
+         every container, PostgreSQL's and NATS's included. The last run kills one replica \
+         once the load is under way.\n",
+        scaling.services.0,
+        scaling.services.1,
+        scaling.runs.first().map_or(0, |r| r.operations),
+        s.run.concurrency
+    );
+    let _ = writeln!(
+        w,
+        "| {module} replicas | started {ops}/s | {} {ops}/s | CPU µs per {op} (all) | of which {module} | {ops} with their effect once |",
+        s.words.completed
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|");
+    for r in &scaling.runs {
+        let _ = writeln!(
+            w,
+            "| {}{} | {:.0} | {:.0} | {:.0} | {:.0} | {}/{} |",
+            r.replicas,
+            if r.killed_one { " (one killed)" } else { "" },
+            r.started_per_s,
+            r.completed_per_s,
+            r.cpu_us_per_operation,
+            r.module_cpu_us_per_operation,
+            r.effects_once,
+            r.operations
+        );
+    }
+    let plain: Vec<&crate::scaling::ScalingRun> =
+        scaling.runs.iter().filter(|r| !r.killed_one).collect();
+    if let (Some(one), Some(most)) = (plain.first(), plain.last())
+        && most.replicas > one.replicas
+    {
+        let _ = writeln!(
+            w,
+            "\n{} {ops}/s: {:.0} at {} replica(s), {:.0} at {}: {:.2}x for {:.2}x the \
+             instances of {module}, and nothing else copied. When {module} is not what the \
+             {ops} wait on, more replicas only add CPU.\n",
+            s.words.completed,
+            one.completed_per_s,
+            one.replicas,
+            most.completed_per_s,
+            most.replicas,
+            most.completed_per_s / one.completed_per_s.max(f64::MIN_POSITIVE),
+            most.replicas as f64 / one.replicas as f64
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -835,6 +916,26 @@ mod tests {
                 topology("all-separate", 2.0),
             ],
             databases: Vec::new(),
+            scaling: Some(crate::scaling::Scaling {
+                module: "billing".into(),
+                settings: vec![("module.billing.gateway_latency_ms".into(), "20".into())],
+                services: ("pg:15".into(), "nats:2".into()),
+                runs: [(1, false, 50.0), (3, false, 140.0), (3, true, 120.0)]
+                    .into_iter()
+                    .map(
+                        |(replicas, killed_one, completed_per_s)| crate::scaling::ScalingRun {
+                            replicas,
+                            killed_one,
+                            operations: 100,
+                            started_per_s: 300.0,
+                            completed_per_s,
+                            cpu_us_per_operation: 2000.0,
+                            module_cpu_us_per_operation: 500.0,
+                            effects_once: 100,
+                        },
+                    )
+                    .collect(),
+            }),
             ratios: Vec::new(),
             service_weaver: SERVICE_WEAVER,
         }
@@ -854,6 +955,9 @@ mod tests {
             "The same demo, measured 3 ways",
             "to logged p50",
             "One more instance of billing",
+            "| billing replicas |",
+            "| 3 (one killed) | 300 | 120 |",
+            "50 at 1 replica(s), 140 at 3: 2.80x for 3.00x",
         ] {
             assert!(report.contains(claim), "{claim} missing from:\n{report}");
         }

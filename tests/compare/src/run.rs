@@ -45,6 +45,11 @@ pub struct Args {
     /// Skip the fault runs.
     #[arg(long)]
     pub no_faults: bool,
+    /// Replicas of the fault module in the scaling runs (PostgreSQL and NATS containers),
+    /// comma-separated; the largest runs once more with one replica killed. Empty: no scaling
+    /// runs.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    pub scaling_replicas: Vec<usize>,
     /// A quick run that checks the comparison works (its figures mean nothing): few
     /// operations, one round, short faults.
     #[arg(long)]
@@ -76,6 +81,7 @@ impl Args {
             self.load_orders = self.load_orders.min(40);
             self.concurrency = self.concurrency.min(4);
             self.rounds = 1;
+            self.scaling_replicas.retain(|&n| n <= 2);
         }
     }
 
@@ -173,6 +179,12 @@ pub async fn compare(
         step("stopping");
         drop(topology);
     }
+    let scaling = if args.scaling_replicas.is_empty() {
+        None
+    } else {
+        let modules = layouts.first().map(Layout::modules).unwrap_or_default();
+        Some(crate::scaling::scaling(&engine, &modules, &image, &workload, args, &progress).await?)
+    };
     let databases = match &args.postgres {
         Some(admin) => databases(app, &engine, &image, &options, &workload, args, admin).await?,
         None => Vec::new(),
@@ -197,6 +209,7 @@ pub async fn compare(
         },
         topologies,
         databases,
+        scaling,
         ratios: Vec::new(),
         service_weaver: report::SERVICE_WEAVER,
     }

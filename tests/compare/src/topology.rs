@@ -54,7 +54,41 @@ pub struct Node {
     pub internal_url: String,
     /// From asking the engine to start it until its `/health` answered.
     pub time_to_ready: Duration,
-    container: ContainerAsync<GenericImage>,
+    pub(crate) container: ContainerAsync<GenericImage>,
+}
+
+impl Node {
+    /// Starts `request` as node `name` (container `<run>-<name>`) hosting `modules`, and waits
+    /// until its `/health` answers.
+    pub(crate) async fn start(
+        request: ContainerRequest<GenericImage>,
+        name: &str,
+        modules: Vec<String>,
+        http: &reqwest::Client,
+        options: &Options,
+        run: &str,
+    ) -> anyhow::Result<Node> {
+        let started = Instant::now();
+        let container = request
+            .start()
+            .await
+            .with_context(|| format!("start container {run}-{name}"))?;
+        let (public_url, internal_url) = urls(&container).await?;
+        wait_for(
+            http,
+            &format!("{public_url}/health"),
+            options.startup_timeout,
+        )
+        .await?;
+        Ok(Node {
+            name: name.to_string(),
+            modules,
+            public_url,
+            internal_url,
+            time_to_ready: started.elapsed(),
+            container,
+        })
+    }
 }
 
 /// A running topology; its containers and network go when it is dropped.
@@ -69,7 +103,10 @@ pub struct Topology {
     pub token: String,
     /// From the first container's start until every container's `/ready` answered 200.
     pub time_to_ready: Duration,
-    http: reqwest::Client,
+    /// Containers the nodes use that are not the application (a database, a broker): counted
+    /// in [`Topology::usage`], gone with the topology.
+    pub(crate) services: Vec<(String, ContainerAsync<GenericImage>)>,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Topology {
@@ -104,26 +141,7 @@ impl Topology {
                     );
                 }
             }
-            let node_started = Instant::now();
-            let container = request
-                .start()
-                .await
-                .with_context(|| format!("start container {run}-{name}"))?;
-            let (public_url, internal_url) = urls(&container).await?;
-            wait_for(
-                &http,
-                &format!("{public_url}/health"),
-                options.startup_timeout,
-            )
-            .await?;
-            nodes.push(Node {
-                name: name.clone(),
-                modules: modules.clone(),
-                public_url,
-                internal_url,
-                time_to_ready: node_started.elapsed(),
-                container,
-            });
+            nodes.push(Node::start(request, name, modules.clone(), &http, options, &run).await?);
         }
         let topology_deadline = options.startup_timeout;
         for node in &nodes {
@@ -140,6 +158,7 @@ impl Topology {
             nodes,
             token,
             time_to_ready: started.elapsed(),
+            services: Vec::new(),
             http,
         })
     }
@@ -212,6 +231,7 @@ impl Topology {
             }],
             token: String::new(),
             time_to_ready,
+            services: Vec::new(),
             http,
         })
     }
@@ -277,7 +297,8 @@ impl Topology {
         Ok(self.node_of(module).container.unpause().await?)
     }
 
-    /// CPU time and memory of every container, as the engine reports them.
+    /// CPU time and memory of every container of the nodes (then of the services, if any),
+    /// as the engine reports them.
     pub async fn usage(&self, docker: &Docker) -> anyhow::Result<Vec<(&str, Usage)>> {
         let mut all = Vec::new();
         for node in &self.nodes {
@@ -286,7 +307,22 @@ impl Topology {
                 usage(docker, node.container.id()).await?,
             ));
         }
+        for (name, container) in &self.services {
+            all.push((name.as_str(), usage(docker, container.id()).await?));
+        }
         Ok(all)
+    }
+
+    /// Kills the container of node `name` at once (no graceful shutdown: a crash).
+    pub async fn kill_node(&self, name: &str) -> anyhow::Result<()> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .with_context(|| format!("no node {name}"))?
+            .container
+            .stop_with_timeout(Some(0))
+            .await
+            .with_context(|| format!("kill the container of {name}"))
     }
 
     /// The standard error of every container (its log), for diagnosing a failure.
@@ -325,7 +361,11 @@ impl Topology {
 
 /// A container of `image` with the settings every node gets, waiting for the line the
 /// application prints when it listens; `exposed`: with its two ports mapped to the host.
-fn container(image: &AppImage, options: &Options, exposed: bool) -> ContainerRequest<GenericImage> {
+pub(crate) fn container(
+    image: &AppImage,
+    options: &Options,
+    exposed: bool,
+) -> ContainerRequest<GenericImage> {
     let app = image.app;
     let mut base = GenericImage::new(image.name.clone(), image.tag.clone());
     if exposed {

@@ -137,6 +137,13 @@ pub trait Workload: Send + Sync {
 
     /// Whether the effect of operation `id` happened exactly once.
     async fn effect_once(&self, client: &Client, id: &str) -> anyhow::Result<bool>;
+
+    /// Configuration keys (e.g. `module.billing.gateway_latency_ms`) and values the fault
+    /// module's replicas get in the scaling runs, to make its work wait like the real thing
+    /// would; none by default.
+    fn scaling_settings(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
 }
 
 /// Polls every `poll` until operation `id` completed; fails after `timeout`.

@@ -1,6 +1,7 @@
 //! The comparison runs on the library, with the library's placements and workload, at smoke
 //! scale: every placement starts in containers, every loan is counted, the faults' loans are
-//! counted once, and the report is written in the library's words.
+//! counted once, loans scales to two replicas behind NATS on PostgreSQL (one killed, nothing
+//! lost), and the report is written in the library's words.
 //!
 //! Needs Docker and the static `library` binary (`scripts/build-static.sh library`;
 //! `scripts/test.sh` builds it). Without Docker it skips with a printed reason, unless `CI`
@@ -40,6 +41,20 @@ async fn the_comparison_runs_on_the_library_with_its_own_workload() {
         }
     }
     assert_eq!(summary.ratios.len(), 2);
+    // Loans at 1 and 2 replicas behind NATS on PostgreSQL, then 2 with one killed: every
+    // accepted loan counted once.
+    let scaling = summary.scaling.as_ref().expect("the scaling runs");
+    assert_eq!(scaling.module, "loans");
+    let shape: Vec<(usize, bool)> = scaling
+        .runs
+        .iter()
+        .map(|r| (r.replicas, r.killed_one))
+        .collect();
+    assert_eq!(shape, [(1, false), (2, false), (2, true)]);
+    for run in &scaling.runs {
+        assert!(run.completed_per_s > 0.0, "{run:?}");
+        assert_eq!(run.effects_once, run.operations, "{run:?}");
+    }
     let dir = tempfile_dir();
     report::write(&summary, &dir).unwrap();
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
@@ -48,6 +63,7 @@ async fn the_comparison_runs_on_the_library_with_its_own_workload() {
         "{report}"
     );
     assert!(report.contains("to counted p50"), "{report}");
+    assert!(report.contains("| loans replicas |"), "{report}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
