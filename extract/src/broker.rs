@@ -339,15 +339,27 @@ impl EventRoute for BrokerRoute {
             .payload(body.into())
             .headers(headers)
             .message_id(envelope.id.to_string());
-        let ack = broker
+        let stored = match broker
             .inner
             .js
             .send_publish(broker.subject(&envelope.name), message)
             .await
-            .map_err(|e| DeliveryFailure::Unavailable(format!("publish to the broker: {e}")))?;
-        ack.await.map_err(|e| {
-            DeliveryFailure::Unavailable(format!("the broker did not confirm the event: {e}"))
-        })?;
+        {
+            Ok(ack) => ack.await.map_err(|e| {
+                DeliveryFailure::Unavailable(format!("the broker did not confirm the event: {e}"))
+            }),
+            Err(e) => Err(DeliveryFailure::Unavailable(format!(
+                "publish to the broker: {e}"
+            ))),
+        };
+        if stored.is_err() {
+            // The stream may be gone (a broker restarted without its store): make sure of it and
+            // of its consumers again before the next attempt.
+            if let Ok(mut r) = broker.inner.ready.lock() {
+                r.remove(publisher);
+            }
+        }
+        stored?;
         Ok(Applied::Now)
     }
 }

@@ -345,6 +345,18 @@ impl NatsServer {
         }
     }
 
+    /// Deletes the server's store while it is stopped: it comes back knowing no stream, as a
+    /// broker without persistent storage would.
+    pub fn wipe(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "stop nats-server before wiping its store"
+        );
+        if self.store.exists() {
+            std::fs::remove_dir_all(&self.store).expect("delete the JetStream store");
+        }
+    }
+
     /// Starts the server again on the same port and store, and waits until it listens.
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "nats-server is already running");

@@ -210,3 +210,56 @@ async fn a_billing_replica_killed_mid_run_leaves_its_events_to_the_other() {
     assert_eq!(status, 200, "{receipt}");
     drop(billing);
 }
+
+/// A broker that comes back without its store (no persistence) knows no stream: both sides
+/// create the stream and the consumers again, and the events published from then on flow.
+/// (What the lost store held is lost with it: give NATS a volume, as `deploy` does.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_back_without_its_store_is_set_up_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut nats) = NatsServer::start(dir.path()) else {
+        return;
+    };
+    let env = broker_env(&nats.url());
+    let (main_dir, billing_dir) = (dir.path().join("main"), dir.path().join("billing"));
+    std::fs::create_dir_all(&main_dir).unwrap();
+    std::fs::create_dir_all(&billing_dir).unwrap();
+    let billing = ShopProcess::start(
+        &billing_dir,
+        &sqlite_in(&billing_dir),
+        &with(&env, &[("SHOP_MODULES", "billing")]),
+    );
+    let rest = crate::topology::all_but("billing");
+    let main = ShopProcess::start(
+        &main_dir,
+        &sqlite_in(&main_dir),
+        &with(
+            &env,
+            &[
+                ("SHOP_MODULES", rest.as_str()),
+                ("SHOP_REMOTE__BILLING", "http://127.0.0.1:9"),
+            ],
+        ),
+    );
+    let shop = TestShop::routed(
+        main.base.clone(),
+        vec![("/api/billing".into(), billing.base.clone())],
+    );
+    shop.stock_product("SOAP", 450, 1_000).await;
+    let place = async |customer: &str| {
+        let (status, body) = shop.try_order(customer, &[("SOAP", 1)]).await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["id"].as_str().unwrap().to_string(),
+            customer.to_string(),
+        )
+    };
+    let before = vec![place("w0").await, place("w1").await];
+    shop.assert_settled_once(&before).await;
+
+    nats.stop();
+    nats.wipe();
+    nats.resume();
+    let after = vec![place("w2").await, place("w3").await, place("w4").await];
+    shop.assert_settled_once(&after).await;
+}
