@@ -56,16 +56,14 @@ fn with<'a>(
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_broker_stopped_mid_run_loses_and_doubles_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(mut nats) = NatsServer::start(dir.path()) else {
-        return;
-    };
-    let (main_dir, billing_dir) = (dir.path().join("main"), dir.path().join("billing"));
+/// The shop with billing in a process of its own, each on its SQLite file in `dir`, events
+/// through the broker at `url`; the processes (kept alive by the caller) and a client routing
+/// `/api/billing` to billing's.
+fn split_shop(dir: &std::path::Path, url: &str) -> (ShopProcess, ShopProcess, TestShop) {
+    let (main_dir, billing_dir) = (dir.join("main"), dir.join("billing"));
     std::fs::create_dir_all(&main_dir).unwrap();
     std::fs::create_dir_all(&billing_dir).unwrap();
-    let env = broker_env(&nats.url());
+    let env = broker_env(url);
     // Billing sends no requests, so with a broker it needs no route to anyone: the events it
     // publishes and those it takes all travel through NATS.
     let billing_internal = free_address();
@@ -94,6 +92,16 @@ async fn the_broker_stopped_mid_run_loses_and_doubles_nothing() {
         main.base.clone(),
         vec![("/api/billing".into(), billing.base.clone())],
     );
+    (main, billing, shop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_stopped_mid_run_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(mut nats) = NatsServer::start(dir.path()) else {
+        return;
+    };
+    let (main, billing, shop) = split_shop(dir.path(), &nats.url());
     shop.stock_product("SOAP", 450, 100_000).await;
 
     let mut accepted = Vec::new();
@@ -220,31 +228,7 @@ async fn a_broker_back_without_its_store_is_set_up_again() {
     let Some(mut nats) = NatsServer::start(dir.path()) else {
         return;
     };
-    let env = broker_env(&nats.url());
-    let (main_dir, billing_dir) = (dir.path().join("main"), dir.path().join("billing"));
-    std::fs::create_dir_all(&main_dir).unwrap();
-    std::fs::create_dir_all(&billing_dir).unwrap();
-    let billing = ShopProcess::start(
-        &billing_dir,
-        &sqlite_in(&billing_dir),
-        &with(&env, &[("SHOP_MODULES", "billing")]),
-    );
-    let rest = crate::topology::all_but("billing");
-    let main = ShopProcess::start(
-        &main_dir,
-        &sqlite_in(&main_dir),
-        &with(
-            &env,
-            &[
-                ("SHOP_MODULES", rest.as_str()),
-                ("SHOP_REMOTE__BILLING", "http://127.0.0.1:9"),
-            ],
-        ),
-    );
-    let shop = TestShop::routed(
-        main.base.clone(),
-        vec![("/api/billing".into(), billing.base.clone())],
-    );
+    let (_main, _billing, shop) = split_shop(dir.path(), &nats.url());
     shop.stock_product("SOAP", 450, 1_000).await;
     let place = async |customer: &str| {
         let (status, body) = shop.try_order(customer, &[("SOAP", 1)]).await;
