@@ -504,8 +504,7 @@ impl Consumer {
             }
             Err(failure) if failure.is_outage() => {
                 tracing::warn!(event = %envelope.id, subscriber = %self.subscriber, error = %failure, "event delivery failed; the broker redelivers it");
-                let delay = cleave::outbox::backoff_ms(&self.outbox, delivered);
-                acknowledge(&message, AckKind::Nak(Some(Duration::from_millis(delay)))).await;
+                self.retry_later(&message, delivered).await;
                 self.metrics
                     .event_deliveries(&self.subscriber, BROKER, "unavailable", 1);
             }
@@ -526,18 +525,22 @@ impl Consumer {
                         Ok(()) => acknowledge(&message, AckKind::Ack).await,
                         Err(e) => {
                             tracing::warn!(event = %envelope.id, error = %e, "cannot set the event aside; the broker redelivers it");
-                            let delay = cleave::outbox::backoff_ms(&self.outbox, delivered);
-                            acknowledge(&message, AckKind::Nak(Some(Duration::from_millis(delay))))
-                                .await;
+                            self.retry_later(&message, delivered).await;
                         }
                     }
                 } else {
                     tracing::warn!(event = %envelope.id, subscriber = %self.subscriber, attempts = delivered, error = %failure, "event refused; the broker redelivers it");
-                    let delay = cleave::outbox::backoff_ms(&self.outbox, delivered);
-                    acknowledge(&message, AckKind::Nak(Some(Duration::from_millis(delay)))).await;
+                    self.retry_later(&message, delivered).await;
                 }
             }
         }
+    }
+
+    /// Hands `message` back to the broker for redelivery after the relay's backoff for its
+    /// `delivered`th attempt.
+    async fn retry_later(&self, message: &jetstream::Message, delivered: u32) {
+        let delay = cleave::outbox::backoff_ms(&self.outbox, delivered);
+        acknowledge(message, AckKind::Nak(Some(Duration::from_millis(delay)))).await;
     }
 
     fn local_subscribes(&self, event: &str) -> bool {

@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use sea_orm::{ConnectionTrait, Database, Statement};
+use sea_orm::Database;
 use serde::Serialize;
 
 use crate::process::{Process, cpu_us, free_port, wait_healthy};
-use crate::write_path::{fresh_database, post_order, stock};
+use crate::write_path::{count, fresh_database, post_order, stock};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -129,14 +129,6 @@ fn serve_args(public: u16, internal: u16, database: &str) -> Vec<String> {
         "--database".into(),
         database.into(),
     ]
-}
-
-async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> anyhow::Result<u64> {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await?
-        .context("no count")?;
-    Ok(u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0))
 }
 
 async fn run(options: &Options, replicas: usize, kill_one: bool) -> anyhow::Result<Run> {

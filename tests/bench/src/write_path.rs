@@ -279,11 +279,13 @@ pub(crate) async fn post_order(
 }
 
 async fn count_paid(db: &sea_orm::DatabaseConnection, server: Server) -> anyhow::Result<u64> {
+    count(db, server.paid_query()).await
+}
+
+/// The number a `SELECT COUNT(*) …` query answers on `db`.
+pub(crate) async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> anyhow::Result<u64> {
     let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            server.paid_query(),
-        ))
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
         .await?
         .context("no count")?;
     Ok(u64::try_from(row.try_get_by_index::<i64>(0)?).unwrap_or(0))
