@@ -79,6 +79,15 @@ struct Inner {
     /// One signal per subscriber queue, notified when a transaction that wrote deliveries for
     /// that subscriber commits.
     signals: Mutex<HashMap<String, Arc<Notify>>>,
+    /// SQLite: the turnstile of [`Database::write`]: one writer at a time waits for the
+    /// writer connection, the others wait here, so a delivery loop
+    /// ([`Database::write_first`]) is never more than one transaction behind in its queue.
+    turnstile: Option<tokio::sync::Semaphore>,
+    /// PostgreSQL: a few connections of the delivery loops' own, so they never wait behind
+    /// the request writers for one of the pool's.
+    first: Option<DatabaseConnection>,
+    /// How long a writer waits for its turn and its connection.
+    lock_timeout: Duration,
 }
 
 /// The database of a process. Cheap to clone.
@@ -99,18 +108,28 @@ impl Database {
     /// Opens the database at `url`: `sqlite://path` (the file and its directory are created
     /// when missing), `sqlite::memory:`, or `postgres://user:pass@host/db`.
     pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, DbErr> {
-        let (writer, reader, backend, sqlite_file) = if url.starts_with("sqlite:") {
+        let lock_timeout = Duration::from_millis(options.lock_timeout_ms.max(1_000));
+        let (writer, reader, backend, sqlite_file, first) = if url.starts_with("sqlite:") {
             let (writer, reader, file) = connect_sqlite(url, options).await?;
-            (writer, reader, DbBackend::Sqlite, file)
+            (writer, reader, DbBackend::Sqlite, file, None)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let pool = PgPoolOptions::new()
-                .max_connections(options.postgres_connections.max(2))
-                .acquire_timeout(Duration::from_millis(options.lock_timeout_ms.max(1_000)))
-                .connect_with(PgConnectOptions::from_str(url).map_err(sqlx_error)?)
+            let connect = PgConnectOptions::from_str(url).map_err(sqlx_error)?;
+            let pool = |size: u32| {
+                PgPoolOptions::new()
+                    .max_connections(size)
+                    .acquire_timeout(lock_timeout)
+                    .connect_with(connect.clone())
+            };
+            let db = pool(options.postgres_connections.max(2))
                 .await
                 .map_err(sqlx_error)?;
-            let db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
-            (db.clone(), db, DbBackend::Postgres, None)
+            // A quarter as many for the delivery loops (one per subscriber queue at most).
+            let first = pool((options.postgres_connections / 4).max(2))
+                .await
+                .map_err(sqlx_error)?;
+            let db = SqlxPostgresConnector::from_sqlx_postgres_pool(db);
+            let first = SqlxPostgresConnector::from_sqlx_postgres_pool(first);
+            (db.clone(), db, DbBackend::Postgres, None, Some(first))
         } else {
             return Err(DbErr::Custom(format!(
                 "unsupported database URL `{url}`: use sqlite://PATH or postgres://USER:PASS@HOST/DB"
@@ -123,6 +142,9 @@ impl Database {
                 backend,
                 sqlite_file,
                 signals: Mutex::default(),
+                turnstile: (backend == DbBackend::Sqlite).then(|| tokio::sync::Semaphore::new(1)),
+                first,
+                lock_timeout,
             }),
         })
     }
@@ -136,20 +158,54 @@ impl Database {
     /// Opens a write transaction. On SQLite it waits for the process's one writer connection
     /// and begins `IMMEDIATE`; on PostgreSQL it is a transaction of the pool.
     ///
+    /// The event relay does not queue behind these transactions ([`Database::write_first`]):
+    /// on SQLite, writers wait for the writer connection one at a time, the others before
+    /// that queue, so the relay gets every other turn while it has work, however many
+    /// requests are writing (ADR 10); events are delivered as fast as orders come instead of
+    /// piling up in the outbox under load.
+    ///
     /// Do not call other modules while holding it: on SQLite a local callee that writes
     /// would wait for the writer this transaction holds.
     pub async fn write(&self) -> Result<Tx, DbErr> {
+        let Some(turnstile) = &self.inner.turnstile else {
+            return self.begin(&self.inner.writer).await;
+        };
+        let turn = tokio::time::timeout(self.inner.lock_timeout, turnstile.acquire())
+            .await
+            .map_err(|_| {
+                explain_writer_timeout(
+                    DbErr::Custom(format!(
+                        "timed out after {} ms waiting for the writer",
+                        self.inner.lock_timeout.as_millis()
+                    )),
+                    self.inner.backend,
+                )
+            })?;
+        let tx = self.begin(&self.inner.writer).await;
+        drop(turn);
+        tx
+    }
+
+    /// Opens a write transaction without waiting behind the writers of [`Database::write`]:
+    /// on SQLite at most one of them is ahead in the writer connection's queue, on PostgreSQL
+    /// it takes a connection of a small pool of its own. For the loops that deliver events
+    /// (the outbox relay, a broker consumer): every waiting request's effects depend on them.
+    pub async fn write_first(&self) -> Result<Tx, DbErr> {
+        self.begin(self.inner.first.as_ref().unwrap_or(&self.inner.writer))
+            .await
+    }
+
+    async fn begin(&self, connection: &DatabaseConnection) -> Result<Tx, DbErr> {
         let txn = match self.inner.backend {
             DbBackend::Sqlite => {
-                self.inner
-                    .writer
+                connection
                     .begin_with_options(TransactionOptions {
                         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                         ..Default::default()
                     })
                     .await
             }
-            _ => self.inner.writer.begin().await,
+            _ => connection.begin().await,
         }
         .map_err(|e| explain_writer_timeout(e, self.inner.backend))?;
         Ok(Tx {
@@ -227,6 +283,9 @@ impl Database {
 
     /// Closes every connection.
     pub async fn close(&self) {
+        if let Some(first) = &self.inner.first {
+            let _ = first.clone().close().await;
+        }
         let _ = self.inner.reader.clone().close().await;
         let _ = self.inner.writer.clone().close().await;
     }
@@ -586,6 +645,55 @@ mod tests {
         tx.mark_published(&["orders".to_string()]);
         tx.rollback().await.unwrap();
         assert!(!signalled(&orders), "a rollback publishes nothing");
+    }
+
+    #[tokio::test]
+    async fn a_delivery_loop_is_at_most_one_writer_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/f.db", dir.path().display());
+        let db = Database::connect(&url, &DatabaseOptions::default())
+            .await
+            .unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let took = |order: &Arc<Mutex<Vec<String>>>, who: String| {
+            order.lock().unwrap().push(who);
+        };
+        let held = db.write().await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..8 {
+            let (db, order) = (db.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let tx = db.write().await.unwrap();
+                took(&order, format!("request {i}"));
+                tx.commit().await.unwrap();
+            }));
+            // Each request writer queues before the next one comes.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (first_db, first_order) = (db.clone(), order.clone());
+        tasks.push(tokio::spawn(async move {
+            let tx = first_db.write_first().await.unwrap();
+            took(&first_order, "relay".to_string());
+            tx.commit().await.unwrap();
+        }));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        held.commit().await.unwrap();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let order = order.lock().unwrap().clone();
+        assert_eq!(order.len(), 9, "{order:?}");
+        let relay = order.iter().position(|o| o == "relay").unwrap();
+        // Eight request writers were waiting when it came: it went after at most the one
+        // that waited for the connection already.
+        assert!(
+            relay <= 1,
+            "the relay waited behind {relay} writers: {order:?}"
+        );
+        assert_eq!(
+            order[0], "request 0",
+            "the writers keep their order: {order:?}"
+        );
     }
 
     #[tokio::test]

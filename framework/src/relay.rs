@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{QueryOrder, QuerySelect};
+use sea_orm::{DbBackend, QueryOrder, QuerySelect};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -108,8 +108,9 @@ impl OutboxRelay {
     }
 
     /// Serves every subscriber's queue on the tokio runtime until the handle stops it: one task
-    /// for the subscribers hosted in this process (their deliveries share transactions), one
-    /// per subscriber in another process.
+    /// per subscriber in another process; for the subscribers hosted in this process, one task
+    /// on SQLite (their deliveries share the one writer's transactions) and one each on
+    /// PostgreSQL (their transactions run side by side).
     pub fn spawn(self) -> RelayHandle {
         let (stop, stopped) = watch::channel(false);
         let (local, remote): (Vec<String>, Vec<String>) = self
@@ -118,8 +119,14 @@ impl OutboxRelay {
             .into_iter()
             .partition(|s| self.routes.local(s).is_some());
         let mut groups: Vec<Vec<String>> = remote.into_iter().map(|s| vec![s]).collect();
-        if !local.is_empty() {
-            groups.push(local);
+        if self.db.backend() == DbBackend::Sqlite {
+            // One writer: the local queues' deliveries share its transactions.
+            if !local.is_empty() {
+                groups.push(local);
+            }
+        } else {
+            // Concurrent writers: each local queue delivers beside the others.
+            groups.extend(local.into_iter().map(|s| vec![s]));
         }
         let tasks = groups
             .into_iter()
@@ -141,17 +148,22 @@ impl OutboxRelay {
         // Woken by a commit of this process, the relay knows rows are due; after a poll it looks
         // first, cheaply, before taking the writer.
         let mut woken = false;
+        let mut behind = false;
         loop {
             if *stopped.borrow() {
                 break;
             }
-            let more = match self.pass_with(&group, !woken).await {
+            let more = match self.pass_with(&group, !woken, behind).await {
                 Ok(attempted) => attempted >= self.batch_size(),
                 Err(e) => {
                     tracing::warn!(subscribers = ?group, error = %e, "outbox relay pass failed");
                     false
                 }
             };
+            // A full batch: more rows are due than a batch takes, so the next pass does not
+            // queue behind the request writers (`Database::write_first`). Otherwise it does,
+            // and the rows that come in meanwhile make its batch.
+            behind = more;
             if more {
                 woken = true;
                 continue;
@@ -174,10 +186,15 @@ impl OutboxRelay {
     /// Delivers one batch of `subscriber`'s due rows if this relay holds (or can take) its
     /// lease; returns how many deliveries were attempted.
     pub async fn pass(&self, subscriber: &str) -> Result<usize, DbErr> {
-        self.pass_with(&[subscriber.to_string()], true).await
+        self.pass_with(&[subscriber.to_string()], true, false).await
     }
 
-    async fn pass_with(&self, group: &[String], look_first: bool) -> Result<usize, DbErr> {
+    async fn pass_with(
+        &self,
+        group: &[String],
+        look_first: bool,
+        behind: bool,
+    ) -> Result<usize, DbErr> {
         // A cheap look first, on a read connection, unless a commit just said rows are due:
         // a poll usually finds nothing.
         if look_first && due(self.db.read(), group, 1).await?.is_empty() {
@@ -185,9 +202,19 @@ impl OutboxRelay {
         }
         match group {
             [subscriber] if self.routes.local(subscriber).is_none() => {
-                self.deliver_remote(subscriber).await
+                self.deliver_remote(subscriber, behind).await
             }
-            _ => self.deliver_local(group).await,
+            _ => self.deliver_local(group, behind).await,
+        }
+    }
+
+    /// A write transaction for a pass: queued behind the request writers, unless the relay is
+    /// behind (its last batch was full).
+    async fn begin(&self, behind: bool) -> Result<Tx, DbErr> {
+        if behind {
+            self.db.write_first().await
+        } else {
+            self.db.write().await
         }
     }
 
@@ -207,8 +234,8 @@ impl OutboxRelay {
 
     /// A batch for subscribers of this process: leases, effects, inbox rows and marks in one
     /// transaction, the rows of every queue whose lease it holds in commit order.
-    async fn deliver_local(&self, group: &[String]) -> Result<usize, DbErr> {
-        let tx = self.db.write().await?;
+    async fn deliver_local(&self, group: &[String], behind: bool) -> Result<usize, DbErr> {
+        let tx = self.begin(behind).await?;
         let held = self.hold_leases(&tx, group).await?;
         if held.is_empty() {
             tx.rollback().await?;
@@ -236,7 +263,7 @@ impl OutboxRelay {
         // it all, then apply the batch again with a savepoint per event, recording the failed
         // event's failure without running it a second time.
         tx.rollback().await?;
-        let tx = self.db.write().await?;
+        let tx = self.begin(behind).await?;
         let still = self.hold_leases(&tx, &held).await?;
         if still.len() != held.len() {
             tx.rollback().await?;
@@ -267,12 +294,12 @@ impl OutboxRelay {
 
     /// A batch for a subscriber in another process: lease, deliveries over its route, then the
     /// marks (if the lease is still ours).
-    async fn deliver_remote(&self, subscriber: &str) -> Result<usize, DbErr> {
+    async fn deliver_remote(&self, subscriber: &str, behind: bool) -> Result<usize, DbErr> {
         let Some(route) = self.routes.route(subscriber) else {
             return Ok(0);
         };
         let group = [subscriber.to_string()];
-        let tx = self.db.write().await?;
+        let tx = self.begin(behind).await?;
         let held = self.hold_leases(&tx, &group).await?;
         tx.commit().await?;
         if held.is_empty() {
@@ -287,7 +314,7 @@ impl OutboxRelay {
             };
             outcomes.push(outcome);
         }
-        let tx = self.db.write().await?;
+        let tx = self.begin(behind).await?;
         if self.hold_leases(&tx, &group).await?.is_empty() {
             // Another relay took the queue over meanwhile: it will deliver these again, and
             // the subscriber's inbox will recognise them.
@@ -345,7 +372,7 @@ impl OutboxRelay {
 
     /// Gives up the leases this relay holds on `subscribers`.
     async fn release(&self, subscribers: &[String]) -> Result<(), DbErr> {
-        let tx = self.db.write().await?;
+        let tx = self.db.write_first().await?;
         lease::Entity::update_many()
             .col_expr(lease::Column::ExpiresAtMs, Expr::value(0))
             .filter(lease::Column::Subscriber.is_in(subscribers.iter().map(String::as_str)))

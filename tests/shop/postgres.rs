@@ -56,3 +56,38 @@ async fn a_kill_loses_no_event_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     kill_between_commit_and_delivery(dir.path(), &database).await;
 }
+
+/// The relay's transactions (`write_first`) do not wait for the pool the requests have
+/// exhausted: they have connections of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_does_not_wait_for_the_requests_pool_on_postgres() {
+    let Some(database) = fresh_database().await else {
+        return;
+    };
+    let options = cleave::DatabaseOptions {
+        postgres_connections: 2,
+        lock_timeout_ms: 1_000,
+        ..Default::default()
+    };
+    let db = cleave::Database::connect(&database, &options)
+        .await
+        .unwrap();
+    let held = [db.write().await.unwrap(), db.write().await.unwrap()];
+    let waited = std::time::Instant::now();
+    let blocked = db.write().await;
+    assert!(
+        blocked.is_err(),
+        "a third request writer waits for one of the pool's two connections and times out"
+    );
+    assert!(waited.elapsed() >= std::time::Duration::from_millis(900));
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), db.write_first())
+        .await
+        .expect("write_first does not wait for the exhausted pool")
+        .unwrap();
+    first.execute_unprepared("SELECT 1").await.unwrap();
+    first.commit().await.unwrap();
+    for tx in held {
+        tx.rollback().await.unwrap();
+    }
+    db.close().await;
+}

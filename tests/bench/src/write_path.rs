@@ -132,6 +132,10 @@ pub struct Case {
     pub paid_per_s_vs_placed_per_s: f64,
     /// The same for the baseline, for context.
     pub handwritten_paid_per_s_vs_placed_per_s: f64,
+    /// Shop paid/s over baseline paid/s: orders carried all the way through per second, for
+    /// context (no target). A server that places faster than it pays builds a backlog, so its
+    /// placed/s is not a rate it can keep up.
+    pub order_paid_per_s_vs_handwritten: f64,
 }
 
 /// Everything the write-path benchmark measured.
@@ -465,6 +469,7 @@ pub async fn write_path(options: &Options, scale: Scale) -> anyhow::Result<Write
                         handwritten.paid_per_s,
                         handwritten.placed_per_s,
                     ),
+                    order_paid_per_s_vs_handwritten: ratio(shop.paid_per_s, handwritten.paid_per_s),
                     shop,
                     handwritten,
                 },
