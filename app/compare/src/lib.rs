@@ -73,6 +73,10 @@ impl Workload for Orders {
         }
     }
 
+    fn start_routes(&self) -> Vec<(&'static str, &'static str)> {
+        vec![("POST", "/api/orders")]
+    }
+
     async fn completed(&self, client: &Client, id: &str) -> bool {
         matches!(client.get(&format!("/api/orders/{id}")).await,
             (200, body) if body["status"] == "paid")

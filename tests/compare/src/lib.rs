@@ -27,6 +27,7 @@ pub mod application;
 pub mod deploy;
 pub mod docker;
 pub mod image;
+pub mod prediction;
 pub mod report;
 pub mod run;
 pub mod scaling;

@@ -101,6 +101,9 @@ pub struct Summary {
     pub databases: Vec<TopologyFigures>,
     /// The fault module at several replicas behind NATS, on PostgreSQL (`--scaling-replicas`).
     pub scaling: Option<crate::scaling::Scaling>,
+    /// What `plan` predicted for each placement from the baseline's traffic, beside what was
+    /// measured (none with a single placement).
+    pub predictions: Option<crate::prediction::Predictions>,
     /// Each other topology against the baseline (the first).
     pub ratios: Vec<Ratios>,
     /// The published figures ours are set beside.
@@ -373,6 +376,10 @@ pub fn markdown(s: &Summary) -> String {
          modules, and their cost counts machines, ours CPU time and memory; the direction is the \
          same, the size grows with the number of hops."
     );
+
+    if let Some(predictions) = &s.predictions {
+        prediction_section(w, s, predictions);
+    }
 
     let _ = writeln!(w, "\n## 2. Resilience to one failing part\n");
     let _ = writeln!(
@@ -741,6 +748,55 @@ fn charts(s: &Summary, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Section 3's measured part: the module at 1..N replicas behind NATS.
+fn prediction_section(w: &mut String, s: &Summary, p: &crate::prediction::Predictions) {
+    let (op, base) = (
+        &s.words.operation,
+        s.topologies
+            .first()
+            .map_or("the baseline", |t| t.kind.as_str()),
+    );
+    let _ = writeln!(
+        w,
+        "\n### Predicted before it ran\n\nBefore each placement ran, the application's `plan` \
+         command predicted what it adds to an {op}, from {base}'s traffic (its `/metrics` \
+         after the runs above: {:.0} {ops}) and the hop cost table \"{}\". \"Start\" is the \
+         extra median latency of the starting request; CPU is the extra CPU of everything \
+         the traffic did, per {op}. Measured is the placement's figure minus {base}'s. The \
+         target is within ±{:.0} %.\n",
+        p.operations,
+        p.costs,
+        crate::prediction::TOLERANCE * 100.0,
+        ops = s.words.operations,
+    );
+    let _ = writeln!(
+        w,
+        "| placement | start predicted µs | start measured µs | error | CPU/{op} predicted µs | CPU/{op} measured µs | error |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+    let error = |e: Option<f64>| match (e, crate::prediction::within(e)) {
+        (Some(e), Some(true)) => format!("{:+.0} %", e * 100.0),
+        (Some(e), _) => format!("{:+.0} % (off)", e * 100.0),
+        (None, _) => "n/a".to_string(),
+    };
+    for x in &p.placements {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {:+.0} | {} | {:+.0} | {:+.0} | {} |",
+            x.placement,
+            x.predicted_start_p50_us
+                .map_or("n/a".to_string(), |v| format!("{v:+.0}")),
+            x.measured_start_p50_us,
+            error(x.start_error),
+            x.predicted_cpu_us,
+            x.measured_cpu_us,
+            error(x.cpu_error)
+        );
+    }
+    for note in &p.notes {
+        let _ = writeln!(w, "\n- {note}");
+    }
+}
+
 fn scaling_section(w: &mut String, s: &Summary, scaling: &crate::scaling::Scaling) {
     let (op, ops) = (&s.words.operation, &s.words.operations);
     let module = &scaling.module;
@@ -936,6 +992,20 @@ mod tests {
                     )
                     .collect(),
             }),
+            predictions: Some(crate::prediction::Predictions {
+                costs: "loopback, demo".into(),
+                operations: 225.0,
+                placements: vec![crate::prediction::Prediction {
+                    placement: "billing-extracted".into(),
+                    predicted_start_p50_us: Some(0.0),
+                    measured_start_p50_us: 12.0,
+                    predicted_cpu_us: 600.0,
+                    measured_cpu_us: 450.0,
+                    start_error: Some(-1.0),
+                    cpu_error: Some(1.0 / 3.0),
+                }],
+                notes: Vec::new(),
+            }),
             ratios: Vec::new(),
             service_weaver: SERVICE_WEAVER,
         }
@@ -958,6 +1028,8 @@ mod tests {
             "| billing replicas |",
             "| 3 (one killed) | 300 | 120 |",
             "50 at 1 replica(s), 140 at 3: 2.80x for 3.00x",
+            "Predicted before it ran",
+            "| billing-extracted | +0 | +12 | -100 % (off) | +600 | +450 | +33 % (off) |",
         ] {
             assert!(report.contains(claim), "{claim} missing from:\n{report}");
         }

@@ -13,6 +13,7 @@ use clap::Parser;
 use crate::application::{Application, Layout};
 use crate::docker;
 use crate::image::{self, AppImage, ImageSettings};
+use crate::prediction::{self, Planner, Predictions};
 use crate::report::{self, NodeFigures, Summary, TopologyFigures};
 use crate::topology::{Options, Topology};
 use crate::workload::{self, Client, Fault, FaultPlan, Workload};
@@ -50,6 +51,10 @@ pub struct Args {
     /// runs.
     #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
     pub scaling_replicas: Vec<usize>,
+    /// The hop cost table the predictions use (`plan --costs`; default: the table shipped
+    /// with the framework). `scripts/bench.sh --hop-costs` measures one.
+    #[arg(long, value_name = "FILE")]
+    pub costs: Option<PathBuf>,
     /// A quick run that checks the comparison works (its figures mean nothing): few
     /// operations, one round, short faults.
     #[arg(long)]
@@ -103,10 +108,7 @@ impl Args {
 pub async fn main(app: Application, workload: Arc<dyn Workload>) -> anyhow::Result<()> {
     let mut args = Args::parse();
     args.apply_smoke();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| image::target_dir().join("compare").join(app.name.as_str()));
+    let out = out_dir(&app, &args);
     let started = Instant::now();
     let summary = compare(&app, workload, &args).await?;
     report::write(&summary, &out)?;
@@ -130,6 +132,13 @@ pub async fn main(app: Application, workload: Arc<dyn Workload>) -> anyhow::Resu
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// Where the report goes: `--out`, or `target/compare/<app>`.
+fn out_dir(app: &Application, args: &Args) -> PathBuf {
+    args.out
+        .clone()
+        .unwrap_or_else(|| image::target_dir().join("compare").join(app.name.as_str()))
 }
 
 /// Runs the comparison of `app`'s placements (those `args` names, or all) under `workload`.
@@ -157,7 +166,15 @@ pub async fn compare(
         if image.built { ", built now" } else { "" }
     ));
     let options = Options::default();
-    let mut topologies = Vec::new();
+    let mut topologies: Vec<TopologyFigures> = Vec::new();
+    let mut planner: Option<Planner> = None;
+    let mut predictions = Predictions {
+        costs: String::new(),
+        operations: 0.0,
+        placements: Vec::new(),
+        notes: Vec::new(),
+    };
+    let traffic_dir = out_dir(app, args);
     for (index, layout) in layouts.iter().enumerate() {
         let step = |what: &str| {
             progress(&format!(
@@ -174,8 +191,56 @@ pub async fn compare(
             topology.nodes.len(),
             topology.time_to_ready.as_secs_f64()
         ));
-        topologies
-            .push(measure_or_show_logs(&engine, &mut topology, &workload, args, &step).await?);
+        // Predicted before it runs, from the baseline's traffic.
+        let planned = match &planner {
+            Some(planner) => match planner.plan(&layout.name) {
+                Ok(planned) => Some(planned),
+                Err(e) => {
+                    predictions.notes.push(format!("{}: {e:#}", layout.name));
+                    None
+                }
+            },
+            None => None,
+        };
+        let figures = measure_or_show_logs(&engine, &mut topology, &workload, args, &step).await?;
+        if index == 0 && layouts.len() > 1 {
+            if settings.binary.is_file() {
+                match Planner::from_baseline(
+                    &topology,
+                    &traffic_dir,
+                    settings.binary.clone(),
+                    args.costs.clone(),
+                    workload.start_routes(),
+                )
+                .await
+                {
+                    Ok(p) => planner = Some(p),
+                    Err(e) => predictions
+                        .notes
+                        .push(format!("no traffic from {}: {e:#}", layout.name)),
+                }
+            } else {
+                predictions.notes.push(format!(
+                    "no predictions: `plan` runs the static binary {}, which is not there",
+                    settings.binary.display()
+                ));
+            }
+        }
+        if let (Some(planned), Some(baseline)) = (planned, topologies.first()) {
+            let prediction = prediction::compare(&layout.name, &planned, baseline, &figures);
+            step(&format!(
+                "predicted +{:.0} µs start p50, +{:.0} µs CPU/{}; measured +{:.0} µs, +{:.0} µs",
+                prediction.predicted_start_p50_us.unwrap_or(f64::NAN),
+                prediction.predicted_cpu_us,
+                workload.words().operation,
+                prediction.measured_start_p50_us,
+                prediction.measured_cpu_us
+            ));
+            predictions.costs = planned.costs;
+            predictions.operations = planned.operations;
+            predictions.placements.push(prediction);
+        }
+        topologies.push(figures);
         step("stopping");
         drop(topology);
     }
@@ -210,6 +275,7 @@ pub async fn compare(
         topologies,
         databases,
         scaling,
+        predictions: (layouts.len() > 1).then_some(predictions),
         ratios: Vec::new(),
         service_weaver: report::SERVICE_WEAVER,
     }

@@ -144,6 +144,14 @@ pub trait Workload: Send + Sync {
     fn scaling_settings(&self) -> Vec<(String, String)> {
         Vec::new()
     }
+
+    /// The public routes [`Workload::start`] sends, as `(method, route pattern)` the way the
+    /// application's `/metrics` labels them (`("POST", "/api/orders")`). The comparison adds
+    /// up `plan`'s predicted extra latency of these routes and sets it beside the measured
+    /// extra start latency; none: no latency prediction.
+    fn start_routes(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
 }
 
 /// Polls every `poll` until operation `id` completed; fails after `timeout`.

@@ -92,6 +92,10 @@ impl Workload for Loans {
         }
     }
 
+    fn start_routes(&self) -> Vec<(&'static str, &'static str)> {
+        vec![("POST", "/api/members"), ("POST", "/api/loans")]
+    }
+
     async fn completed(&self, client: &Client, id: &str) -> bool {
         matches!(client.get(&format!("/api/members/{id}")).await,
             (200, body) if body["loans_total"] == 1)

@@ -55,6 +55,21 @@ async fn the_comparison_runs_on_the_library_with_its_own_workload() {
         assert!(run.completed_per_s > 0.0, "{run:?}");
         assert_eq!(run.effects_once, run.operations, "{run:?}");
     }
+    // `plan` predicted each placement from the monolith's traffic before it ran: a loan
+    // crosses at least one hop once members or loans leave.
+    let predictions = summary.predictions.as_ref().expect("the predictions");
+    assert!(predictions.notes.is_empty(), "{predictions:#?}");
+    assert!(predictions.operations > 0.0, "{predictions:#?}");
+    let placements: Vec<&str> = predictions
+        .placements
+        .iter()
+        .map(|p| p.placement.as_str())
+        .collect();
+    assert_eq!(placements, ["loans-extracted", "all-separate"]);
+    for p in &predictions.placements {
+        assert!(p.predicted_cpu_us > 0.0, "{p:?}");
+        assert!(p.predicted_start_p50_us.is_some(), "{p:?}");
+    }
     let dir = tempfile_dir();
     report::write(&summary, &dir).unwrap();
     let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
@@ -64,6 +79,7 @@ async fn the_comparison_runs_on_the_library_with_its_own_workload() {
     );
     assert!(report.contains("to counted p50"), "{report}");
     assert!(report.contains("| loans replicas |"), "{report}");
+    assert!(report.contains("Predicted before it ran"), "{report}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
