@@ -56,6 +56,11 @@ struct Args {
     /// Run only the write path and print its figures, without writing the summary.
     #[arg(long)]
     only_write_path: bool,
+    /// Run only the order flow (the shop as one process, then with billing in a second
+    /// process on loopback: CPU per order and per hop) and print its figures, without writing
+    /// the summary.
+    #[arg(long)]
+    only_order_flow: bool,
     /// Run only the soak: place this many orders through `--shop` with retention ages of a few
     /// seconds, and check through `/metrics` that the outbox and inbox stay bounded. Writes a
     /// summary with a `soak` object; exits non-zero when an order is not paid or a table
@@ -207,6 +212,11 @@ fn main() -> anyhow::Result<()> {
         if args.only_write_path {
             let figures = write_path::write_path(&write_options, scale).await?;
             println!("{}", serde_json::to_string_pretty(&figures)?);
+            return anyhow::Ok(());
+        }
+        if args.only_order_flow {
+            let flow = order_flow::order_flow(&args.shop, scale).await?;
+            println!("{}", serde_json::to_string_pretty(&flow)?);
             return anyhow::Ok(());
         }
         if args.only_remote {
