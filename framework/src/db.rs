@@ -170,7 +170,8 @@ impl Database {
         let Some(turnstile) = &self.inner.turnstile else {
             return self.begin(&self.inner.writer).await;
         };
-        let turn = tokio::time::timeout(self.inner.lock_timeout, turnstile.acquire())
+        // Held until the transaction has begun: then the next writer may queue for the writer.
+        let _turn = tokio::time::timeout(self.inner.lock_timeout, turnstile.acquire())
             .await
             .map_err(|_| {
                 explain_writer_timeout(
@@ -181,9 +182,7 @@ impl Database {
                     self.inner.backend,
                 )
             })?;
-        let tx = self.begin(&self.inner.writer).await;
-        drop(turn);
-        tx
+        self.begin(&self.inner.writer).await
     }
 
     /// Opens a write transaction without waiting behind the writers of [`Database::write`]:

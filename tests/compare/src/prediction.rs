@@ -10,8 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 use crate::report::TopologyFigures;
 use crate::topology::Topology;
@@ -131,32 +130,49 @@ impl Planner {
             self.binary.display(),
             String::from_utf8_lossy(&output.stderr)
         );
-        let plan: Value = serde_json::from_slice(&output.stdout).context("plan's JSON")?;
+        let plan: PlanJson = serde_json::from_slice(&output.stdout).context("plan's JSON")?;
         Ok(reduce(&plan, &self.start_routes))
     }
 }
 
+/// What the comparison reads of `plan --json` (`cleave_app::plan::Plan`): a field the
+/// command stops writing is an error here, not a silent zero.
+#[derive(Debug, Deserialize)]
+struct PlanJson {
+    costs: String,
+    routes: Vec<RouteJson>,
+}
+
+/// One route of [`PlanJson`] (`cleave_app::plan::RoutePlan`).
+#[derive(Debug, Deserialize)]
+struct RouteJson {
+    method: String,
+    route: String,
+    requests: f64,
+    extra_p50_us: f64,
+    extra_cpu_us: f64,
+}
+
 /// The start routes' summed extra p50, and the extra CPU of all routes per operation (the
 /// first start route's requests count the operations).
-fn reduce(plan: &Value, start_routes: &[(&str, &str)]) -> Planned {
-    let routes = plan["routes"].as_array().cloned().unwrap_or_default();
+fn reduce(plan: &PlanJson, start_routes: &[(&str, &str)]) -> Planned {
     let route = |method: &str, pattern: &str| {
-        routes
+        plan.routes
             .iter()
-            .find(|r| r["method"] == method && r["route"] == pattern)
+            .find(|r| r.method == method && r.route == pattern)
     };
-    let number = |v: &Value| v.as_f64().unwrap_or(0.0);
     let operations = start_routes
         .first()
         .and_then(|(m, p)| route(m, p))
-        .map_or(0.0, |r| number(&r["requests"]));
+        .map_or(0.0, |r| r.requests);
     let start_p50_us = start_routes
         .iter()
-        .map(|(m, p)| route(m, p).map(|r| number(&r["extra_p50_us"])))
+        .map(|(m, p)| route(m, p).map(|r| r.extra_p50_us))
         .sum::<Option<f64>>();
-    let total_cpu_us: f64 = routes
+    let total_cpu_us: f64 = plan
+        .routes
         .iter()
-        .map(|r| number(&r["extra_cpu_us"]) * number(&r["requests"]))
+        .map(|r| r.extra_cpu_us * r.requests)
         .sum();
     Planned {
         start_p50_us,
@@ -166,7 +182,7 @@ fn reduce(plan: &Value, start_routes: &[(&str, &str)]) -> Planned {
             0.0
         },
         operations,
-        costs: plan["costs"].as_str().unwrap_or_default().to_string(),
+        costs: plan.costs.clone(),
     }
 }
 
@@ -215,7 +231,7 @@ mod tests {
 
     #[test]
     fn the_cpu_of_every_route_is_spread_over_the_operations() {
-        let plan = json!({
+        let plan: PlanJson = serde_json::from_value(json!({
             "costs": "loopback",
             "routes": [
                 {"method": "POST", "route": "/api/orders", "requests": 100.0,
@@ -223,7 +239,8 @@ mod tests {
                 {"method": "GET", "route": "/api/orders/{id}", "requests": 300.0,
                  "extra_p50_us": 0.0, "extra_cpu_us": 100.0},
             ],
-        });
+        }))
+        .unwrap();
         let planned = reduce(&plan, &[("POST", "/api/orders")]);
         assert_eq!(planned.operations, 100.0);
         assert_eq!(planned.start_p50_us, Some(400.0));
@@ -232,5 +249,11 @@ mod tests {
         assert_eq!(planned.costs, "loopback");
         let unseen = reduce(&plan, &[("POST", "/api/orders"), ("POST", "/api/loans")]);
         assert_eq!(unseen.start_p50_us, None, "a start route the traffic lacks");
+        let drifted =
+            json!({"costs": "x", "routes": [{"method": "GET", "route": "/", "requests": 1.0}]});
+        assert!(
+            serde_json::from_value::<PlanJson>(drifted).is_err(),
+            "a field plan no longer writes is an error, not a zero"
+        );
     }
 }
