@@ -4,8 +4,10 @@
 # Every figure is a ratio against a baseline measured in the same run on this machine.
 # `scripts/bench.sh --smoke` is a quick check that the benchmarks work; its figures mean nothing.
 # `scripts/bench.sh --hop-costs` measures what one hop costs by message size (requests, event
-# deliveries) and the shop's idle memory, into target/bench/hop-costs.json: the table
-# `<app> plan --costs FILE` predicts extractions from on this machine.
+# deliveries through the relay, to a second process on loopback) and the shop's idle memory,
+# into target/bench/hop-costs.json: the table `<app> plan --costs FILE` predicts extractions
+# from on this machine. `scripts/bench.sh --only-order-flow [--costs FILE]` checks it: the shop
+# with billing extracted on loopback, measured beside what `shop plan` predicted.
 # `scripts/bench.sh --scaling --postgres URL` runs the shop with billing at 1, 2 and 3 replicas
 # (then 3 with one killed mid-run), events through NATS JetStream (nats-server on PATH),
 # billing's capture waiting `--gateway-latency-ms` (20): paid/s and CPU per order of each, into

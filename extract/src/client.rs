@@ -64,7 +64,7 @@ pub struct RemoteModule {
     contract: &'static Contract,
     instances: Vec<Instance>,
     next: AtomicUsize,
-    client: reqwest::Client,
+    clients: Clients,
     settings: RemoteSettings,
     /// `Bearer <token>` by sender module, computed once.
     authorizations: std::sync::RwLock<HashMap<String, Option<String>>>,
@@ -119,26 +119,80 @@ struct Answer {
     body: Vec<u8>,
 }
 
+/// The HTTP client of [`RemoteModule::new`].
+fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build()
+}
+
+/// The HTTP clients a remote module sends with.
+///
+/// hyper drives each pooled connection from a task on the runtime that opened it. A process
+/// has several runtimes: actix-web runs each worker thread on one of its own, and the relay and
+/// module tasks run on the main one. A public request served on a worker, calling a remote
+/// module over a connection another runtime opened, would wake that runtime's thread to send
+/// and be woken back by it to receive: two cross-thread wake-ups per call, in CPU and latency.
+/// So each thread gets a client (and a pool) of its own, built the same way.
+enum Clients {
+    /// The caller's client, shared by every thread ([`RemoteModule::with_client`]).
+    Shared(reqwest::Client),
+    /// One client per thread, built on a thread's first call.
+    PerThread(std::sync::RwLock<HashMap<std::thread::ThreadId, reqwest::Client>>),
+}
+
+impl Clients {
+    /// The client for a call from this thread (a cheap handle on a shared pool).
+    fn get(&self) -> reqwest::Client {
+        let by_thread = match self {
+            Clients::Shared(client) => return client.clone(),
+            Clients::PerThread(by_thread) => by_thread,
+        };
+        let thread = std::thread::current().id();
+        if let Some(client) = by_thread
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&thread)
+        {
+            return client.clone();
+        }
+        // Built once already in `RemoteModule::new`, so it does not fail here; if it ever did,
+        // the default client still sends.
+        let client = http_client().unwrap_or_default();
+        by_thread
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(thread)
+            .or_insert(client)
+            .clone()
+    }
+}
+
 impl RemoteModule {
     /// A route to `contract`'s module at `base_urls` (`http://host:port` of the internal
     /// listener of each process hosting it). `known` are the contracts this binary knows, for
-    /// the version header of the events it publishes.
+    /// the version header of the events it publishes. Each thread that calls it sends through
+    /// an HTTP client of its own (see `Clients`).
     pub fn new(
         contract: &'static Contract,
         base_urls: &[String],
         settings: RemoteSettings,
         known: &[&'static Contract],
     ) -> Result<Arc<RemoteModule>, String> {
-        let client = reqwest::Client::builder()
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| {
-                format!(
-                    "cannot build the HTTP client for `{}`: {e}",
-                    contract.module
-                )
-            })?;
-        Self::with_client(contract, base_urls, settings, known, client)
+        // Built once here to report a failure now; each thread builds its own on first use.
+        http_client().map_err(|e| {
+            format!(
+                "cannot build the HTTP client for `{}`: {e}",
+                contract.module
+            )
+        })?;
+        Self::build(
+            contract,
+            base_urls,
+            settings,
+            known,
+            Clients::PerThread(std::sync::RwLock::default()),
+        )
     }
 
     /// Like [`RemoteModule::new`], over an HTTP client the caller built (to share its
@@ -150,6 +204,22 @@ impl RemoteModule {
         settings: RemoteSettings,
         known: &[&'static Contract],
         client: reqwest::Client,
+    ) -> Result<Arc<RemoteModule>, String> {
+        Self::build(
+            contract,
+            base_urls,
+            settings,
+            known,
+            Clients::Shared(client),
+        )
+    }
+
+    fn build(
+        contract: &'static Contract,
+        base_urls: &[String],
+        settings: RemoteSettings,
+        known: &[&'static Contract],
+        clients: Clients,
     ) -> Result<Arc<RemoteModule>, String> {
         if base_urls.is_empty() {
             return Err(format!(
@@ -181,7 +251,7 @@ impl RemoteModule {
             contract_header: wire::contract_header(contract),
             instances,
             next: AtomicUsize::new(0),
-            client,
+            clients,
             settings,
             publisher_headers: known
                 .iter()
@@ -271,7 +341,8 @@ impl RemoteModule {
             )));
         };
         let mut post = self
-            .client
+            .clients
+            .get()
             .post(format!("{}{path}", instance.base))
             .timeout(self.settings.timeout)
             .header("authorization", authorization)
@@ -427,5 +498,28 @@ impl EventRoute for RemoteModule {
             200..=299 => Ok(wire::applied_from(&answer.body)),
             status => Err(self.failure_for(status, &answer.body)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_thread_sends_through_a_client_of_its_own() {
+        let clients = Clients::PerThread(std::sync::RwLock::default());
+        clients.get();
+        clients.get();
+        std::thread::scope(|s| {
+            s.spawn(|| clients.get());
+        });
+        let Clients::PerThread(by_thread) = &clients else {
+            unreachable!("built per thread")
+        };
+        assert_eq!(
+            by_thread.read().unwrap().len(),
+            2,
+            "one client for this thread, one for the other"
+        );
     }
 }

@@ -127,6 +127,18 @@ impl Harness {
         self
     }
 
+    /// Delivers `event` to `subscriber` through `route` (a module hosted elsewhere, e.g. a
+    /// `cleave_extract::RemoteModule`), with the relay, as a placement would.
+    pub fn subscriber_route(
+        mut self,
+        event: &str,
+        subscriber: &str,
+        route: Arc<dyn EventRoute>,
+    ) -> Self {
+        self.wiring.events.subscriber(event, subscriber, route);
+        self
+    }
+
     /// Gives the hosted module `module` these settings, as `[module.<module>]` would.
     pub fn module_settings(mut self, module: &str, settings: serde_json::Value) -> Self {
         let value = figment::value::Value::serialize(settings).expect("settings serialize");
@@ -136,13 +148,15 @@ impl Harness {
     }
 
     /// Subscribes a stub module called `subscriber` to `E` and records what it receives.
-    pub fn record<E: Event>(mut self, subscriber: &str) -> (Self, Recorder<E>) {
+    pub fn record<E: Event>(self, subscriber: &str) -> (Self, Recorder<E>) {
         let events = Arc::new(Mutex::new(Vec::new()));
         let route = Arc::new(RecordingRoute {
             events: events.clone(),
         });
-        self.wiring.events.subscriber(E::NAME, subscriber, route);
-        (self, Recorder { events })
+        (
+            self.subscriber_route(E::NAME, subscriber, route),
+            Recorder { events },
+        )
     }
 
     /// Creates the database, migrates, registers and starts the relay.

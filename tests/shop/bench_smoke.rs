@@ -20,17 +20,20 @@ async fn every_benchmark_runs_and_reports_its_figures() {
     let events = outbox::outbox(Scale::Smoke).await;
     positive("outbox events/s", events.outbox_events_per_s);
     positive("outbox ratio", events.outbox_vs_plain_inserts);
-    let flow = order_flow::order_flow(Path::new(env!("CARGO_BIN_EXE_shop")), Scale::Smoke)
+    let flow = order_flow::order_flow(Path::new(env!("CARGO_BIN_EXE_shop")), Scale::Smoke, None)
         .await
         .expect("the order-flow benchmark runs");
     positive("monolith cpu", flow.monolith_cpu_us);
     positive("extracted cpu", flow.extracted_cpu_us);
+    // From the monolith's own traffic, `plan` sees the order's events cross.
+    positive("predicted extra cpu", flow.predicted_extra_cpu_us);
 }
 
 /// The hop cost table runs, and what it writes is what `plan --costs` reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hop_cost_table_is_what_plan_reads() {
-    let table = hops::measure(Scale::Smoke, Some(Path::new(env!("CARGO_BIN_EXE_shop"))))
+    let shop = Path::new(env!("CARGO_BIN_EXE_shop"));
+    let table = hops::measure(Scale::Smoke, Some(shop), hops::FarSide::Here)
         .await
         .expect("the hop costs are measured");
     let costs = cleave_app::plan::HopCosts::from_json(&serde_json::to_string(&table).unwrap())

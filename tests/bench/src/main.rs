@@ -27,12 +27,16 @@ struct Args {
     /// profiling it, e.g. under `perf record`).
     #[arg(long)]
     only_remote: bool,
-    /// Run only the hop costs: what a request and an event delivery cost over the network
-    /// against in-process, by message size, and the idle memory of `--shop` (any application
-    /// built on cleave). Writes the table `plan --costs` reads (default
-    /// `target/bench/hop-costs.json`).
+    /// Run only the hop costs: what a request and an event (through the relay) cost over the
+    /// network, to a process of their own on loopback, against in-process, by message size;
+    /// and the idle memory of `--shop` (any application built on cleave). Writes the table
+    /// `plan --costs` reads (default `target/bench/hop-costs.json`).
     #[arg(long)]
     hop_costs: bool,
+    /// Serve the receiving side of the hop costs at this address until killed (started by
+    /// `--hop-costs` in a process of its own).
+    #[arg(long, hide = true, value_name = "ADDRESS")]
+    hop_far_side: Option<String>,
     /// Run only the in-process benchmark and print its figures, without writing the summary
     /// (for trying changes to the bus's hot path).
     #[arg(long)]
@@ -61,6 +65,10 @@ struct Args {
     /// the summary.
     #[arg(long)]
     only_order_flow: bool,
+    /// The hop cost table the order flow's prediction uses (`plan --costs`; default: the
+    /// table shipped in the shop).
+    #[arg(long, value_name = "FILE")]
+    costs: Option<PathBuf>,
     /// Run only the soak: place this many orders through `--shop` with retention ages of a few
     /// seconds, and check through `/metrics` that the outbox and inbox stay bounded. Writes a
     /// summary with a `soak` object; exits non-zero when an order is not paid or a table
@@ -175,6 +183,9 @@ fn main() -> anyhow::Result<()> {
             eprintln!("wrote {}", out.display());
             return anyhow::Ok(());
         }
+        if let Some(address) = &args.hop_far_side {
+            return hops::serve_far_side(address).await;
+        }
         if args.hop_costs {
             let out = args
                 .out
@@ -187,7 +198,8 @@ fn main() -> anyhow::Result<()> {
                     args.shop.display()
                 );
             }
-            let table = hops::measure(scale, binary).await?;
+            let this = std::env::current_exe()?;
+            let table = hops::measure(scale, binary, hops::FarSide::Process(&this)).await?;
             write_summary(&out, &serde_json::to_value(&table)?)?;
             println!("{}", serde_json::to_string_pretty(&table)?);
             eprintln!("wrote {}", out.display());
@@ -215,7 +227,7 @@ fn main() -> anyhow::Result<()> {
             return anyhow::Ok(());
         }
         if args.only_order_flow {
-            let flow = order_flow::order_flow(&args.shop, scale).await?;
+            let flow = order_flow::order_flow(&args.shop, scale, args.costs.as_deref()).await?;
             println!("{}", serde_json::to_string_pretty(&flow)?);
             return anyhow::Ok(());
         }
@@ -248,7 +260,7 @@ fn main() -> anyhow::Result<()> {
             "[4/5] order flow CPU: monolith vs billing extracted ({}) …",
             args.shop.display()
         );
-        let flow = order_flow::order_flow(&args.shop, scale).await?;
+        let flow = order_flow::order_flow(&args.shop, scale, args.costs.as_deref()).await?;
         eprintln!(
             "      {} µs vs {} µs per order, {} µs per hop",
             flow.monolith_cpu_us, flow.extracted_cpu_us, flow.cpu_us_per_hop

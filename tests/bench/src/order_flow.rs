@@ -1,5 +1,8 @@
 //! What the network costs a whole order: CPU time per placed-and-paid order of the real `shop`
-//! binary as one process, and with billing extracted into a second process on loopback.
+//! binary as one process, and with billing extracted into a second process on loopback; and
+//! what the shop's own `plan` predicted that extraction would add, from the monolith's
+//! traffic (its `/metrics` after the run), so the hop cost table is checked without
+//! containers.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,10 +27,19 @@ pub struct OrderFlow {
     pub monolith_cpu_us: f64,
     /// CPU µs per order, both processes with billing extracted.
     pub extracted_cpu_us: f64,
+    /// Of which the process hosting billing, µs per order.
+    pub extracted_billing_cpu_us: f64,
     /// `(extracted - monolith) / HOPS_PER_ORDER`: CPU µs one network hop costs.
     pub cpu_us_per_hop: f64,
     /// `extracted / monolith`.
     pub extracted_vs_monolith_cpu: f64,
+    /// What `shop plan --placement billing-extracted` predicted an order would cost more, from
+    /// the monolith's traffic: `POST /api/orders`'s extra CPU per request, µs.
+    pub predicted_extra_cpu_us: f64,
+    /// Measured: `extracted_cpu_us - monolith_cpu_us`.
+    pub measured_extra_cpu_us: f64,
+    /// `(predicted - measured) / measured`.
+    pub prediction_error: f64,
     /// Wall-clock seconds of each run (context only).
     pub monolith_wall_s: f64,
     /// Wall-clock seconds of each run (context only).
@@ -49,14 +61,14 @@ fn database_in(dir: &Path, name: &str) -> String {
 }
 
 /// Places `orders` orders through `base` (8 at a time) and waits until all are paid; returns
-/// the CPU µs the processes spent on it and the wall time.
+/// the CPU µs each of the processes spent on it and the wall time.
 async fn drive(
     client: &reqwest::Client,
     base: &str,
     billing_base: &str,
     pids: &[u32],
     orders: u64,
-) -> anyhow::Result<(f64, Duration)> {
+) -> anyhow::Result<(Vec<f64>, Duration)> {
     let post = |path: &str, body: Value| client.post(format!("{base}{path}")).json(&body).send();
     post(
         "/api/catalog/products",
@@ -70,10 +82,12 @@ async fn drive(
         .send()
         .await?
         .error_for_status()?;
-    let before: f64 = pids
-        .iter()
-        .map(|p| cpu_us(*p))
-        .sum::<anyhow::Result<f64>>()?;
+    let cpu = || {
+        pids.iter()
+            .map(|p| cpu_us(*p))
+            .collect::<anyhow::Result<Vec<f64>>>()
+    };
+    let before = cpu()?;
     let started = Instant::now();
     let mut ids = Vec::new();
     for chunk in (0..orders).collect::<Vec<_>>().chunks(8) {
@@ -112,10 +126,7 @@ async fn drive(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let after: f64 = pids
-        .iter()
-        .map(|p| cpu_us(*p))
-        .sum::<anyhow::Result<f64>>()?;
+    let spent = cpu()?.iter().zip(&before).map(|(a, b)| a - b).collect();
     let wall = started.elapsed();
     // Not measured: every order paid, each with exactly one invoice.
     for id in &ids {
@@ -138,11 +149,48 @@ async fn drive(
             bail!("order {id} does not have exactly one invoice: {invoices}");
         }
     }
-    Ok((after - before, wall))
+    Ok((spent, wall))
 }
 
-/// Runs both topologies with the `shop` binary at `shop`.
-pub async fn order_flow(shop: &Path, scale: Scale) -> anyhow::Result<OrderFlow> {
+/// `shop plan --placement billing-extracted` on `traffic` (with the cost table `costs`, or the
+/// shipped one): the extra CPU per `POST /api/orders`, µs.
+fn predicted_extra_cpu(shop: &Path, traffic: &Path, costs: Option<&Path>) -> anyhow::Result<f64> {
+    let mut command = std::process::Command::new(shop);
+    command.args([
+        "plan",
+        "--placement",
+        "billing-extracted",
+        "--json",
+        "--traffic",
+    ]);
+    command.arg(traffic);
+    if let Some(costs) = costs {
+        command.arg("--costs").arg(costs);
+    }
+    let output = command.output().context("run shop plan")?;
+    if !output.status.success() {
+        bail!(
+            "shop plan failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let plan: Value = serde_json::from_slice(&output.stdout).context("plan's JSON")?;
+    plan["routes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["method"] == "POST" && r["route"] == "/api/orders")
+        .and_then(|r| r["extra_cpu_us"].as_f64())
+        .context("plan has no `extra_cpu_us` for POST /api/orders")
+}
+
+/// Runs both topologies with the `shop` binary at `shop`; `costs` is the hop cost table the
+/// prediction uses (the shipped one when `None`).
+pub async fn order_flow(
+    shop: &Path,
+    scale: Scale,
+    costs: Option<&Path>,
+) -> anyhow::Result<OrderFlow> {
     // Each topology's databases live in a scratch directory of its own.
     let shop = &shop
         .canonicalize()
@@ -163,6 +211,16 @@ pub async fn order_flow(shop: &Path, scale: Scale) -> anyhow::Result<OrderFlow> 
     let base = format!("http://127.0.0.1:{public}");
     wait_healthy(&client, &base).await?;
     let (mono_cpu, mono_wall) = drive(&client, &base, &base, &[mono.id()], orders).await?;
+    let traffic = dir.path().join("monolith-traffic.prom");
+    let page = client
+        .get(format!("http://127.0.0.1:{internal}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    std::fs::write(&traffic, page)?;
+    let predicted_extra_cpu_us = predicted_extra_cpu(shop, &traffic, costs)?.round();
     drop(mono);
 
     let dir = tempfile::tempdir()?;
@@ -204,14 +262,21 @@ pub async fn order_flow(shop: &Path, scale: Scale) -> anyhow::Result<OrderFlow> 
     drop((main, billing));
 
     let per_order = |cpu: f64| (cpu / orders as f64).round();
-    let monolith_cpu_us = per_order(mono_cpu);
-    let extracted_cpu_us = per_order(extracted_cpu);
+    let monolith_cpu_us = per_order(mono_cpu.iter().sum());
+    let extracted_cpu_us = per_order(extracted_cpu.iter().sum());
     Ok(OrderFlow {
         orders,
         monolith_cpu_us,
         extracted_cpu_us,
+        extracted_billing_cpu_us: per_order(extracted_cpu[1]),
         cpu_us_per_hop: ((extracted_cpu_us - monolith_cpu_us) / HOPS_PER_ORDER).round(),
         extracted_vs_monolith_cpu: crate::stats::ratio(extracted_cpu_us, monolith_cpu_us),
+        predicted_extra_cpu_us,
+        measured_extra_cpu_us: extracted_cpu_us - monolith_cpu_us,
+        prediction_error: crate::stats::ratio(
+            predicted_extra_cpu_us - (extracted_cpu_us - monolith_cpu_us),
+            extracted_cpu_us - monolith_cpu_us,
+        ),
         monolith_wall_s: mono_wall.as_secs_f64(),
         extracted_wall_s: extracted_wall.as_secs_f64(),
     })
