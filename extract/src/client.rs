@@ -133,20 +133,35 @@ fn http_client() -> reqwest::Result<reqwest::Client> {
 /// module tasks run on the main one. A public request served on a worker, calling a remote
 /// module over a connection another runtime opened, would wake that runtime's thread to send
 /// and be woken back by it to receive: two cross-thread wake-ups per call, in CPU and latency.
-/// So each thread gets a client (and a pool) of its own, built the same way.
+/// So each thread gets a client (and a pool) of its own, built the same way, up to
+/// [`THREAD_CLIENTS`] threads; calls from further threads (short-lived blocking threads, say)
+/// share one client instead of growing the table without bound.
 enum Clients {
     /// The caller's client, shared by every thread ([`RemoteModule::with_client`]).
     Shared(reqwest::Client),
-    /// One client per thread, built on a thread's first call.
-    PerThread(std::sync::RwLock<HashMap<std::thread::ThreadId, reqwest::Client>>),
+    /// One client per thread, built on a thread's first call, and the one the rest share.
+    PerThread {
+        by_thread: std::sync::RwLock<HashMap<std::thread::ThreadId, reqwest::Client>>,
+        rest: reqwest::Client,
+    },
 }
 
+/// Threads that get an HTTP client of their own (a process's worker threads are a handful).
+const THREAD_CLIENTS: usize = 64;
+
 impl Clients {
+    fn per_thread(rest: reqwest::Client) -> Clients {
+        Clients::PerThread {
+            by_thread: std::sync::RwLock::default(),
+            rest,
+        }
+    }
+
     /// The client for a call from this thread (a cheap handle on a shared pool).
     fn get(&self) -> reqwest::Client {
-        let by_thread = match self {
+        let (by_thread, rest) = match self {
             Clients::Shared(client) => return client.clone(),
-            Clients::PerThread(by_thread) => by_thread,
+            Clients::PerThread { by_thread, rest } => (by_thread, rest),
         };
         let thread = std::thread::current().id();
         if let Some(client) = by_thread
@@ -156,15 +171,13 @@ impl Clients {
         {
             return client.clone();
         }
-        // Built once already in `RemoteModule::new`, so it does not fail here; if it ever did,
-        // the default client still sends.
-        let client = http_client().unwrap_or_default();
-        by_thread
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(thread)
-            .or_insert(client)
-            .clone()
+        let mut by_thread = by_thread.write().unwrap_or_else(|e| e.into_inner());
+        if by_thread.len() >= THREAD_CLIENTS {
+            return rest.clone();
+        }
+        // `rest` was built the same way, so this does not fail; if it ever did, share `rest`.
+        let client = http_client().unwrap_or_else(|_| rest.clone());
+        by_thread.entry(thread).or_insert(client).clone()
     }
 }
 
@@ -179,8 +192,7 @@ impl RemoteModule {
         settings: RemoteSettings,
         known: &[&'static Contract],
     ) -> Result<Arc<RemoteModule>, String> {
-        // Built once here to report a failure now; each thread builds its own on first use.
-        http_client().map_err(|e| {
+        let rest = http_client().map_err(|e| {
             format!(
                 "cannot build the HTTP client for `{}`: {e}",
                 contract.module
@@ -191,7 +203,7 @@ impl RemoteModule {
             base_urls,
             settings,
             known,
-            Clients::PerThread(std::sync::RwLock::default()),
+            Clients::per_thread(rest),
         )
     }
 
@@ -506,20 +518,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_thread_sends_through_a_client_of_its_own() {
-        let clients = Clients::PerThread(std::sync::RwLock::default());
+    fn each_thread_sends_through_a_client_of_its_own_up_to_a_bound() {
+        let clients = Clients::per_thread(http_client().unwrap());
+        let Clients::PerThread { by_thread, .. } = &clients else {
+            unreachable!("built per thread")
+        };
+        let entries = || by_thread.read().unwrap().len();
         clients.get();
         clients.get();
+        assert_eq!(
+            entries(),
+            1,
+            "one client for this thread, however many calls"
+        );
         std::thread::scope(|s| {
             s.spawn(|| clients.get());
         });
-        let Clients::PerThread(by_thread) = &clients else {
-            unreachable!("built per thread")
-        };
+        assert_eq!(entries(), 2, "and one for the other thread");
+        for _ in 0..THREAD_CLIENTS + 10 {
+            std::thread::scope(|s| {
+                s.spawn(|| clients.get());
+            });
+        }
         assert_eq!(
-            by_thread.read().unwrap().len(),
-            2,
-            "one client for this thread, one for the other"
+            entries(),
+            THREAD_CLIENTS,
+            "threads beyond the bound share one client"
         );
     }
 }
