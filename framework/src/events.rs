@@ -140,12 +140,7 @@ impl LocalEventRoute {
         tx: &Tx,
         envelope: &EventEnvelope,
     ) -> Result<Applied, DeliveryFailure> {
-        let handler = self.handlers.get(&envelope.name).ok_or_else(|| {
-            DeliveryFailure::BadPayload(format!(
-                "module `{}` does not subscribe to `{}`",
-                self.module, envelope.name
-            ))
-        })?;
+        self.handler(envelope)?;
         // The inbox row goes first: it tells whether this subscriber already applied the event.
         if !outbox::record_in_inbox(tx, self.module, envelope.id)
             .await
@@ -154,6 +149,29 @@ impl LocalEventRoute {
             tracing::debug!(event = %envelope.id, subscriber = self.module, "already applied");
             return Ok(Applied::Before);
         }
+        self.apply_recorded(tx, envelope).await
+    }
+
+    fn handler(
+        &self,
+        envelope: &EventEnvelope,
+    ) -> Result<&Arc<dyn ErasedSubscriber>, DeliveryFailure> {
+        self.handlers.get(&envelope.name).ok_or_else(|| {
+            DeliveryFailure::BadPayload(format!(
+                "module `{}` does not subscribe to `{}`",
+                self.module, envelope.name
+            ))
+        })
+    }
+
+    /// Applies `envelope` inside `tx` whose inbox row the caller has just recorded (the relay
+    /// records a batch's rows in one statement): runs the subscriber.
+    pub(crate) async fn apply_recorded(
+        &self,
+        tx: &Tx,
+        envelope: &EventEnvelope,
+    ) -> Result<Applied, DeliveryFailure> {
+        let handler = self.handler(envelope)?;
         let (applied, caused) = crate::traffic::scope(handler.apply(tx, envelope)).await;
         applied?;
         if let Some(metrics) = &self.metrics {

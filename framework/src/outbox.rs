@@ -8,7 +8,7 @@
 //! (`cleave_inbox`, keyed by subscriber and event id) turns that redelivery into a no-op.
 
 use sea_orm::entity::prelude::*;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{ActiveValue::Set, PaginatorTrait, QueryOrder, QuerySelect};
 use serde::Serialize;
 
@@ -210,6 +210,47 @@ pub(crate) async fn record_in_inbox(
     Ok(inserted == 1)
 }
 
+/// Records in the inbox, in one statement, that each `(subscriber, event id)` of a relay batch
+/// (ids as the outbox stores them) is being applied; returns the ones that were not there (the others were applied before).
+///
+/// The list is padded to a power of two by repeating its last entry (a repeat conflicts with
+/// itself and is skipped), so the statement's text takes one of a few shapes and stays in the
+/// connection's prepared-statement cache, as the relay's marks do.
+pub(crate) async fn record_batch_in_inbox(
+    txn: &impl ConnectionTrait,
+    entries: &[(&str, &str)],
+) -> Result<std::collections::HashSet<(String, String)>, DbErr> {
+    let mut new = std::collections::HashSet::new();
+    let Some(&last) = entries.last() else {
+        return Ok(new);
+    };
+    let now = now_ms();
+    let mut insert = Query::insert();
+    insert.into_table(inbox::Entity).columns([
+        inbox::Column::Subscriber,
+        inbox::Column::EventId,
+        inbox::Column::AppliedAtMs,
+    ]);
+    let padding = std::iter::repeat_n(last, entries.len().next_power_of_two() - entries.len());
+    for (subscriber, event_id) in entries.iter().copied().chain(padding) {
+        insert.values_panic([subscriber.into(), event_id.into(), now.into()]);
+    }
+    insert
+        .on_conflict(
+            OnConflict::columns([inbox::Column::Subscriber, inbox::Column::EventId])
+                .do_nothing()
+                .to_owned(),
+        )
+        .returning(Query::returning().columns([inbox::Column::Subscriber, inbox::Column::EventId]));
+    for row in txn.query_all(&insert).await? {
+        new.insert((
+            row.try_get::<String>("", "subscriber")?,
+            row.try_get::<String>("", "event_id")?,
+        ));
+    }
+    Ok(new)
+}
+
 /// Delay before attempt number `attempts + 1`, given `attempts` failed ones.
 pub fn backoff_ms(config: &OutboxConfig, attempts: u32) -> u64 {
     // Computed by hand rather than with a retry crate: the schedule is stored in the database
@@ -360,5 +401,39 @@ mod tests {
         let delays: Vec<u64> = (1..=6).map(|a| backoff_ms(&config, a)).collect();
         assert_eq!(delays, vec![100, 200, 400, 800, 1_000, 1_000]);
         assert_eq!(backoff_ms(&config, u32::MAX), 1_000);
+    }
+
+    #[tokio::test]
+    async fn a_batch_records_only_what_was_not_applied_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/inbox.db?mode=rwc", dir.path().display());
+        let db = crate::db::Database::connect(&url, &crate::db::DatabaseOptions::default())
+            .await
+            .unwrap();
+        crate::migrate::migrate(&db, &[]).await.unwrap();
+        let (a, b, c) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let tx = db.write().await.unwrap();
+        assert!(record_in_inbox(&tx, "billing", a).await.unwrap());
+        let (a, b, c) = (a.to_string(), b.to_string(), c.to_string());
+        // `a` was applied before by billing; `b` comes twice; five entries are padded to eight.
+        let new = record_batch_in_inbox(
+            &tx,
+            &[
+                ("billing", &a),
+                ("billing", &b),
+                ("billing", &b),
+                ("orders", &a),
+                ("orders", &c),
+            ],
+        )
+        .await
+        .unwrap();
+        let key = |s: &str, id: &str| (s.to_string(), id.to_string());
+        let expected: std::collections::HashSet<_> =
+            [key("billing", &b), key("orders", &a), key("orders", &c)].into();
+        assert_eq!(new, expected);
+        assert!(record_batch_in_inbox(&tx, &[]).await.unwrap().is_empty());
+        tx.commit().await.unwrap();
+        assert_eq!(inbox_entries(db.read()).await.unwrap(), 4);
     }
 }

@@ -10,14 +10,14 @@
 //! after the ones behind it (ADR 11).
 //!
 //! A pass takes a bounded batch. For a subscriber hosted in this process, the batch is applied
-//! in **one transaction**: the lease renewal, every event's inbox row and effects, and the
-//! delivered marks commit together, so a crash leaves either all of it or none (should one
-//! event fail, the batch is rolled back and applied again with a savepoint per event, so the
-//! failure stays with its event and the others are delivered). For a remote subscriber the events go over the network one
-//! by one and the marks commit after. The relay wakes when a transaction that published events
+//! in **one transaction**: the lease renewal, every event's inbox row (all recorded in one
+//! statement) and effects, and the delivered marks commit together, so a crash leaves either
+//! all of it or none (should one event fail, the batch is rolled back and applied again with a
+//! savepoint per event, so the failure stays with its event and the others are delivered). For
+//! a remote subscriber the events go over the network one by one and the marks commit after. The relay wakes when a transaction that published events
 //! commits, and polls now and then for retries and for events committed by other processes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -232,6 +232,34 @@ impl OutboxRelay {
         }
     }
 
+    /// Like [`Self::apply`], for a row whose inbox entry the batch recorded: runs the
+    /// subscriber if the entry is in `new` (taking it out, so a repeat of the row in the same
+    /// batch counts as applied before), else reports it applied before.
+    async fn apply_recorded(
+        &self,
+        tx: &Tx,
+        row: &entry::Model,
+        new: &mut HashSet<(String, String)>,
+    ) -> Outcome {
+        let Some(local) = self.routes.local(&row.subscriber) else {
+            return Err(DeliveryFailure::Unavailable(format!(
+                "subscriber `{}` is not hosted here",
+                row.subscriber
+            )));
+        };
+        let envelope = row.envelope()?;
+        let fresh = new.remove(&(row.subscriber.clone(), row.event_id.clone()));
+        let work = async {
+            if fresh {
+                local.apply_recorded(tx, &envelope).await
+            } else {
+                tracing::debug!(event = %envelope.id, subscriber = %row.subscriber, "already applied");
+                Ok(Applied::Before)
+            }
+        };
+        traced(row, &envelope, LOCAL, work).await
+    }
+
     /// A batch for subscribers of this process: leases, effects, inbox rows and marks in one
     /// transaction, the rows of every queue whose lease it holds in commit order.
     async fn deliver_local(&self, group: &[String], behind: bool) -> Result<usize, DbErr> {
@@ -242,10 +270,16 @@ impl OutboxRelay {
             return Ok(0);
         }
         let rows = due(&tx, &held, self.batch_size()).await?;
+        // The batch's inbox rows in one statement: what it did not insert was applied before.
+        let keys: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.subscriber.as_str(), r.event_id.as_str()))
+            .collect();
+        let mut new = outbox::record_batch_in_inbox(&tx, &keys).await?;
         let mut outcomes = Vec::with_capacity(rows.len());
         let mut failure = None;
         for (i, row) in rows.iter().enumerate() {
-            match self.apply(&tx, row).await {
+            match self.apply_recorded(&tx, row, &mut new).await {
                 Ok(applied) => outcomes.push(Ok(applied)),
                 Err(e) => {
                     failure = Some((i, e));
