@@ -14,8 +14,9 @@
 //! statement) and effects, and the delivered marks commit together, so a crash leaves either
 //! all of it or none (should one event fail, the batch is rolled back and applied again with a
 //! savepoint per event, so the failure stays with its event and the others are delivered). For
-//! a remote subscriber the events go over the network one by one and the marks commit after. The relay wakes when a transaction that published events
-//! commits, and polls now and then for retries and for events committed by other processes.
+//! a remote subscriber the events go over the network one by one and the marks commit after.
+//! The relay wakes when a transaction that published events commits, and polls now and then
+//! for retries and for events committed by other processes.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
