@@ -140,38 +140,35 @@ impl LocalEventRoute {
         tx: &Tx,
         envelope: &EventEnvelope,
     ) -> Result<Applied, DeliveryFailure> {
-        self.handler(envelope)?;
-        // The inbox row goes first: it tells whether this subscriber already applied the event.
-        if !outbox::record_in_inbox(tx, self.module, envelope.id)
-            .await
-            .map_err(database_failure)?
-        {
-            tracing::debug!(event = %envelope.id, subscriber = self.module, "already applied");
-            return Ok(Applied::Before);
-        }
-        self.apply_recorded(tx, envelope).await
+        self.apply_recorded(tx, envelope, None).await
     }
 
-    fn handler(
-        &self,
-        envelope: &EventEnvelope,
-    ) -> Result<&Arc<dyn ErasedSubscriber>, DeliveryFailure> {
-        self.handlers.get(&envelope.name).ok_or_else(|| {
-            DeliveryFailure::BadPayload(format!(
-                "module `{}` does not subscribe to `{}`",
-                self.module, envelope.name
-            ))
-        })
-    }
-
-    /// Applies `envelope` inside `tx` whose inbox row the caller has just recorded (the relay
-    /// records a batch's rows in one statement): runs the subscriber.
+    /// Like [`LocalEventRoute::apply_in`]; with `recorded`, the caller has already recorded
+    /// the inbox row (the relay records a batch's rows in one statement), and `recorded` says
+    /// whether it was new.
     pub(crate) async fn apply_recorded(
         &self,
         tx: &Tx,
         envelope: &EventEnvelope,
+        recorded: Option<bool>,
     ) -> Result<Applied, DeliveryFailure> {
-        let handler = self.handler(envelope)?;
+        let handler = self.handlers.get(&envelope.name).ok_or_else(|| {
+            DeliveryFailure::BadPayload(format!(
+                "module `{}` does not subscribe to `{}`",
+                self.module, envelope.name
+            ))
+        })?;
+        // The inbox row goes first: it tells whether this subscriber already applied the event.
+        let new = match recorded {
+            Some(new) => new,
+            None => outbox::record_in_inbox(tx, self.module, envelope.id)
+                .await
+                .map_err(database_failure)?,
+        };
+        if !new {
+            tracing::debug!(event = %envelope.id, subscriber = self.module, "already applied");
+            return Ok(Applied::Before);
+        }
         let (applied, caused) = crate::traffic::scope(handler.apply(tx, envelope)).await;
         applied?;
         if let Some(metrics) = &self.metrics {

@@ -194,24 +194,15 @@ pub(crate) async fn record_in_inbox(
     subscriber: &str,
     event_id: Uuid,
 ) -> Result<bool, DbErr> {
-    let row = inbox::ActiveModel {
-        subscriber: Set(subscriber.to_string()),
-        event_id: Set(event_id.to_string()),
-        applied_at_ms: Set(now_ms()),
-    };
-    let inserted = inbox::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([inbox::Column::Subscriber, inbox::Column::EventId])
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    Ok(inserted == 1)
+    let event_id = event_id.to_string();
+    Ok(!record_batch_in_inbox(txn, &[(subscriber, &event_id)])
+        .await?
+        .is_empty())
 }
 
 /// Records in the inbox, in one statement, that each `(subscriber, event id)` of a relay batch
-/// (ids as the outbox stores them) is being applied; returns the ones that were not there (the others were applied before).
+/// (ids as the outbox stores them) is being applied; returns the ones that were not there
+/// (the others were applied before).
 ///
 /// The list is padded to a power of two by repeating its last entry (a repeat conflicts with
 /// itself and is skipped), so the statement's text takes one of a few shapes and stays in the

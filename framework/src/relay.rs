@@ -219,28 +219,14 @@ impl OutboxRelay {
         }
     }
 
-    /// Applies one due row to its subscriber (hosted here) inside `tx`.
-    async fn apply(&self, tx: &Tx, row: &entry::Model) -> Outcome {
-        let Some(local) = self.routes.local(&row.subscriber) else {
-            return Err(DeliveryFailure::Unavailable(format!(
-                "subscriber `{}` is not hosted here",
-                row.subscriber
-            )));
-        };
-        match row.envelope() {
-            Ok(envelope) => traced(row, &envelope, LOCAL, local.apply_in(tx, &envelope)).await,
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Like [`Self::apply`], for a row whose inbox entry the batch recorded: runs the
-    /// subscriber if the entry is in `new` (taking it out, so a repeat of the row in the same
-    /// batch counts as applied before), else reports it applied before.
-    async fn apply_recorded(
+    /// Applies one due row to its subscriber (hosted here) inside `tx`. With `recorded`, the
+    /// batch has recorded its inbox rows already and `recorded` holds the new ones: the row's
+    /// is taken out, so a repeat of the row in the same batch counts as applied before.
+    async fn apply(
         &self,
         tx: &Tx,
         row: &entry::Model,
-        new: &mut HashSet<(String, String)>,
+        recorded: Option<&mut HashSet<(String, String)>>,
     ) -> Outcome {
         let Some(local) = self.routes.local(&row.subscriber) else {
             return Err(DeliveryFailure::Unavailable(format!(
@@ -249,16 +235,14 @@ impl OutboxRelay {
             )));
         };
         let envelope = row.envelope()?;
-        let fresh = new.remove(&(row.subscriber.clone(), row.event_id.clone()));
-        let work = async {
-            if fresh {
-                local.apply_recorded(tx, &envelope).await
-            } else {
-                tracing::debug!(event = %envelope.id, subscriber = %row.subscriber, "already applied");
-                Ok(Applied::Before)
-            }
-        };
-        traced(row, &envelope, LOCAL, work).await
+        let new = recorded.map(|new| new.remove(&(row.subscriber.clone(), row.event_id.clone())));
+        traced(
+            row,
+            &envelope,
+            LOCAL,
+            local.apply_recorded(tx, &envelope, new),
+        )
+        .await
     }
 
     /// A batch for subscribers of this process: leases, effects, inbox rows and marks in one
@@ -280,7 +264,7 @@ impl OutboxRelay {
         let mut outcomes = Vec::with_capacity(rows.len());
         let mut failure = None;
         for (i, row) in rows.iter().enumerate() {
-            match self.apply_recorded(&tx, row, &mut new).await {
+            match self.apply(&tx, row, Some(&mut new)).await {
                 Ok(applied) => outcomes.push(Ok(applied)),
                 Err(e) => {
                     failure = Some((i, e));
@@ -314,7 +298,7 @@ impl OutboxRelay {
                 continue;
             }
             let savepoint = tx.savepoint().await?;
-            let outcome = self.apply(&savepoint, row).await;
+            let outcome = self.apply(&savepoint, row, None).await;
             match &outcome {
                 Ok(_) => savepoint.commit().await?,
                 Err(_) => savepoint.rollback().await?,

@@ -213,20 +213,28 @@ pub enum FarSide<'a> {
 /// The receiving side: the echo and the sink behind a real internal listener.
 struct Far {
     base: String,
-    /// The process and a client to ask it for its CPU clock, when it is one of its own.
-    process: Option<(crate::process::Process, reqwest::Client)>,
-    _here: Option<TestApp>,
+    runs: Runs,
+}
+
+/// What keeps the far side running.
+enum Runs {
+    /// Its runtime, in this process.
+    Here { _app: TestApp },
+    /// Its process, and a client to ask it for its CPU clock.
+    Process {
+        _process: crate::process::Process,
+        client: reqwest::Client,
+    },
 }
 
 impl Far {
     async fn start(side: FarSide<'_>) -> anyhow::Result<Far> {
         match side {
             FarSide::Here => {
-                let (server, base) = far_side().await?;
+                let (server, base) = far_side_on(TcpListener::bind("127.0.0.1:0")?).await?;
                 Ok(Far {
                     base,
-                    process: None,
-                    _here: Some(server),
+                    runs: Runs::Here { _app: server },
                 })
             }
             FarSide::Process(binary) => {
@@ -241,8 +249,10 @@ impl Far {
                 crate::process::wait_healthy(&client, &base).await?;
                 Ok(Far {
                     base,
-                    process: Some((process, client)),
-                    _here: None,
+                    runs: Runs::Process {
+                        _process: process,
+                        client,
+                    },
                 })
             }
         }
@@ -250,7 +260,7 @@ impl Far {
 
     /// The far process's CPU clock, µs (0 when it is this process: already counted).
     async fn cpu_us(&self) -> f64 {
-        let Some((_, client)) = &self.process else {
+        let Runs::Process { client, .. } = &self.runs else {
             return 0.0;
         };
         let answer = client
@@ -266,13 +276,9 @@ impl Far {
     }
 }
 
-/// Starts the far side in this process: a runtime hosting the echo and the sink, without a
-/// relay, behind an internal listener (plus `/health`, and `/cpu`: this process's CPU clock);
-/// returns it and its base URL.
-async fn far_side() -> anyhow::Result<(TestApp, String)> {
-    far_side_on(TcpListener::bind("127.0.0.1:0")?).await
-}
-
+/// Starts the far side in this process on `listener`: a runtime hosting the echo and the sink,
+/// without a relay, behind an internal listener (plus `/health`, and `/cpu`: this process's CPU
+/// clock); returns it and its base URL.
 async fn far_side_on(listener: TcpListener) -> anyhow::Result<(TestApp, String)> {
     let server = Harness::new()
         .module(&HOPS_MODULE)
@@ -375,9 +381,10 @@ pub async fn measure(
     Ok(Table {
         measured: format!(
             "cleave-bench --hop-costs on {} ({} cores), loopback, {where_far}, one message at a \
-             time, events through the relay",
+             time after {} ms idle, events through the relay",
             std::env::consts::ARCH,
-            std::thread::available_parallelism().map_or(0, |n| n.get())
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            IDLE_BETWEEN.as_millis()
         ),
         request,
         event,
