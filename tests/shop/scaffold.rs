@@ -38,8 +38,39 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// Puts this build's `shop` binary back when dropped. The scratch workspace shares the target
+/// directory, so its `cargo run -p shop` replaces `target/debug/shop` (the binary every other
+/// test runs) with one that has a sixth module. The test runs alone (`.config/nextest.toml`),
+/// and leaves the binary as it found it, even when it fails.
+struct RestoreBinary {
+    binary: PathBuf,
+    saved: tempfile::TempDir,
+}
+
+impl RestoreBinary {
+    fn save() -> RestoreBinary {
+        let binary = PathBuf::from(env!("CARGO_BIN_EXE_shop"));
+        let saved = tempfile::tempdir().unwrap();
+        std::fs::copy(&binary, saved.path().join("shop")).unwrap();
+        RestoreBinary { binary, saved }
+    }
+}
+
+impl Drop for RestoreBinary {
+    fn drop(&mut self) {
+        // Copied beside it, then renamed over it: the binary is never half written.
+        let beside = self.binary.with_extension("restoring");
+        let restored = std::fs::copy(self.saved.path().join("shop"), &beside)
+            .and_then(|_| std::fs::rename(&beside, &self.binary));
+        if let Err(e) = restored {
+            eprintln!("could not restore {}: {e}", self.binary.display());
+        }
+    }
+}
+
 #[test]
 fn a_new_module_is_wired_verified_and_tested_in_one_command() {
+    let _restore = RestoreBinary::save();
     let scratch = crate::support::scratch_copy(&root(), &[".git", "target"]);
     let dir = scratch.path();
     let manifest = dir.join("Cargo.toml");
