@@ -22,6 +22,20 @@ pub const DELIVERED: &str = "delivered";
 /// Status of a delivery that ran out of attempts; it waits for a resubmit.
 pub const FAILED: &str = "failed";
 
+/// `cleave_outbox.status = '<status>'`, with the status written into the statement's text rather
+/// than bound. The relay's and retention's partial indexes (`… WHERE status = 'pending'`, and
+/// the same for `failed` and `delivered`) are used only when the planner sees the value: a
+/// bound value hides it from a prepared statement's plan (SQLite plans when it prepares;
+/// PostgreSQL switches to a generic plan after five executions), and the pass then walks the
+/// primary key over every delivered row (ADR 11).
+pub(crate) fn status_is(status: &'static str) -> Expr {
+    debug_assert!([PENDING, DELIVERED, FAILED].contains(&status));
+    sea_orm::sea_query::ExprTrait::eq(
+        Expr::col((entry::Entity, entry::Column::Status)),
+        Expr::cust(format!("'{status}'")),
+    )
+}
+
 /// Milliseconds since the Unix epoch, the time unit of the outbox (portable across databases).
 pub fn now_ms() -> i64 {
     let now = std::time::SystemTime::now()
@@ -334,7 +348,7 @@ async fn counts_where(
     publisher: Option<&str>,
 ) -> Result<OutboxCounts, DbErr> {
     let count = |status: &'static str| {
-        let mut query = entry::Entity::find().filter(entry::Column::Status.eq(status));
+        let mut query = entry::Entity::find().filter(status_is(status));
         if let Some(publisher) = publisher {
             query = query.filter(entry::Column::Publisher.eq(publisher));
         }
@@ -343,7 +357,7 @@ async fn counts_where(
     let mut oldest = entry::Entity::find()
         .select_only()
         .column_as(entry::Column::PublishedAtMs.min(), "oldest")
-        .filter(entry::Column::Status.eq(PENDING));
+        .filter(status_is(PENDING));
     if let Some(publisher) = publisher {
         oldest = oldest.filter(entry::Column::Publisher.eq(publisher));
     }
@@ -364,7 +378,7 @@ async fn counts_where(
 /// is empty. Returns how many were resubmitted.
 pub async fn resubmit_failed(db: &crate::db::Database, ids: &[i64]) -> Result<u64, DbErr> {
     let mut update = entry::Entity::update_many()
-        .filter(entry::Column::Status.eq(FAILED))
+        .filter(status_is(FAILED))
         .col_expr(entry::Column::Status, Expr::value(PENDING))
         .col_expr(entry::Column::Attempts, Expr::value(0))
         .col_expr(entry::Column::NextAttemptAtMs, Expr::value(now_ms()));

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{DbBackend, QueryOrder, QuerySelect};
+use sea_orm::{DbBackend, QueryOrder, QuerySelect, QueryTrait, Statement};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
@@ -433,7 +433,7 @@ impl OutboxRelay {
                     Expr::value(Option::<String>::None),
                 )
                 .filter(entry::Column::Id.is_in(delivered))
-                .filter(entry::Column::Status.eq(PENDING))
+                .filter(outbox::status_is(PENDING))
                 .exec(tx)
                 .await?;
         }
@@ -462,7 +462,7 @@ impl OutboxRelay {
                 .col_expr(entry::Column::NextAttemptAtMs, Expr::value(next))
                 .col_expr(entry::Column::LastError, Expr::value(failure.to_string()))
                 .filter(entry::Column::Id.eq(row.id))
-                .filter(entry::Column::Status.eq(PENDING))
+                .filter(outbox::status_is(PENDING))
                 .exec(tx)
                 .await?;
         }
@@ -493,7 +493,12 @@ async fn due(
     subscribers: &[String],
     limit: usize,
 ) -> Result<Vec<entry::Model>, DbErr> {
-    let mut query = entry::Entity::find().filter(entry::Column::Status.eq(PENDING));
+    due_query(subscribers, limit).all(db).await
+}
+
+fn due_query(subscribers: &[String], limit: usize) -> sea_orm::Select<entry::Entity> {
+    // The status is in the text, so the plan reads the pending index (`outbox::status_is`).
+    let mut query = entry::Entity::find().filter(outbox::status_is(PENDING));
     query = match subscribers {
         [one] => query.filter(entry::Column::Subscriber.eq(one.as_str())),
         many => query.filter(entry::Column::Subscriber.is_in(many.iter().map(String::as_str))),
@@ -502,8 +507,13 @@ async fn due(
         .filter(entry::Column::NextAttemptAtMs.lte(now_ms()))
         .order_by_asc(entry::Column::Id)
         .limit(limit as u64)
-        .all(db)
-        .await
+}
+
+/// The statement with which a pass reads the due rows of `subscribers`, as the relay sends it:
+/// for tests that check the database's plan for it.
+#[doc(hidden)]
+pub fn due_statement(backend: DbBackend, subscribers: &[String], limit: usize) -> Statement {
+    due_query(subscribers, limit).build(backend)
 }
 
 /// Runs one delivery in the trace of the work that published the event, in an

@@ -73,7 +73,7 @@ pub async fn purge(db: &Database, config: &OutboxConfig, now_ms: i64) -> Result<
         let ids = Query::select()
             .column(Alias::new("id"))
             .from(Alias::new("cleave_outbox"))
-            .and_where(Expr::col(Alias::new("status")).eq(DELIVERED))
+            .and_where(crate::outbox::status_is(DELIVERED))
             .and_where(Expr::col(Alias::new("delivered_at_ms")).lt(delivered_before))
             .order_by(Alias::new("id"), sea_orm::sea_query::Order::Asc)
             .limit(BATCH)

@@ -293,6 +293,78 @@ where
     }
 }
 
+/// The plan by which the database would run the relay's read of due rows, over an outbox of
+/// `delivered` delivered rows and a few pending ones (subscriber `s`), as the relay's prepared
+/// statement runs it: on PostgreSQL the generic plan, which a prepared statement switches to
+/// after five executions; on SQLite what `EXPLAIN QUERY PLAN` answers for the bound statement.
+/// The plan names the index it reads (`idx_cleave_outbox_pending` is the one meant for it).
+pub async fn relay_due_plan(db: &Database, delivered: u32) -> Result<String, sea_orm::DbErr> {
+    use sea_orm::sea_query::QueryBuilder;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    use crate::outbox::entry;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+
+    let tx = db.write().await?;
+    let rows: Vec<(u32, &str)> = (0..delivered)
+        .map(|n| (n, crate::outbox::DELIVERED))
+        .chain((delivered..delivered + 3).map(|n| (n, crate::outbox::PENDING)))
+        .collect();
+    for chunk in rows.chunks(100) {
+        entry::Entity::insert_many(chunk.iter().map(|&(n, status)| entry::ActiveModel {
+            event_id: Set(format!("e{n}")),
+            event_name: Set("p.e".into()),
+            publisher: Set("p".into()),
+            subscriber: Set("s".into()),
+            payload: Set("{}".into()),
+            published_at_ms: Set(0),
+            status: Set(status.into()),
+            attempts: Set(0),
+            next_attempt_at_ms: Set(0),
+            ..Default::default()
+        }))
+        .exec_without_returning(&tx)
+        .await?;
+    }
+    tx.execute_unprepared("ANALYZE").await?;
+    let statement = crate::relay::due_statement(db.backend(), &["s".to_string()], 100);
+    let explain = |sql: String| Statement::from_string(db.backend(), sql);
+    let plan = if db.backend() == DbBackend::Postgres {
+        let args: Vec<String> = statement
+            .values
+            .iter()
+            .flat_map(|values| values.0.iter())
+            .map(|v| sea_orm::sea_query::PostgresQueryBuilder.value_to_string(v))
+            .collect();
+        tx.execute_unprepared(&format!("PREPARE cleave_due_plan AS {}", statement.sql))
+            .await?;
+        tx.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
+            .await?;
+        let rows = tx
+            .query_all_raw(explain(format!(
+                "EXPLAIN EXECUTE cleave_due_plan({})",
+                args.join(", ")
+            )))
+            .await?;
+        tx.execute_unprepared("DEALLOCATE cleave_due_plan").await?;
+        rows.iter()
+            .map(|r| r.try_get_by_index::<String>(0))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        let rows = tx
+            .query_all_raw(Statement {
+                sql: format!("EXPLAIN QUERY PLAN {}", statement.sql),
+                ..statement
+            })
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String>("", "detail"))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    tx.rollback().await?;
+    Ok(plan.join("\n"))
+}
+
 /// Wraps `event` as module `publisher` would publish it, for delivering it straight to a
 /// subscriber with [`EventRoutes::deliver`].
 pub fn envelope<E: Event>(publisher: &str, event: &E) -> EventEnvelope {

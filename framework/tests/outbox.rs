@@ -346,3 +346,17 @@ async fn retention_removes_old_delivered_rows_and_inbox_entries_only() {
         .unwrap();
     assert_eq!(kept, 1);
 }
+
+/// The relay reads due rows through the partial index of pending rows, not by walking the
+/// primary key over every delivered row: the pending status is in the statement's text.
+#[tokio::test]
+async fn the_relay_reads_due_rows_through_the_pending_index() {
+    let app = app().await;
+    let plan = cleave::testing::relay_due_plan(app.db(), 2_000)
+        .await
+        .unwrap();
+    assert!(
+        plan.contains("idx_cleave_outbox_pending"),
+        "the due rows' plan does not read the pending index:\n{plan}"
+    );
+}
