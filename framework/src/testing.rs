@@ -299,11 +299,10 @@ where
 /// after five executions; on SQLite what `EXPLAIN QUERY PLAN` answers for the bound statement.
 /// The plan names the index it reads (`idx_cleave_outbox_pending` is the one meant for it).
 pub async fn relay_due_plan(db: &Database, delivered: u32) -> Result<String, sea_orm::DbErr> {
-    use sea_orm::sea_query::QueryBuilder;
-    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    use sea_orm::sea_query::{PostgresQueryBuilder, QueryBuilder};
+    use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, Statement};
 
     use crate::outbox::entry;
-    use sea_orm::{ActiveValue::Set, EntityTrait};
 
     let tx = db.write().await?;
     let rows: Vec<(u32, &str)> = (0..delivered)
@@ -328,23 +327,22 @@ pub async fn relay_due_plan(db: &Database, delivered: u32) -> Result<String, sea
     }
     tx.execute_unprepared("ANALYZE").await?;
     let statement = crate::relay::due_statement(db.backend(), &["s".to_string()], 100);
-    let explain = |sql: String| Statement::from_string(db.backend(), sql);
     let plan = if db.backend() == DbBackend::Postgres {
         let args: Vec<String> = statement
             .values
             .iter()
             .flat_map(|values| values.0.iter())
-            .map(|v| sea_orm::sea_query::PostgresQueryBuilder.value_to_string(v))
+            .map(|v| PostgresQueryBuilder.value_to_string(v))
             .collect();
         tx.execute_unprepared(&format!("PREPARE cleave_due_plan AS {}", statement.sql))
             .await?;
         tx.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
             .await?;
         let rows = tx
-            .query_all_raw(explain(format!(
-                "EXPLAIN EXECUTE cleave_due_plan({})",
-                args.join(", ")
-            )))
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("EXPLAIN EXECUTE cleave_due_plan({})", args.join(", ")),
+            ))
             .await?;
         tx.execute_unprepared("DEALLOCATE cleave_due_plan").await?;
         rows.iter()
