@@ -8,6 +8,10 @@
 #   scripts/compare.sh [APP] [FLAGS]   APP: shop (default) or library; FLAGS: `--help`,
 #                                      e.g. --smoke, --placements monolith,billing-extracted,
 #                                      --postgres "$(scripts/postgres.sh)"
+#
+# `plan`'s predictions (section 1 of the report) price each hop from a table measured between
+# two containers on a Docker network, as the placements run (scripts/hop-costs-containers.sh,
+# about two minutes), unless FLAGS name one with `--costs FILE`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 app=shop
@@ -17,4 +21,16 @@ if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
 fi
 bash scripts/build-static.sh "$app"
 bash scripts/build-static.sh "$app-compare"
+costs=yes
+smoke=()
+for arg in "$@"; do
+    case $arg in
+        --costs | --costs=* | --help | -h) costs=no ;;
+        --smoke) smoke=(--smoke) ;;
+    esac
+done
+if [ $costs = yes ]; then
+    bash scripts/hop-costs-containers.sh "$app" "${smoke[@]}"
+    set -- "$@" --costs target/bench/hop-costs-containers.json
+fi
 exec "target/x86_64-unknown-linux-gnu/release/$app-compare" "$@"

@@ -27,6 +27,16 @@ async fn every_benchmark_runs_and_reports_its_figures() {
     positive("extracted cpu", flow.extracted_cpu_us);
     // From the monolith's own traffic, `plan` sees the order's events cross.
     positive("predicted extra cpu", flow.predicted_extra_cpu_us);
+    // The receipt waits for billing: one request hop, which `plan` prices.
+    positive("receipt p50, one process", flow.receipt.monolith_p50_us);
+    positive(
+        "receipt p50, billing extracted",
+        flow.receipt.extracted_p50_us,
+    );
+    positive(
+        "receipt's predicted extra p50",
+        flow.receipt.predicted_extra_p50_us,
+    );
 }
 
 /// The hop cost table runs, and what it writes is what `plan --costs` reads.

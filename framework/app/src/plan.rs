@@ -318,7 +318,7 @@ impl Shape {
 }
 
 /// A synchronous hop a public request would take.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hop {
     /// The request sent.
     pub message: String,
@@ -337,7 +337,7 @@ pub struct Hop {
 }
 
 /// A message of the asynchronous cascade that would cross nodes.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Crossing {
     /// `event` (a delivery) or `request` (sent by a subscriber's handler).
     pub kind: String,
@@ -354,7 +354,7 @@ pub struct Crossing {
 }
 
 /// The prediction for one public route.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoutePlan {
     /// HTTP method.
     pub method: String,
@@ -383,7 +383,7 @@ pub struct RoutePlan {
 }
 
 /// One node of the placement.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodePlan {
     /// Node name.
     pub node: String,
@@ -396,7 +396,7 @@ pub struct NodePlan {
 }
 
 /// The whole prediction.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     /// The placement planned.
     pub placement: String,

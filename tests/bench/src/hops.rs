@@ -2,8 +2,10 @@
 //! (`cleave_app::plan::HopCosts`).
 //!
 //! For each size, the same messages go alternately in-process and over the extraction
-//! transport on loopback (a real actix-web internal listener, the real HTTP client), in four
-//! alternating slices. Requests are a `bus.call` whose answer echoes the payload. Events go the
+//! transport (a real actix-web internal listener, the real HTTP client), in four alternating
+//! slices: on loopback to a process of its own, or to a far side serving elsewhere, e.g. in
+//! another container on a Docker network (`scripts/hop-costs-containers.sh`), so the table
+//! prices the network the placements will use. Requests are a `bus.call` whose answer echoes the payload. Events go the
 //! way the relay takes them, from a committed publishing transaction to the subscriber's
 //! applied effect: in process, the relay applies them in its own transaction; over the
 //! network, it leases the queue, makes an HTTP delivery the receiver applies in a transaction
@@ -208,6 +210,10 @@ pub enum FarSide<'a> {
     /// In a process of its own: `binary --hop-far-side` (the benchmark's own executable), as
     /// an extracted module runs. Its CPU is added to the remote side's.
     Process(&'a Path),
+    /// Already serving at this base URL (`cleave-bench --hop-far-side ADDRESS`, started by
+    /// someone else: in another container, `scripts/hop-costs-containers.sh`). Its CPU is
+    /// added to the remote side's.
+    At(&'a str),
 }
 
 /// The receiving side: the echo and the sink behind a real internal listener.
@@ -220,9 +226,10 @@ struct Far {
 enum Runs {
     /// Its runtime, in this process.
     Here { _app: TestApp },
-    /// Its process, and a client to ask it for its CPU clock.
-    Process {
-        _process: crate::process::Process,
+    /// Elsewhere (its process, when this one started it), and a client to ask it for its CPU
+    /// clock.
+    Elsewhere {
+        _process: Option<crate::process::Process>,
         client: reqwest::Client,
     },
 }
@@ -249,8 +256,20 @@ impl Far {
                 crate::process::wait_healthy(&client, &base).await?;
                 Ok(Far {
                     base,
-                    runs: Runs::Process {
-                        _process: process,
+                    runs: Runs::Elsewhere {
+                        _process: Some(process),
+                        client,
+                    },
+                })
+            }
+            FarSide::At(base) => {
+                let base = base.trim_end_matches('/').to_string();
+                let client = reqwest::Client::new();
+                crate::process::wait_healthy(&client, &base).await?;
+                Ok(Far {
+                    base,
+                    runs: Runs::Elsewhere {
+                        _process: None,
                         client,
                     },
                 })
@@ -260,7 +279,7 @@ impl Far {
 
     /// The far process's CPU clock, µs (0 when it is this process: already counted).
     async fn cpu_us(&self) -> f64 {
-        let Runs::Process { client, .. } = &self.runs else {
+        let Runs::Elsewhere { client, .. } = &self.runs else {
             return 0.0;
         };
         let answer = client
@@ -325,8 +344,9 @@ pub async fn measure(
     far: FarSide<'_>,
 ) -> anyhow::Result<Table> {
     let where_far = match far {
-        FarSide::Here => "the far side in the same process",
-        FarSide::Process(_) => "the far side in a process of its own",
+        FarSide::Here => "loopback, the far side in the same process".to_string(),
+        FarSide::Process(_) => "loopback, the far side in a process of its own".to_string(),
+        FarSide::At(base) => format!("the far side at {base}"),
     };
     let far = Far::start(far).await?;
     // Built as an application builds it (its HTTP clients included).
@@ -380,8 +400,8 @@ pub async fn measure(
     };
     Ok(Table {
         measured: format!(
-            "cleave-bench --hop-costs on {} ({} cores), loopback, {where_far}, one message at a \
-             time after {} ms idle, events through the relay",
+            "cleave-bench --hop-costs on {} ({} cores), {where_far}, one message at a time after \
+             {} ms idle, events through the relay",
             std::env::consts::ARCH,
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             IDLE_BETWEEN.as_millis()

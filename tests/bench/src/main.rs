@@ -37,6 +37,11 @@ struct Args {
     /// `--hop-costs` in a process of its own).
     #[arg(long, hide = true, value_name = "ADDRESS")]
     hop_far_side: Option<String>,
+    /// With `--hop-costs`: the receiving side already serves at this base URL (`cleave-bench
+    /// --hop-far-side ADDRESS` in another container or machine) instead of a process this one
+    /// starts on loopback (`scripts/hop-costs-containers.sh`).
+    #[arg(long, value_name = "URL", requires = "hop_costs")]
+    hop_far: Option<String>,
     /// Run only the in-process benchmark and print its figures, without writing the summary
     /// (for trying changes to the bus's hot path).
     #[arg(long)]
@@ -199,7 +204,11 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             let this = std::env::current_exe()?;
-            let table = hops::measure(scale, binary, hops::FarSide::Process(&this)).await?;
+            let far = match &args.hop_far {
+                Some(base) => hops::FarSide::At(base),
+                None => hops::FarSide::Process(&this),
+            };
+            let table = hops::measure(scale, binary, far).await?;
             write_summary(&out, &serde_json::to_value(&table)?)?;
             println!("{}", serde_json::to_string_pretty(&table)?);
             eprintln!("wrote {}", out.display());
@@ -264,6 +273,10 @@ fn main() -> anyhow::Result<()> {
         eprintln!(
             "      {} µs vs {} µs per order, {} µs per hop",
             flow.monolith_cpu_us, flow.extracted_cpu_us, flow.cpu_us_per_hop
+        );
+        eprintln!(
+            "      receipt: +{} µs p50 measured, +{} predicted",
+            flow.receipt.measured_extra_p50_us, flow.receipt.predicted_extra_p50_us
         );
 
         eprintln!(

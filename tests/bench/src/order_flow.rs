@@ -1,8 +1,9 @@
 //! What the network costs a whole order: CPU time per placed-and-paid order of the real `shop`
-//! binary as one process, and with billing extracted into a second process on loopback; and
-//! what the shop's own `plan` predicted that extraction would add, from the monolith's
-//! traffic (its `/metrics` after the run), so the hop cost table is checked without
-//! containers.
+//! binary as one process, and with billing extracted into a second process on loopback; the
+//! latency and CPU of the one public route that waits for billing (`GET
+//! /api/orders/{id}/receipt`, a request hop); and what the shop's own `plan` predicted that
+//! extraction would add to both, from the monolith's traffic (its `/metrics` after the run), so
+//! the hop cost table is checked without containers.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -13,6 +14,8 @@ use serde_json::{Value, json};
 
 use crate::Scale;
 use crate::process::{Process, cpu_us, env_prefix, free_port, wait_healthy};
+use crate::stats::{Latencies, ratio};
+use cleave_app::plan::{Plan, RoutePlan};
 
 /// Network hops of one order with billing extracted: `orders.order_placed` to billing, then
 /// `billing.payment_captured` to orders and to notifications.
@@ -40,10 +43,92 @@ pub struct OrderFlow {
     pub measured_extra_cpu_us: f64,
     /// `(predicted - measured) / measured`.
     pub prediction_error: f64,
+    /// The receipt (`GET /api/orders/{id}/receipt`, which asks billing over the bus), asked one
+    /// at a time after 1 ms idle, alternately of each topology: what extraction adds to it.
+    pub receipt: Receipt,
     /// Wall-clock seconds of each run (context only).
     pub monolith_wall_s: f64,
     /// Wall-clock seconds of each run (context only).
     pub extracted_wall_s: f64,
+}
+
+/// What extracting billing adds to the receipt, a route with one request hop: measured, and
+/// predicted by `plan`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Receipt {
+    /// Receipts asked of each topology.
+    pub samples: u64,
+    /// Median, one process, µs.
+    pub monolith_p50_us: f64,
+    /// Median, billing extracted, µs.
+    pub extracted_p50_us: f64,
+    /// `extracted_p50_us - monolith_p50_us`.
+    pub measured_extra_p50_us: f64,
+    /// What `plan` predicted for the route's extra median, µs.
+    pub predicted_extra_p50_us: f64,
+    /// `(predicted - measured) / measured`.
+    pub p50_prediction_error: f64,
+    /// CPU µs per receipt, all processes, one process.
+    pub monolith_cpu_us: f64,
+    /// CPU µs per receipt, both processes, billing extracted.
+    pub extracted_cpu_us: f64,
+    /// `extracted_cpu_us - monolith_cpu_us`.
+    pub measured_extra_cpu_us: f64,
+    /// What `plan` predicted for the route's extra CPU, µs.
+    pub predicted_extra_cpu_us: f64,
+    /// `(predicted - measured) / measured`.
+    pub cpu_prediction_error: f64,
+}
+
+/// One topology under test: its public base URL, its paid orders and its processes.
+struct Topology<'a> {
+    base: &'a str,
+    ids: &'a [String],
+    pids: Vec<u32>,
+}
+
+/// Asks each topology for the receipts of its orders (in turn) one at a time after 1 ms idle,
+/// `n` in all, in four alternating slices; returns each topology's latencies and CPU µs per
+/// receipt.
+async fn receipts(
+    client: &reqwest::Client,
+    topologies: [&Topology<'_>; 2],
+    n: u64,
+) -> anyhow::Result<[(Latencies, f64); 2]> {
+    let mut sides = [(Latencies::default(), 0.0), (Latencies::default(), 0.0)];
+    let slices = 4;
+    let per_slice = (n / slices).max(1);
+    for slice in 0..slices {
+        for (topology, (latencies, cpu)) in topologies.iter().zip(sides.iter_mut()) {
+            let mut ids = topology
+                .ids
+                .iter()
+                .cycle()
+                .skip((slice * per_slice) as usize);
+            let clock =
+                || -> anyhow::Result<f64> { topology.pids.iter().map(|p| cpu_us(*p)).sum() };
+            let before = clock()?;
+            for _ in 0..per_slice {
+                let id = ids.next().context("no orders")?;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                let started = Instant::now();
+                let v: Value = client
+                    .get(format!("{}/api/orders/{id}/receipt", topology.base))
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await?;
+                latencies.record(started.elapsed());
+                if v["invoice"].is_null() {
+                    bail!("the receipt of order {id} has no invoice: {v}");
+                }
+            }
+            *cpu += clock()? - before;
+        }
+    }
+    let total = (slices * per_slice) as f64;
+    Ok(sides.map(|(latencies, cpu)| (latencies, cpu / total)))
 }
 
 /// Starts `shop serve ARGS` with the benchmarks' shared process handling.
@@ -61,14 +146,14 @@ fn database_in(dir: &Path, name: &str) -> String {
 }
 
 /// Places `orders` orders through `base` (8 at a time) and waits until all are paid; returns
-/// the CPU µs each of the processes spent on it and the wall time.
+/// the CPU µs each of the processes spent on it, the wall time and the orders' ids.
 async fn drive(
     client: &reqwest::Client,
     base: &str,
     billing_base: &str,
     pids: &[u32],
     orders: u64,
-) -> anyhow::Result<(Vec<f64>, Duration)> {
+) -> anyhow::Result<(Vec<f64>, Duration, Vec<String>)> {
     let post = |path: &str, body: Value| client.post(format!("{base}{path}")).json(&body).send();
     post(
         "/api/catalog/products",
@@ -149,12 +234,12 @@ async fn drive(
             bail!("order {id} does not have exactly one invoice: {invoices}");
         }
     }
-    Ok((spent, wall))
+    Ok((spent, wall, ids))
 }
 
-/// `shop plan --placement billing-extracted` on `traffic` (with the cost table `costs`, or the
-/// shipped one): the extra CPU per `POST /api/orders`, µs.
-fn predicted_extra_cpu(shop: &Path, traffic: &Path, costs: Option<&Path>) -> anyhow::Result<f64> {
+/// `shop plan --placement billing-extracted` on `traffic`, with the cost table `costs` (the
+/// shipped one when `None`).
+fn plan(shop: &Path, traffic: &Path, costs: Option<&Path>) -> anyhow::Result<Plan> {
     let mut command = std::process::Command::new(shop);
     command.args([
         "plan",
@@ -174,14 +259,15 @@ fn predicted_extra_cpu(shop: &Path, traffic: &Path, costs: Option<&Path>) -> any
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let plan: Value = serde_json::from_slice(&output.stdout).context("plan's JSON")?;
-    plan["routes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|r| r["method"] == "POST" && r["route"] == "/api/orders")
-        .and_then(|r| r["extra_cpu_us"].as_f64())
-        .context("plan has no `extra_cpu_us` for POST /api/orders")
+    serde_json::from_slice(&output.stdout).context("plan's JSON")
+}
+
+/// The plan's prediction for `method route`.
+fn route<'p>(plan: &'p Plan, method: &str, route: &str) -> anyhow::Result<&'p RoutePlan> {
+    plan.routes
+        .iter()
+        .find(|r| r.method == method && r.route == route)
+        .with_context(|| format!("plan has no prediction for {method} {route}"))
 }
 
 /// Runs both topologies with the `shop` binary at `shop`; `costs` is the hop cost table the
@@ -198,30 +284,20 @@ pub async fn order_flow(
     let orders = scale.pick(400, 16);
     let client = reqwest::Client::new();
 
-    let dir = tempfile::tempdir()?;
+    let mono_dir = tempfile::tempdir()?;
     let (public, internal) = (free_port(), free_port());
     let mono = spawn(
         shop,
         &[
             format!("--listen=127.0.0.1:{public}"),
             format!("--internal-listen=127.0.0.1:{internal}"),
-            database_in(dir.path(), "shop.db"),
+            database_in(mono_dir.path(), "shop.db"),
         ],
     )?;
-    let base = format!("http://127.0.0.1:{public}");
-    wait_healthy(&client, &base).await?;
-    let (mono_cpu, mono_wall) = drive(&client, &base, &base, &[mono.id()], orders).await?;
-    let traffic = dir.path().join("monolith-traffic.prom");
-    let page = client
-        .get(format!("http://127.0.0.1:{internal}/metrics"))
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
-    std::fs::write(&traffic, page)?;
-    let predicted_extra_cpu_us = predicted_extra_cpu(shop, &traffic, costs)?.round();
-    drop(mono);
+    let mono_base = format!("http://127.0.0.1:{public}");
+    wait_healthy(&client, &mono_base).await?;
+    let (mono_cpu, mono_wall, mono_ids) =
+        drive(&client, &mono_base, &mono_base, &[mono.id()], orders).await?;
 
     let dir = tempfile::tempdir()?;
     let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
@@ -251,7 +327,7 @@ pub async fn order_flow(
     let billing_base = format!("http://127.0.0.1:{}", ports[2]);
     wait_healthy(&client, &base).await?;
     wait_healthy(&client, &billing_base).await?;
-    let (extracted_cpu, extracted_wall) = drive(
+    let (extracted_cpu, extracted_wall, ids) = drive(
         &client,
         &base,
         &billing_base,
@@ -259,24 +335,83 @@ pub async fn order_flow(
         orders,
     )
     .await?;
-    drop((main, billing));
+
+    // The receipt, alternately of each (both topologies are up and idle between receipts).
+    let n = scale.pick(2_000, 16);
+    let [
+        (mono_receipt, mono_receipt_cpu),
+        (split_receipt, split_receipt_cpu),
+    ] = receipts(
+        &client,
+        [
+            &Topology {
+                base: &mono_base,
+                ids: &mono_ids,
+                pids: vec![mono.id()],
+            },
+            &Topology {
+                base: &base,
+                ids: &ids,
+                pids: vec![main.id(), billing.id()],
+            },
+        ],
+        n,
+    )
+    .await?;
+
+    // The prediction, from the monolith's traffic (its orders and its receipts).
+    let traffic = mono_dir.path().join("monolith-traffic.prom");
+    let page = client
+        .get(format!("http://127.0.0.1:{internal}/metrics"))
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    std::fs::write(&traffic, page)?;
+    let plan = plan(shop, &traffic, costs)?;
+    let predicted_extra_cpu_us = route(&plan, "POST", "/api/orders")?.extra_cpu_us.round();
+    let receipt_plan = route(&plan, "GET", "/api/orders/{id}/receipt")?;
+    drop((mono, main, billing));
 
     let per_order = |cpu: f64| (cpu / orders as f64).round();
     let monolith_cpu_us = per_order(mono_cpu.iter().sum());
     let extracted_cpu_us = per_order(extracted_cpu.iter().sum());
+    let (mono_receipt, split_receipt) = (mono_receipt.summary(), split_receipt.summary());
+    let measured_extra_p50_us = split_receipt.p50_us - mono_receipt.p50_us;
+    let measured_receipt_cpu_us = (split_receipt_cpu - mono_receipt_cpu).round();
     Ok(OrderFlow {
         orders,
         monolith_cpu_us,
         extracted_cpu_us,
         extracted_billing_cpu_us: per_order(extracted_cpu[1]),
         cpu_us_per_hop: ((extracted_cpu_us - monolith_cpu_us) / HOPS_PER_ORDER).round(),
-        extracted_vs_monolith_cpu: crate::stats::ratio(extracted_cpu_us, monolith_cpu_us),
+        extracted_vs_monolith_cpu: ratio(extracted_cpu_us, monolith_cpu_us),
         predicted_extra_cpu_us,
         measured_extra_cpu_us: extracted_cpu_us - monolith_cpu_us,
-        prediction_error: crate::stats::ratio(
+        prediction_error: ratio(
             predicted_extra_cpu_us - (extracted_cpu_us - monolith_cpu_us),
             extracted_cpu_us - monolith_cpu_us,
         ),
+        receipt: Receipt {
+            samples: mono_receipt.samples,
+            monolith_p50_us: mono_receipt.p50_us,
+            extracted_p50_us: split_receipt.p50_us,
+            measured_extra_p50_us,
+            predicted_extra_p50_us: receipt_plan.extra_p50_us.round(),
+            p50_prediction_error: ratio(
+                receipt_plan.extra_p50_us - measured_extra_p50_us,
+                measured_extra_p50_us,
+            ),
+            monolith_cpu_us: mono_receipt_cpu.round(),
+            extracted_cpu_us: split_receipt_cpu.round(),
+            measured_extra_cpu_us: measured_receipt_cpu_us,
+            predicted_extra_cpu_us: receipt_plan.extra_cpu_us.round(),
+            cpu_prediction_error: ratio(
+                receipt_plan.extra_cpu_us - measured_receipt_cpu_us,
+                measured_receipt_cpu_us,
+            ),
+        },
         monolith_wall_s: mono_wall.as_secs_f64(),
         extracted_wall_s: extracted_wall.as_secs_f64(),
     })

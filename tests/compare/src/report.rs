@@ -268,7 +268,8 @@ pub fn markdown(s: &Summary) -> String {
         w,
         "Claim: every module boundary that becomes a network hop costs latency and CPU. An \
          {op} starts with {} and the synchronous calls it makes; it becomes {done} through \
-         events. {} {ops} one at a time, then {} rounds of {} {ops} from {} clients at once \
+         events. {} {ops} one at a time (each once the one before is {done} and no node has \
+         an event left in its outbox), then {} rounds of {} {ops} from {} clients at once \
          (the round with the median throughput is shown; every round is in summary.json). \
          \"start\" is the starting request; CPU is what the engine counts for the containers \
          (not the client, not Docker's port proxy); \"cores busy\" is that CPU over the wall \

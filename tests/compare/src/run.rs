@@ -47,12 +47,13 @@ pub struct Args {
     #[arg(long)]
     pub no_faults: bool,
     /// Replicas of the fault module in the scaling runs (PostgreSQL and NATS containers),
-    /// comma-separated; the largest runs once more with one replica killed. Empty: no scaling
-    /// runs.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    /// comma-separated; the largest runs once more with one replica killed. Given with no
+    /// value (`--scaling-replicas` alone): no scaling runs.
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "1,2,3")]
     pub scaling_replicas: Vec<usize>,
     /// The hop cost table the predictions use (`plan --costs`; default: the table shipped
-    /// with the framework). `scripts/bench.sh --hop-costs` measures one.
+    /// with the framework, measured on loopback). `scripts/compare.sh` passes one measured
+    /// between two containers (`scripts/hop-costs-containers.sh`), as the placements run.
     #[arg(long, value_name = "FILE")]
     pub costs: Option<PathBuf>,
     /// A quick run that checks the comparison works (its figures mean nothing): few
@@ -372,6 +373,7 @@ async fn measure(
     workload::latencies(
         workload.as_ref(),
         &client,
+        topology,
         "WARM",
         20.min(args.latency_orders),
     )
@@ -380,8 +382,14 @@ async fn measure(
         "{} {} one at a time",
         args.latency_orders, words.operations
     ));
-    let latencies =
-        workload::latencies(workload.as_ref(), &client, "LAT", args.latency_orders).await?;
+    let latencies = workload::latencies(
+        workload.as_ref(),
+        &client,
+        topology,
+        "LAT",
+        args.latency_orders,
+    )
+    .await?;
     step(&format!(
         "start p50 {:.2} ms, to {} p50 {:.2} ms; {} {} from {} clients",
         latencies.place.p50_ms,

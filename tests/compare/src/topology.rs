@@ -339,6 +339,32 @@ impl Topology {
         all
     }
 
+    /// Waits until no node has an event waiting in its outbox (every node's
+    /// `/_cleave/modules`), polling every millisecond for up to `timeout`: what one operation
+    /// set off asynchronously has been delivered and applied everywhere.
+    pub async fn wait_settled(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut pending = 0;
+            for node in &self.nodes {
+                let structure = self.internal_get(&node.name, "/_cleave/modules").await?;
+                pending += structure["modules"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| m["outbox"]["pending"].as_u64())
+                    .sum::<u64>();
+            }
+            if pending == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{pending} events still pending after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// `GET` on a node's internal listener with the token, e.g. `/_cleave/modules`.
     pub async fn internal_get(&self, node: &str, path: &str) -> anyhow::Result<serde_json::Value> {
         let node = self

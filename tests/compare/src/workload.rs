@@ -234,10 +234,15 @@ pub struct Latencies {
     pub to_paid: Percentiles,
 }
 
-/// Runs `count` operations of `scope` one after the other and times each.
+/// Runs `count` operations of `scope` one after the other and times each. Each starts once
+/// the one before has completed and `topology` has settled (no node has an event left in its
+/// outbox): started the moment the previous one completed, an operation would queue behind
+/// that one's trailing deliveries on a node's one SQLite writer, and its latency would measure
+/// that overlap rather than the placement (ADR 14).
 pub async fn latencies(
     workload: &dyn Workload,
     client: &Client,
+    topology: &Topology,
     scope: &str,
     count: usize,
 ) -> anyhow::Result<Latencies> {
@@ -259,6 +264,7 @@ pub async fn latencies(
         )
         .await?;
         to_paid.push(started.elapsed());
+        topology.wait_settled(Duration::from_secs(30)).await?;
     }
     Ok(Latencies {
         place: Percentiles::of(&place),
