@@ -24,7 +24,10 @@ release=target/x86_64-unknown-linux-gnu/release
 image=cleave-bench:hop-costs
 context=$(mktemp -d)
 cp "$release/cleave-bench" "$context/app"
-docker build --quiet --tag "$image" --file Dockerfile "$context" >/dev/null
+if ! built=$(docker build --quiet --tag "$image" --file Dockerfile "$context" 2>&1); then
+    echo "$built" >&2
+    exit 1
+fi
 rm -rf "$context"
 
 network=cleave-hops-$$

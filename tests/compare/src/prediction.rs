@@ -4,20 +4,134 @@
 //! routes' extra median latency, and the extra CPU of everything the traffic did, per
 //! operation). After the run the report sets each prediction beside what was measured.
 //!
-//! The measured side is a difference of two runs on a shared machine: the baseline's figure is
-//! subtracted, so a small extra cost is a small difference of two noisy numbers.
+//! The measured side is a difference of two placements' figures on a shared machine, so a
+//! small extra cost is a small difference of two noisy numbers. Placements measured minutes
+//! apart (the runs of section 1) differ by more than a hop costs, so the prediction is checked
+//! against a measurement of its own, [`side_by_side`]: every placement running at once, in
+//! alternating slices, one operation at a time, as `plan`'s hop table is measured.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
-use crate::report::TopologyFigures;
-use crate::topology::Topology;
+use crate::application::Layout;
+use crate::docker::Docker;
+use crate::image::AppImage;
+use crate::topology::{Options, Topology};
+use crate::workload::{Client, Percentiles, Workload, wait_completed};
 
 /// How close a prediction must be to count as right (the target), as a fraction of the
 /// measured value.
 pub const TOLERANCE: f64 = 0.30;
+
+/// What a prediction is checked against: one placement's figures, measured side by side with
+/// the others ([`side_by_side`]).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Measured {
+    /// Median latency of the starting request, one operation at a time on a settled
+    /// topology, microseconds.
+    pub start_p50_us: f64,
+    /// CPU of all the placement's containers per operation, operations one after the other,
+    /// microseconds.
+    pub cpu_us: f64,
+}
+
+/// Slices each placement gets in [`side_by_side`], alternating with the others.
+pub const SLICES: usize = 4;
+
+/// The workload scope of the side-by-side operations.
+const SCOPE: &str = "PAIRED";
+
+/// Measures every placement of `layouts` side by side: all running at once, then
+/// [`SLICES`] rounds in which each placement in turn gets a slice of `operations / SLICES`
+/// operations one at a time, each once the one before completed and the topology settled
+/// (their start latency), then as many again one after the other without waiting for the
+/// topology to settle, with the CPU of its containers read before and after (waiting for it
+/// to settle at the end). A change of the machine's speed during the run touches every
+/// placement alike. Returns the figures in the order of `layouts`.
+pub async fn side_by_side(
+    engine: &Docker,
+    layouts: &[Layout],
+    image: &AppImage,
+    options: &Options,
+    workload: &dyn Workload,
+    operations: usize,
+    client_timeout: Duration,
+) -> anyhow::Result<Vec<Measured>> {
+    let mut topologies = Vec::with_capacity(layouts.len());
+    for layout in layouts {
+        topologies.push(Topology::start(layout, image, options).await?);
+    }
+    let clients: Vec<Client> = topologies
+        .iter()
+        .map(|t| Client::new(t, client_timeout))
+        .collect();
+    for client in &clients {
+        workload.prepare(client, SCOPE).await?;
+    }
+    let per_slice = (operations / SLICES).max(1);
+    let mut started = vec![0; topologies.len()];
+    let mut starts: Vec<Vec<Duration>> = vec![Vec::new(); topologies.len()];
+    let mut cpu_ns = vec![0_u64; topologies.len()];
+    let settle = Duration::from_secs(30);
+    // One operation of placement `i`: its start latency, once it has completed.
+    let one = async |i: usize, started: &mut Vec<usize>| -> anyhow::Result<Duration> {
+        let clock = Instant::now();
+        let id = workload
+            .start(&clients[i], SCOPE, started[i])
+            .await
+            .map_err(|(status, body)| {
+                anyhow::anyhow!("{} refused: {status} {body}", workload.words().operation)
+            })?;
+        let latency = clock.elapsed();
+        started[i] += 1;
+        wait_completed(workload, &clients[i], &id, Duration::from_millis(2), settle).await?;
+        Ok(latency)
+    };
+    // Warm every placement's connections and caches first.
+    for (i, topology) in topologies.iter().enumerate() {
+        for _ in 0..per_slice.min(10) {
+            one(i, &mut started).await?;
+        }
+        topology.wait_settled(settle).await?;
+    }
+    for _ in 0..SLICES {
+        for (i, topology) in topologies.iter().enumerate() {
+            for _ in 0..per_slice {
+                let latency = one(i, &mut started).await?;
+                starts[i].push(latency);
+                topology.wait_settled(settle).await?;
+            }
+            let before = cpu_total(engine, topology).await?;
+            for _ in 0..per_slice {
+                one(i, &mut started).await?;
+            }
+            topology.wait_settled(settle).await?;
+            cpu_ns[i] += cpu_total(engine, topology).await?.saturating_sub(before);
+        }
+    }
+    let operations = (SLICES * per_slice) as f64;
+    Ok(starts
+        .iter()
+        .zip(cpu_ns)
+        .map(|(starts, cpu_ns)| Measured {
+            start_p50_us: Percentiles::of(starts).p50_ms * 1e3,
+            cpu_us: cpu_ns as f64 / 1e3 / operations,
+        })
+        .collect())
+}
+
+/// CPU time of all of `topology`'s containers so far, nanoseconds.
+async fn cpu_total(engine: &Docker, topology: &Topology) -> anyhow::Result<u64> {
+    Ok(topology
+        .usage(engine)
+        .await?
+        .iter()
+        .map(|(_, usage)| usage.cpu_ns)
+        .sum())
+}
 
 /// One placement's prediction beside its measurement.
 #[derive(Debug, Clone, Serialize)]
@@ -27,12 +141,13 @@ pub struct Prediction {
     /// `plan`'s extra median latency of the start routes, microseconds (none when the workload
     /// names no start route, or the traffic has none of them).
     pub predicted_start_p50_us: Option<f64>,
-    /// Measured: the placement's start p50 minus the baseline's, microseconds.
+    /// Measured side by side: the placement's start p50 minus the baseline's, microseconds.
     pub measured_start_p50_us: f64,
     /// `plan`'s extra CPU per operation, microseconds: every route's extra CPU per request
     /// times its requests in the traffic, over the operations started.
     pub predicted_cpu_us: f64,
-    /// Measured: the placement's CPU per operation minus the baseline's, microseconds.
+    /// Measured side by side: the placement's CPU per operation minus the baseline's,
+    /// microseconds.
     pub measured_cpu_us: f64,
     /// (predicted − measured) / measured for the latency; 0 when neither predicted nor
     /// measured a cost; none without a prediction, or when a cost was predicted and the
@@ -49,6 +164,9 @@ pub struct Predictions {
     pub costs: String,
     /// Operations the traffic's start route served (the divisor of the CPU prediction).
     pub operations: f64,
+    /// Operations each placement ran for the side-by-side measurement, for its latency and
+    /// for its CPU each ([`side_by_side`]).
+    pub measured_operations: usize,
     /// One per placement after the baseline.
     pub placements: Vec<Prediction>,
     /// What went wrong, when a prediction could not be made.
@@ -190,12 +308,11 @@ fn reduce(plan: &PlanJson, start_routes: &[(&str, &str)]) -> Planned {
 pub fn compare(
     placement: &str,
     planned: &Planned,
-    baseline: &TopologyFigures,
-    measured: &TopologyFigures,
+    baseline: &Measured,
+    measured: &Measured,
 ) -> Prediction {
-    let measured_start_p50_us =
-        (measured.latencies.place.p50_ms - baseline.latencies.place.p50_ms) * 1e3;
-    let measured_cpu_us = measured.cpu_us_per_order - baseline.cpu_us_per_order;
+    let measured_start_p50_us = measured.start_p50_us - baseline.start_p50_us;
+    let measured_cpu_us = measured.cpu_us - baseline.cpu_us;
     let error = |predicted: f64, measured: f64| {
         if measured > 0.0 {
             Some((predicted - measured) / measured)

@@ -762,10 +762,15 @@ fn prediction_section(w: &mut String, s: &Summary, p: &crate::prediction::Predic
          command predicted what it adds to an {op}, from {base}'s traffic (its `/metrics` \
          after the runs above: {:.0} {ops}) and the hop cost table \"{}\". \"Start\" is the \
          extra median latency of the starting request; CPU is the extra CPU of everything \
-         the traffic did, per {op}. Measured is the placement's figure minus {base}'s. The \
-         target is within ±{:.0} %.\n",
+         the traffic did, per {op}. Measured is the placement's figure minus {base}'s, with \
+         every placement running at once, in {} alternating slices: {} {ops} each one at a \
+         time on a settled topology for the latency, as many one after the other for the \
+         CPU (placements measured minutes apart, as above, differ by more than a hop \
+         costs). The target is within ±{:.0} %.\n",
         p.operations,
         p.costs,
+        crate::prediction::SLICES,
+        p.measured_operations,
         crate::prediction::TOLERANCE * 100.0,
         ops = s.words.operations,
     );
@@ -996,6 +1001,7 @@ mod tests {
             predictions: Some(crate::prediction::Predictions {
                 costs: "loopback, demo".into(),
                 operations: 225.0,
+                measured_operations: 8,
                 placements: vec![crate::prediction::Prediction {
                     placement: "billing-extracted".into(),
                     predicted_start_p50_us: Some(0.0),

@@ -172,9 +172,12 @@ pub async fn compare(
     let mut predictions = Predictions {
         costs: String::new(),
         operations: 0.0,
+        measured_operations: 0,
         placements: Vec::new(),
         notes: Vec::new(),
     };
+    // Each placement's plan, by its index in `layouts`.
+    let mut plans = Vec::new();
     let traffic_dir = out_dir(app, args);
     for (index, layout) in layouts.iter().enumerate() {
         let step = |what: &str| {
@@ -227,10 +230,50 @@ pub async fn compare(
                 ));
             }
         }
-        if let (Some(planned), Some(baseline)) = (planned, topologies.first()) {
-            let prediction = prediction::compare(&layout.name, &planned, baseline, &figures);
+        if let Some(planned) = planned {
             step(&format!(
-                "predicted +{:.0} µs start p50, +{:.0} µs CPU/{}; measured +{:.0} µs, +{:.0} µs",
+                "predicted +{:.0} µs start p50, +{:.0} µs CPU/{}",
+                planned.start_p50_us.unwrap_or(f64::NAN),
+                planned.cpu_us,
+                workload.words().operation,
+            ));
+            plans.push((index, planned));
+        }
+        topologies.push(figures);
+        step("stopping");
+        drop(topology);
+    }
+    if !plans.is_empty() {
+        // Checked against the placements measured side by side, not minutes apart.
+        let operations = args.latency_orders;
+        progress(&format!(
+            "predictions: every placement at once, {} alternating slices of {} {} each …",
+            prediction::SLICES,
+            (operations / prediction::SLICES).max(1),
+            workload.words().operations
+        ));
+        let measured = prediction::side_by_side(
+            &engine,
+            &layouts,
+            &image,
+            &options,
+            workload.as_ref(),
+            operations,
+            CLIENT_TIMEOUT,
+        )
+        .await?;
+        predictions.measured_operations =
+            prediction::SLICES * (operations / prediction::SLICES).max(1);
+        for (index, planned) in plans {
+            let prediction = prediction::compare(
+                &layouts[index].name,
+                &planned,
+                &measured[0],
+                &measured[index],
+            );
+            progress(&format!(
+                "{}: predicted +{:.0} µs start p50, +{:.0} µs CPU/{}; measured +{:.0} µs, +{:.0} µs",
+                layouts[index].name,
                 prediction.predicted_start_p50_us.unwrap_or(f64::NAN),
                 prediction.predicted_cpu_us,
                 workload.words().operation,
@@ -241,9 +284,6 @@ pub async fn compare(
             predictions.operations = planned.operations;
             predictions.placements.push(prediction);
         }
-        topologies.push(figures);
-        step("stopping");
-        drop(topology);
     }
     let scaling = if args.scaling_replicas.is_empty() {
         None

@@ -325,6 +325,8 @@ async fn start(
             ("nats".to_string(), broker),
         ],
         http,
+        // Every node's database is on the PostgreSQL container.
+        _data: Vec::new(),
     })
 }
 

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use testcontainers::bollard::Docker;
-use testcontainers::core::{ContainerPort, WaitFor};
+use testcontainers::core::{ContainerPort, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 
@@ -107,6 +107,9 @@ pub struct Topology {
     /// in [`Topology::usage`], gone with the topology.
     pub(crate) services: Vec<(String, ContainerAsync<GenericImage>)>,
     pub(crate) http: reqwest::Client,
+    /// The host directories mounted on the nodes' `/data` (see [`data_mount`]), removed with
+    /// the topology.
+    pub(crate) _data: Vec<tempfile::TempDir>,
 }
 
 impl Topology {
@@ -119,15 +122,19 @@ impl Topology {
     ) -> anyhow::Result<Self> {
         let app = image.app;
         let run = format!("cleave-{}-{:08x}", layout.name, fastrand::u32(..));
-        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let token = internal_token();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
         let all = layout.modules();
         let started = Instant::now();
         let mut nodes = Vec::new();
+        let mut data = Vec::new();
         for (name, modules) in &layout.nodes {
+            let (mount, dir) = data_mount()?;
+            data.push(dir);
             let mut request = container(image, options, true)
+                .with_mount(mount)
                 .with_network(run.clone())
                 .with_container_name(format!("{run}-{name}"))
                 .with_env_var(app.env_var("internal_token"), token.clone());
@@ -160,6 +167,7 @@ impl Topology {
             time_to_ready: started.elapsed(),
             services: Vec::new(),
             http,
+            _data: data,
         })
     }
 
@@ -192,7 +200,11 @@ impl Topology {
             format!("127.0.0.1:{public}"),
             format!("127.0.0.1:{internal}"),
         );
+        let (mount, dir) = data_mount()?;
+        let token = internal_token();
         let mut request = container(image, options, false)
+            .with_mount(mount)
+            .with_env_var(app.env_var("internal_token"), token.clone())
             .with_network("host")
             .with_cmd([
                 "serve",
@@ -229,10 +241,11 @@ impl Topology {
                 time_to_ready,
                 container,
             }],
-            token: String::new(),
+            token,
             time_to_ready,
             services: Vec::new(),
             http,
+            _data: vec![dir],
         })
     }
 
@@ -383,6 +396,30 @@ impl Topology {
         }
         Ok(response.json().await?)
     }
+}
+
+/// A fresh credential for a topology's internal endpoints.
+fn internal_token() -> String {
+    format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..))
+}
+
+/// A directory of the host mounted on a node's `/data`, where the application keeps its SQLite
+/// file: a volume, as a deployment gives its database. Left in the container's own filesystem,
+/// the file would sit on the engine's storage driver, which on some hosts is a FUSE overlay
+/// (`fuse-overlayfs`, this project's CI machine kind) that puts a user-space daemon in every
+/// read, write and fsync; a placement with more processes and transactions would pay it more
+/// (ADR 14).
+fn data_mount() -> anyhow::Result<(Mount, tempfile::TempDir)> {
+    let dir = tempfile::Builder::new()
+        .prefix("cleave-compare-data-")
+        .tempdir()
+        .context("a directory for a node's /data")?;
+    let path = dir
+        .path()
+        .to_str()
+        .context("a UTF-8 temporary directory")?
+        .to_string();
+    Ok((Mount::bind_mount(path, "/data"), dir))
 }
 
 /// A container of `image` with the settings every node gets, waiting for the line the

@@ -1,7 +1,8 @@
 //! The comparison runs on the library, with the library's placements and workload, at smoke
 //! scale: every placement starts in containers, every loan is counted, the faults' loans are
 //! counted once, loans scales to two replicas behind NATS on PostgreSQL (one killed, nothing
-//! lost), and the report is written in the library's words.
+//! lost), `plan`'s predictions are set beside the placements measured side by side, and the
+//! report is written in the library's words.
 //!
 //! Needs Docker and the static `library` binary (`scripts/build-static.sh library`;
 //! `scripts/test.sh` builds it). Without Docker it skips with a printed reason, unless `CI`
@@ -60,6 +61,8 @@ async fn the_comparison_runs_on_the_library_with_its_own_workload() {
     let predictions = summary.predictions.as_ref().expect("the predictions");
     assert!(predictions.notes.is_empty(), "{predictions:#?}");
     assert!(predictions.operations > 0.0, "{predictions:#?}");
+    // Checked against the placements measured side by side, all running at once.
+    assert!(predictions.measured_operations > 0, "{predictions:#?}");
     let placements: Vec<&str> = predictions
         .placements
         .iter()
