@@ -47,10 +47,11 @@ const SCOPE: &str = "PAIRED";
 /// Measures every placement of `layouts` side by side: all running at once, then
 /// [`SLICES`] rounds in which each placement in turn gets a slice of `operations / SLICES`
 /// operations one at a time, each once the one before completed and the topology settled
-/// (their start latency), then as many again one after the other without waiting for the
-/// topology to settle, with the CPU of its containers read before and after (waiting for it
-/// to settle at the end). A change of the machine's speed during the run touches every
-/// placement alike. Returns the figures in the order of `layouts`.
+/// (their start latency), then as many again, each once the one before completed but without
+/// waiting for the topology to settle, with the CPU of its containers read before and after
+/// (waiting for it to settle at the end). A change of the machine's speed during the run
+/// touches every placement alike, and so do the workload's polls for completion, which take
+/// about as long in every placement. Returns the figures in the order of `layouts`.
 pub async fn side_by_side(
     engine: &Docker,
     layouts: &[Layout],
