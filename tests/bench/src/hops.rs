@@ -5,11 +5,11 @@
 //! transport (a real actix-web internal listener, the real HTTP client), in four alternating
 //! slices: on loopback to a process of its own, or to a far side serving elsewhere, e.g. in
 //! another container on a Docker network (`scripts/hop-costs-containers.sh`), so the table
-//! prices the network the placements will use. Requests are a `bus.call` whose answer echoes the payload. Events go the
-//! way the relay takes them, from a committed publishing transaction to the subscriber's
-//! applied effect: in process, the relay applies them in its own transaction; over the
-//! network, it leases the queue, makes an HTTP delivery the receiver applies in a transaction
-//! of its own, and records the mark.
+//! prices the network the placements will use. Requests are a `bus.call` whose answer echoes
+//! the payload. Events go the way the relay takes them, from a committed publishing
+//! transaction to the subscriber's applied effect: in process, the relay applies them in its
+//! own transaction; over the network, it leases the queue, makes an HTTP delivery the receiver
+//! applies in a transaction of its own, and records the mark.
 //!
 //! - **Latency and CPU, one message at a time** (what `plan` reads): the extra p50 and p99 are
 //!   the differences of the two sides' percentiles; the extra CPU is the difference of the

@@ -20,7 +20,7 @@ use crate::application::Layout;
 use crate::docker::Docker;
 use crate::image::AppImage;
 use crate::topology::{Options, Topology};
-use crate::workload::{Client, Percentiles, Workload, wait_completed};
+use crate::workload::{Client, Percentiles, Workload, start_one, wait_completed};
 
 /// How close a prediction must be to count as right (the target), as a fraction of the
 /// measured value.
@@ -40,6 +40,11 @@ pub struct Measured {
 
 /// Slices each placement gets in [`side_by_side`], alternating with the others.
 pub const SLICES: usize = 4;
+
+/// Operations per slice of [`side_by_side`] for `operations` in all (at least one).
+pub fn slice_size(operations: usize) -> usize {
+    (operations / SLICES).max(1)
+}
 
 /// The workload scope of the side-by-side operations.
 const SCOPE: &str = "PAIRED";
@@ -72,7 +77,7 @@ pub async fn side_by_side(
     for client in &clients {
         workload.prepare(client, SCOPE).await?;
     }
-    let per_slice = (operations / SLICES).max(1);
+    let per_slice = slice_size(operations);
     let mut started = vec![0; topologies.len()];
     let mut starts: Vec<Vec<Duration>> = vec![Vec::new(); topologies.len()];
     let mut cpu_ns = vec![0_u64; topologies.len()];
@@ -80,12 +85,7 @@ pub async fn side_by_side(
     // One operation of placement `i`: its start latency, once it has completed.
     let one = async |i: usize, started: &mut Vec<usize>| -> anyhow::Result<Duration> {
         let clock = Instant::now();
-        let id = workload
-            .start(&clients[i], SCOPE, started[i])
-            .await
-            .map_err(|(status, body)| {
-                anyhow::anyhow!("{} refused: {status} {body}", workload.words().operation)
-            })?;
+        let id = start_one(workload, &clients[i], SCOPE, started[i]).await?;
         let latency = clock.elapsed();
         started[i] += 1;
         wait_completed(workload, &clients[i], &id, Duration::from_millis(2), settle).await?;

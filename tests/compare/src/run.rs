@@ -249,7 +249,7 @@ pub async fn compare(
         progress(&format!(
             "predictions: every placement at once, {} alternating slices of {} {} each …",
             prediction::SLICES,
-            (operations / prediction::SLICES).max(1),
+            prediction::slice_size(operations),
             workload.words().operations
         ));
         let measured = prediction::side_by_side(
@@ -262,8 +262,7 @@ pub async fn compare(
             CLIENT_TIMEOUT,
         )
         .await?;
-        predictions.measured_operations =
-            prediction::SLICES * (operations / prediction::SLICES).max(1);
+        predictions.measured_operations = prediction::SLICES * prediction::slice_size(operations);
         for (index, planned) in plans {
             let prediction = prediction::compare(
                 &layouts[index].name,

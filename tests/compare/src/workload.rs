@@ -234,6 +234,19 @@ pub struct Latencies {
     pub to_paid: Percentiles,
 }
 
+/// Starts operation `i` of `scope`; a refusal is an error.
+pub async fn start_one(
+    workload: &dyn Workload,
+    client: &Client,
+    scope: &str,
+    i: usize,
+) -> anyhow::Result<String> {
+    match workload.start(client, scope, i).await {
+        Ok(id) => Ok(id),
+        Err((status, body)) => bail!("{} refused: {status} {body}", workload.words().operation),
+    }
+}
+
 /// Runs `count` operations of `scope` one after the other and times each. Each starts once
 /// the one before has completed and `topology` has settled (no node has an event left in its
 /// outbox): started the moment the previous one completed, an operation would queue behind
@@ -250,10 +263,7 @@ pub async fn latencies(
     let mut to_paid = Vec::with_capacity(count);
     for i in 0..count {
         let started = Instant::now();
-        let id = match workload.start(client, scope, i).await {
-            Ok(id) => id,
-            Err((status, body)) => bail!("{} refused: {status} {body}", workload.words().operation),
-        };
+        let id = start_one(workload, client, scope, i).await?;
         place.push(started.elapsed());
         wait_completed(
             workload,
