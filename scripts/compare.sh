@@ -11,7 +11,10 @@
 #
 # `plan`'s predictions (section 1 of the report) price each hop from a table measured between
 # two containers on a Docker network, as the placements run (scripts/hop-costs-containers.sh,
-# about two minutes), unless FLAGS name one with `--costs FILE`.
+# about two minutes), unless FLAGS name one with `--costs FILE`. It is measured with 20 ms
+# between messages, and the predictions are checked with 20 ms between operations: long enough
+# for an operation's asynchronous tail to end before the next one, and alike on both sides,
+# since hops cost more after longer pauses (ADR 14).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 app=shop
@@ -30,7 +33,7 @@ for arg in "$@"; do
     esac
 done
 if [ $costs = yes ]; then
-    bash scripts/hop-costs-containers.sh "$app" "${smoke[@]}"
+    bash scripts/hop-costs-containers.sh "$app" --hop-idle-ms 20 "${smoke[@]}"
     set -- "$@" --costs target/bench/hop-costs-containers.json
 fi
 exec "target/x86_64-unknown-linux-gnu/release/$app-compare" "$@"

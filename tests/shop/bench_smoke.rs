@@ -43,13 +43,19 @@ async fn every_benchmark_runs_and_reports_its_figures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_hop_cost_table_is_what_plan_reads() {
     let shop = Path::new(env!("CARGO_BIN_EXE_shop"));
-    let table = hops::measure(Scale::Smoke, Some(shop), hops::FarSide::Here)
-        .await
-        .expect("the hop costs are measured");
+    let table = hops::measure(
+        Scale::Smoke,
+        Some(shop),
+        hops::FarSide::Here,
+        hops::IDLE_BETWEEN,
+    )
+    .await
+    .expect("the hop costs are measured");
     let costs = cleave_app::plan::HopCosts::from_json(&serde_json::to_string(&table).unwrap())
         .expect("plan reads the table");
     assert_eq!(costs.request.len(), table.request.len());
     assert_eq!(costs.event.len(), table.event.len());
+    assert_eq!(costs.event_beside.len(), table.event_beside.len());
     assert!(costs.process_rss_bytes > 0, "the idle shop was measured");
     positive("a request hop's size", costs.request[0].bytes);
 }

@@ -98,6 +98,32 @@ async fn plan_predicts_hops_crossings_and_failures_from_the_monoliths_traffic() 
         ]
     );
     assert!(placing["extra_cpu_us"].as_f64().unwrap() > 0.0);
+    // SQLite: the relay serves a node's own subscribers in one pass. `order_placed` still has
+    // inventory and notifications beside orders, so its crossing is a pass added; of
+    // `payment_captured`'s two, one takes the place of billing's local pass.
+    let beside: Vec<(String, bool)> = placing["crossings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                format!("{}→{}", c["from"], c["to"]).replace('"', ""),
+                c["beside_local"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        beside.contains(&("orders→billing".into(), true)),
+        "{beside:?}"
+    );
+    assert_eq!(
+        beside
+            .iter()
+            .filter(|(edge, b)| edge.starts_with("billing→") && *b)
+            .count(),
+        1,
+        "{beside:?}"
+    );
     let receipt = route(&split, "GET", "/api/orders/{id}/receipt");
     assert_eq!(
         messages(&receipt["hops"]),

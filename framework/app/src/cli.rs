@@ -562,7 +562,11 @@ fn plan_command(
         placement,
         chosen,
         &traffic,
-        &crate::plan::Shape::linked(),
+        &crate::plan::Shape {
+            // One writer: the relay serves every local subscriber in one pass (ADR 14).
+            shared_local_pass: !config.database.starts_with("postgres"),
+            ..crate::plan::Shape::linked()
+        },
         &costs,
     );
     if json {

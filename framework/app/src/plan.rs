@@ -6,7 +6,13 @@
 //! adding that hop's latency and CPU, at the size the message has on the wire. Every event it
 //! publishes, and every message the subscribers' handlers cause in turn (the cascade), crosses
 //! the network when publisher and subscriber (or caller and callee) sit on different nodes:
-//! that adds CPU and delivery delay, not latency to the request. Hops are assumed sequential
+//! that adds CPU and delivery delay, not latency to the request. An event's crossings are
+//! priced by what its publisher's relay does: on SQLite it delivers to every subscriber of its
+//! own process in one pass, and to each subscriber elsewhere in a pass of its own. Moving an
+//! event's only local subscriber away replaces the local pass (the table's `event`); moving one
+//! while another stays adds a whole remote pass and saves only that subscriber's share of the
+//! local one (`event_beside`, dearer). On PostgreSQL every subscriber has a pass of its own, so
+//! every crossing is priced as `event`. Hops are assumed sequential
 //! (a request's extra p50 is the sum of its hops' p50; its extra p99 the sum of their p99, an
 //! upper bound), their cost a function of the message size only, interpolated in the table.
 
@@ -38,8 +44,18 @@ pub struct HopCosts {
     pub measured: String,
     /// Requests, by size (ascending).
     pub request: Vec<CostPoint>,
-    /// Event deliveries, by size (ascending).
+    /// Event deliveries, by size (ascending): the event's only subscriber on the publisher's
+    /// node moved away (the local pass is saved).
     pub event: Vec<CostPoint>,
+    /// Event deliveries, by size (ascending): one subscriber moved away while another stays
+    /// beside the publisher (the local pass remains). Tables without it price these as
+    /// `event`.
+    #[serde(default)]
+    pub event_beside: Vec<CostPoint>,
+    /// The pause before each message when the table was measured, milliseconds: the quiet
+    /// a prediction from it assumes between messages (hops cost more after longer pauses).
+    #[serde(default)]
+    pub idle_ms: Option<f64>,
     /// Resident memory of one idle process of the application, bytes.
     pub process_rss_bytes: u64,
 }
@@ -57,8 +73,15 @@ impl HopCosts {
     /// Reads a table from JSON, checking it can be interpolated.
     pub fn from_json(text: &str) -> anyhow::Result<Self> {
         let costs: HopCosts = serde_json::from_str(text)?;
-        for (kind, points) in [("request", &costs.request), ("event", &costs.event)] {
-            anyhow::ensure!(!points.is_empty(), "the cost table has no `{kind}` points");
+        for (kind, points) in [
+            ("request", &costs.request),
+            ("event", &costs.event),
+            ("event_beside", &costs.event_beside),
+        ] {
+            anyhow::ensure!(
+                !points.is_empty() || kind == "event_beside",
+                "the cost table has no `{kind}` points"
+            );
             anyhow::ensure!(
                 points.windows(2).all(|w| w[0].bytes < w[1].bytes),
                 "the `{kind}` points must be sorted by size"
@@ -72,9 +95,20 @@ impl HopCosts {
         interpolate(&self.request, bytes)
     }
 
-    /// The cost of an event delivery hop of `bytes`.
+    /// The cost of an event delivery hop of `bytes` that takes the publisher's node's last
+    /// subscriber of the event away.
     pub fn event_at(&self, bytes: f64) -> CostPoint {
         interpolate(&self.event, bytes)
+    }
+
+    /// The cost of an event delivery hop of `bytes` while another subscriber stays beside the
+    /// publisher (`event` when the table has no such points).
+    pub fn event_beside_at(&self, bytes: f64) -> CostPoint {
+        if self.event_beside.is_empty() {
+            self.event_at(bytes)
+        } else {
+            interpolate(&self.event_beside, bytes)
+        }
     }
 }
 
@@ -281,12 +315,18 @@ pub struct Shape {
     pub subscribers: BTreeMap<String, Vec<String>>,
     /// Idempotent requests.
     pub idempotent: BTreeSet<String>,
+    /// Whether a process's relay delivers to all of its own subscribers in one pass (SQLite's
+    /// one writer) rather than one pass each (PostgreSQL).
+    pub shared_local_pass: bool,
 }
 
 impl Shape {
     /// From the linked modules and their published contracts.
     pub fn linked() -> Self {
-        let mut shape = Shape::default();
+        let mut shape = Shape {
+            shared_local_pass: true,
+            ..Shape::default()
+        };
         for module in cleave::modules() {
             for route in module.routes() {
                 if let Some((method, path)) = route.split_once(' ') {
@@ -351,6 +391,11 @@ pub struct Crossing {
     pub per_request: f64,
     /// Mean size, bytes.
     pub bytes: f64,
+    /// For an event: priced as the table's `event_beside`, because the publisher's relay keeps
+    /// a pass for the event besides this delivery's own (a subscriber stays on its node, or
+    /// another crossing of the event already took the local pass's place).
+    #[serde(default)]
+    pub beside_local: bool,
 }
 
 /// The prediction for one public route.
@@ -525,10 +570,23 @@ pub fn plan(
                 ));
                 continue;
             }
-            for subscriber in shape.subscribers.get(&event).into_iter().flatten() {
+            let subscribers = shape.subscribers.get(&event).cloned().unwrap_or_default();
+            // A local pass remains for the subscribers that stay; without any, the first
+            // crossing replaces it and the others are passes of their own.
+            let stays =
+                shape.shared_local_pass && subscribers.iter().any(|s| node(s) == node(&publisher));
+            let mut replaces_pass = true;
+            for subscriber in &subscribers {
                 if node(subscriber) != node(&publisher) {
                     let bytes = traffic.event_bytes.get(&event).copied().unwrap_or(0.0);
-                    plan.extra_cpu_us += rate * costs.event_at(bytes).cpu_us;
+                    let beside = stays || (shape.shared_local_pass && !replaces_pass);
+                    replaces_pass = false;
+                    let cost = if beside {
+                        costs.event_beside_at(bytes)
+                    } else {
+                        costs.event_at(bytes)
+                    };
+                    plan.extra_cpu_us += rate * cost.cpu_us;
                     plan.crossings.push(Crossing {
                         kind: "event".into(),
                         message: event.clone(),
@@ -536,6 +594,7 @@ pub fn plan(
                         to: subscriber.clone(),
                         per_request: rate,
                         bytes,
+                        beside_local: beside,
                     });
                 }
                 let key = (subscriber.clone(), event.clone());
@@ -569,6 +628,7 @@ pub fn plan(
                         to: callee,
                         per_request: rate * per_event,
                         bytes,
+                        beside_local: false,
                     });
                 }
             }
@@ -746,6 +806,8 @@ cleave_event_bytes_count{publisher="orders",event="orders.order_placed"} 90
             measured: "test".into(),
             request: vec![point(100.0, 100.0), point(1100.0, 200.0)],
             event: vec![point(100.0, 400.0), point(1100.0, 500.0)],
+            event_beside: Vec::new(),
+            idle_ms: Some(1.0),
             process_rss_bytes: 10 << 20,
         }
     }
@@ -841,6 +903,42 @@ cleave_event_bytes_count{publisher="orders",event="orders.order_placed"} 90
         );
         assert_eq!(plan.nodes.len(), 3);
         assert!(render(&plan).contains("/api/orders"));
+    }
+
+    #[test]
+    fn a_crossing_beside_a_local_pass_costs_a_whole_pass() {
+        let traffic = Traffic::from_prometheus(PAGE);
+        let mut costs = costs();
+        costs.event_beside = vec![CostPoint {
+            bytes: 100.0,
+            p50_us: 0.0,
+            p99_us: 0.0,
+            cpu_us: 1000.0,
+        }];
+        let shape = Shape {
+            shared_local_pass: true,
+            ..shape()
+        };
+        // billing away: order_placed leaves inventory beside orders (beside), and both
+        // subscribers of payment_captured are away from billing (one replaces the pass).
+        let split = placement(&[
+            ("main", &["catalog", "inventory", "notifications", "orders"]),
+            ("billing", &["billing"]),
+        ]);
+        let route = &plan("split", &split, &traffic, &shape, &costs).routes[0];
+        let expected = 0.9 * 1000.0 + 0.9 * 200.0 + 0.9 * 1000.0;
+        assert!((route.extra_cpu_us - expected).abs() < 1e-9, "{route:?}");
+        let beside: Vec<bool> = route.crossings.iter().map(|c| c.beside_local).collect();
+        assert_eq!(beside.iter().filter(|b| **b).count(), 2, "{route:?}");
+        // On PostgreSQL every subscriber has a pass of its own: every crossing is `event`.
+        let shape = Shape {
+            shared_local_pass: false,
+            ..shape
+        };
+        let route = &plan("split", &split, &traffic, &shape, &costs).routes[0];
+        let expected = 0.9 * 220.0 + 2.0 * 0.9 * 200.0;
+        assert!((route.extra_cpu_us - expected).abs() < 1e-9, "{route:?}");
+        assert!(route.crossings.iter().all(|c| !c.beside_local));
     }
 
     #[test]

@@ -16,6 +16,12 @@
 //!   process's CPU per message (both sides run in this process). Each event is a relay pass of
 //!   its own, as when events arrive slower than the relay delivers them: the shop's order flow
 //!   at 8 orders in flight behaves so (`cleave-bench --only-order-flow` checks the prediction).
+//! - **Beside a local subscriber**: the same events, with a second subscriber on the
+//!   publisher's side in both cases. A relay on SQLite delivers to all of its process's own
+//!   subscribers in one pass (one transaction), so moving one of several away saves only that
+//!   subscriber's share of the pass while its remote delivery is a pass of its own: it costs
+//!   more than moving an event's only subscriber away, which saves the whole local pass (the
+//!   first table). `plan` prices each crossing with the one that applies (ADR 14).
 //! - **CPU under load**, [`CONCURRENCY`] senders at once, for context: the relay then carries
 //!   many events per pass, its per-pass work is shared, and a hop costs much less. A table of
 //!   it predicted a third of what the order flow measured, as did the first table, which sent
@@ -109,6 +115,11 @@ fn register_sink(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     Ok(())
 }
 
+fn register_neighbour(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
+    r.subscribe::<Noted>(Sink { counts: false });
+    Ok(())
+}
+
 fn register_far_sink(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     r.subscribe::<Noted>(Sink { counts: false });
     Ok(())
@@ -137,21 +148,31 @@ static NOTES: Contract = fixture_contract("notes", &[], &[Noted::NAME], &[]);
 static NOTES_MODULE: ModuleDescriptor =
     fixture_module(&NOTES, "publishes notes", cleave::testing::register_nothing);
 /// Every contract of the benchmark, as each side knows them.
-static CONTRACTS: [&Contract; 3] = [&HOPS, &NOTES, &SINK_CONTRACT];
+static CONTRACTS: [&Contract; 4] = [&HOPS, &NOTES, &SINK_CONTRACT, &NEIGHBOUR_CONTRACT];
 static SINK_CONTRACT: Contract = fixture_contract("sink", &[], &[], &[Noted::NAME]);
 static SINK: ModuleDescriptor = ModuleDescriptor {
     subscribes: &[Noted::NAME],
     ..fixture_module(&SINK_CONTRACT, "applies notes", register_sink)
+};
+/// A second subscriber of the notes, always beside the publisher; it does not count.
+static NEIGHBOUR_CONTRACT: Contract = fixture_contract("neighbour", &[], &[], &[Noted::NAME]);
+static NEIGHBOUR: ModuleDescriptor = ModuleDescriptor {
+    subscribes: &[Noted::NAME],
+    ..fixture_module(&NEIGHBOUR_CONTRACT, "applies notes too", register_neighbour)
 };
 static FAR_SINK: ModuleDescriptor = ModuleDescriptor {
     subscribes: &[Noted::NAME],
     ..fixture_module(&SINK_CONTRACT, "applies notes", register_far_sink)
 };
 
-/// The pause before each message sent one at a time: long enough for both sides' threads to
-/// park, as between the requests of a process that is not saturated (the comparison's latency
-/// runs, a service at moderate load), so each message pays for waking them.
-const IDLE_BETWEEN: Duration = Duration::from_millis(1);
+/// The default pause before each message sent one at a time: long enough for both sides'
+/// threads to park, as between the requests of a process that is not saturated, so each
+/// message pays for waking them. Longer pauses cost more on a virtual machine (its idle vCPUs
+/// halt and must be woken): with 20 ms, a request hop measured +450 µs p50 and +390–560 µs
+/// CPU, an event crossing +575–900 µs CPU, against +115–160, +140–200 and +470–650 with 1 ms
+/// (2026-12-01, loopback, 2-core CI machine kind). Measure the table at the pause your
+/// traffic leaves between messages (`--hop-idle-ms`).
+pub const IDLE_BETWEEN: Duration = Duration::from_millis(1);
 
 /// Senders at once when CPU is measured: the comparison's clients.
 pub const CONCURRENCY: u64 = 16;
@@ -186,8 +207,12 @@ pub struct Table {
     pub measured: String,
     /// Requests by size.
     pub request: Vec<Point>,
-    /// Event deliveries by size.
+    /// Event deliveries by size, the event's only subscriber moved.
     pub event: Vec<Point>,
+    /// Event deliveries by size, one subscriber moved while another stays beside the publisher.
+    pub event_beside: Vec<Point>,
+    /// The pause before each message sent one at a time, milliseconds.
+    pub idle_ms: f64,
     /// Resident memory of one idle process of the application, bytes (0 if not measured).
     pub process_rss_bytes: u64,
 }
@@ -338,10 +363,12 @@ pub async fn serve_far_side(address: &str) -> anyhow::Result<()> {
 
 /// Measures the table with the receiving side at `far`; with `binary` (an application built
 /// on cleave), its idle memory too.
+/// Messages one at a time follow `idle` after the one before ([`IDLE_BETWEEN`] by default).
 pub async fn measure(
     scale: Scale,
     binary: Option<&Path>,
     far: FarSide<'_>,
+    idle: Duration,
 ) -> anyhow::Result<Table> {
     let where_far = match far {
         FarSide::Here => "loopback, the far side in the same process".to_string(),
@@ -381,18 +408,47 @@ pub async fn measure(
             ),
     )
     .await;
+    // The same two, with a neighbour subscribing beside the publisher.
+    let monolith_beside = Sender::start(
+        Harness::new()
+            .module(&NOTES_MODULE)
+            .module(&SINK)
+            .module(&NEIGHBOUR),
+    )
+    .await;
+    let extracted_beside = Sender::start(
+        Harness::new()
+            .module(&NOTES_MODULE)
+            .module(&NEIGHBOUR)
+            .subscriber_route(
+                Noted::NAME,
+                "sink",
+                Arc::new(Acknowledged(remote(&SINK_CONTRACT)?)),
+            ),
+    )
+    .await;
 
     let sides = Sides {
         monolith: &monolith,
         extracted: &extracted,
         far: &far,
     };
+    let beside = Sides {
+        monolith: &monolith_beside,
+        extracted: &extracted_beside,
+        far: &far,
+    };
     let mut request = Vec::new();
     let mut event = Vec::new();
+    let mut event_beside = Vec::new();
     for text in TEXTS {
         let n = scale.pick(if text > 10_000 { 640 } else { 2_000 }, 32);
-        request.push(request_point(&sides, text, n).await);
-        event.push(event_point(&sides, text, n).await);
+        // Longer pauses, fewer messages (at least 200): the run stays a few minutes.
+        let share = 1e-3 / idle.as_secs_f64().max(1e-3);
+        let n = ((n as f64 * share) as u64).max(n.min(200));
+        request.push(request_point(&sides, text, n, idle).await);
+        event.push(event_point(&sides, text, n, idle).await);
+        event_beside.push(event_point(&beside, text, n, idle).await);
     }
     let process_rss_bytes = match binary {
         Some(binary) => idle_rss(binary).await?,
@@ -404,10 +460,12 @@ pub async fn measure(
              {} ms idle, events through the relay",
             std::env::consts::ARCH,
             std::thread::available_parallelism().map_or(0, |n| n.get()),
-            IDLE_BETWEEN.as_millis()
+            idle.as_millis()
         ),
+        idle_ms: idle.as_secs_f64() * 1e3,
         request,
         event,
+        event_beside,
         process_rss_bytes,
     })
 }
@@ -508,7 +566,13 @@ struct Side {
 
 /// Measures both sides in four alternating slices of `n` messages each: `one` sends one
 /// message, `burst` sends a number of them from [`CONCURRENCY`] senders.
-async fn alternate<O, OF, B, BF>(n: u64, far: &Far, mut one: O, mut burst: B) -> (Side, Side)
+async fn alternate<O, OF, B, BF>(
+    n: u64,
+    idle: Duration,
+    far: &Far,
+    mut one: O,
+    mut burst: B,
+) -> (Side, Side)
 where
     O: FnMut(bool) -> OF,
     OF: std::future::Future<Output = ()>,
@@ -533,7 +597,7 @@ where
             let clock = async || cpu_now() + if remote { far.cpu_us().await } else { 0.0 };
             let cpu = clock().await;
             for _ in 0..per_slice {
-                tokio::time::sleep(IDLE_BETWEEN).await;
+                tokio::time::sleep(idle).await;
                 let started = Instant::now();
                 one(remote).await;
                 side.latencies.record(started.elapsed());
@@ -588,7 +652,7 @@ impl Sides<'_> {
     }
 }
 
-async fn request_point(sides: &Sides<'_>, text: usize, n: u64) -> Point {
+async fn request_point(sides: &Sides<'_>, text: usize, n: u64, idle: Duration) -> Point {
     let payload = Payload {
         text: "x".repeat(text),
     };
@@ -600,20 +664,21 @@ async fn request_point(sides: &Sides<'_>, text: usize, n: u64) -> Point {
             bus.call(payload).await.expect("echo");
         }
     };
-    let (local, remote) = alternate(n, sides.far, call, |remote, n| {
+    let (local, remote) = alternate(n, idle, sides.far, call, |remote, n| {
         concurrently(n, move || call(remote))
     })
     .await;
     point(bytes, n, local, remote)
 }
 
-async fn event_point(sides: &Sides<'_>, text: usize, n: u64) -> Point {
+async fn event_point(sides: &Sides<'_>, text: usize, n: u64, idle: Duration) -> Point {
     let event = Noted {
         text: "x".repeat(text),
     };
     let bytes = cleave::traffic::json_size(&cleave::testing::envelope("notes", &event));
     let (local, remote) = alternate(
         n,
+        idle,
         sides.far,
         |remote| sides.sender(remote).one(&event),
         |remote, n| sides.sender(remote).burst(&event, n),

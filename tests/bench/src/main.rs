@@ -42,6 +42,10 @@ struct Args {
     /// starts on loopback (`scripts/hop-costs-containers.sh`).
     #[arg(long, value_name = "URL", requires = "hop_costs")]
     hop_far: Option<String>,
+    /// With `--hop-costs`: the pause before each message sent one at a time, milliseconds.
+    /// Hops cost more after longer pauses; use the pause your traffic leaves between messages.
+    #[arg(long, value_name = "MS", default_value_t = 1, requires = "hop_costs")]
+    hop_idle_ms: u64,
     /// Run only the in-process benchmark and print its figures, without writing the summary
     /// (for trying changes to the bus's hot path).
     #[arg(long)]
@@ -208,7 +212,8 @@ fn main() -> anyhow::Result<()> {
                 Some(base) => hops::FarSide::At(base),
                 None => hops::FarSide::Process(&this),
             };
-            let table = hops::measure(scale, binary, far).await?;
+            let idle = std::time::Duration::from_millis(args.hop_idle_ms);
+            let table = hops::measure(scale, binary, far, idle).await?;
             write_summary(&out, &serde_json::to_value(&table)?)?;
             println!("{}", serde_json::to_string_pretty(&table)?);
             eprintln!("wrote {}", out.display());

@@ -34,8 +34,14 @@ pub struct Measured {
     /// topology, microseconds.
     pub start_p50_us: f64,
     /// CPU of all the placement's containers per operation, operations one after the other,
-    /// microseconds.
+    /// without the workload's polls for completion, microseconds.
     pub cpu_us: f64,
+    /// Polls for completion per operation of the CPU slices (a placement that completes later
+    /// is asked more often).
+    pub polls_per_operation: f64,
+    /// CPU of the placement's containers per poll for completion, microseconds: measured by
+    /// asking about a completed operation as often, as fast, and subtracted from `cpu_us`.
+    pub poll_cpu_us: f64,
 }
 
 /// Slices each placement gets in [`side_by_side`], alternating with the others.
@@ -46,26 +52,60 @@ pub fn slice_size(operations: usize) -> usize {
     (operations / SLICES).max(1)
 }
 
+/// How many operations [`side_by_side`] runs, and how far apart.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Operations per placement, for its latency and for its CPU each.
+    pub operations: usize,
+    /// The quiet before each operation.
+    pub quiet: Duration,
+}
+
+/// The pause before each message of the hop cost table `costs` (its `idle_ms`), for
+/// [`side_by_side`]'s quiet; 1 ms, the default's, for the shipped table and for tables
+/// measured before they recorded it.
+pub fn table_quiet(costs: Option<&Path>) -> anyhow::Result<Duration> {
+    let idle_ms = match costs {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("read {}", path.display()))?;
+            let table: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not JSON", path.display()))?;
+            table["idle_ms"].as_f64()
+        }
+    };
+    Ok(Duration::from_secs_f64(
+        idle_ms.unwrap_or(1.0).max(0.0) / 1e3,
+    ))
+}
+
 /// The workload scope of the side-by-side operations.
 const SCOPE: &str = "PAIRED";
 
 /// Measures every placement of `layouts` side by side: all running at once, then
 /// [`SLICES`] rounds in which each placement in turn gets a slice of `operations / SLICES`
-/// operations one at a time, each once the one before completed and the topology settled
-/// (their start latency), then as many again, each once the one before completed but without
-/// waiting for the topology to settle, with the CPU of its containers read before and after
-/// (waiting for it to settle at the end). A change of the machine's speed during the run
-/// touches every placement alike, and so do the workload's polls for completion, which take
-/// about as long in every placement. Returns the figures in the order of `layouts`.
+/// operations one at a time, each started `quiet` after the one before completed and the
+/// topology settled (their start latency), then as many again, each started `quiet` after the
+/// one before completed, with the CPU of its containers read before and after (waiting for it
+/// to settle at the end), then as many polls for completion of an operation already
+/// completed, paced alike, for the CPU of a poll, and as much quiet again with no operation,
+/// for the CPU the processes spend idle. The polls are not the operation's cost, and a
+/// placement that completes later polls more: their CPU is taken out, and so is the idle CPU.
+/// `quiet` should be the pause the hop cost table was measured after (hops cost more after
+/// longer pauses), long enough for an operation's asynchronous tail to finish before the
+/// next one starts. A change of the machine's speed during the run touches every placement
+/// alike. Returns the figures in the order of `layouts`.
 pub async fn side_by_side(
     engine: &Docker,
     layouts: &[Layout],
     image: &AppImage,
     options: &Options,
     workload: &dyn Workload,
-    operations: usize,
+    pace: Pace,
     client_timeout: Duration,
 ) -> anyhow::Result<Vec<Measured>> {
+    let Pace { operations, quiet } = pace;
     let mut topologies = Vec::with_capacity(layouts.len());
     for layout in layouts {
         topologies.push(Topology::start(layout, image, options).await?);
@@ -81,16 +121,21 @@ pub async fn side_by_side(
     let mut started = vec![0; topologies.len()];
     let mut starts: Vec<Vec<Duration>> = vec![Vec::new(); topologies.len()];
     let mut cpu_ns = vec![0_u64; topologies.len()];
+    let mut polls = vec![0_usize; topologies.len()];
+    let mut poll_cpu_ns = vec![0_u64; topologies.len()];
+    let mut idle_cpu_ns = vec![0_u64; topologies.len()];
     let settle = Duration::from_secs(30);
-    // One operation of placement `i`: its start latency, once it has completed.
-    let one = async |i: usize, started: &mut Vec<usize>| -> anyhow::Result<Duration> {
-        let clock = Instant::now();
-        let id = start_one(workload, &clients[i], SCOPE, started[i]).await?;
-        let latency = clock.elapsed();
-        started[i] += 1;
-        wait_completed(workload, &clients[i], &id, Duration::from_millis(2), settle).await?;
-        Ok(latency)
-    };
+    let poll = Duration::from_millis(2);
+    // One operation of placement `i`: its start latency and the polls until it completed.
+    let one =
+        async |i: usize, started: &mut Vec<usize>| -> anyhow::Result<(Duration, usize, String)> {
+            let clock = Instant::now();
+            let id = start_one(workload, &clients[i], SCOPE, started[i]).await?;
+            let latency = clock.elapsed();
+            started[i] += 1;
+            let asked = wait_completed(workload, &clients[i], &id, poll, settle).await?;
+            Ok((latency, asked, id))
+        };
     // Warm every placement's connections and caches first.
     for (i, topology) in topologies.iter().enumerate() {
         for _ in 0..per_slice.min(10) {
@@ -101,25 +146,58 @@ pub async fn side_by_side(
     for _ in 0..SLICES {
         for (i, topology) in topologies.iter().enumerate() {
             for _ in 0..per_slice {
-                let latency = one(i, &mut started).await?;
-                starts[i].push(latency);
                 topology.wait_settled(settle).await?;
+                tokio::time::sleep(quiet).await;
+                let (latency, _, _) = one(i, &mut started).await?;
+                starts[i].push(latency);
             }
+            topology.wait_settled(settle).await?;
             let before = cpu_total(engine, topology).await?;
+            let mut last = String::new();
             for _ in 0..per_slice {
-                one(i, &mut started).await?;
+                tokio::time::sleep(quiet).await;
+                let (_, asked, id) = one(i, &mut started).await?;
+                polls[i] += asked;
+                last = id;
             }
             topology.wait_settled(settle).await?;
             cpu_ns[i] += cpu_total(engine, topology).await?.saturating_sub(before);
+            // The CPU of a poll, asked as the operations were waited for.
+            let before = cpu_total(engine, topology).await?;
+            for _ in 0..per_slice {
+                tokio::time::sleep(poll).await;
+                anyhow::ensure!(
+                    workload.completed(&clients[i], &last).await,
+                    "{} {last} no longer reads as {}",
+                    workload.words().operation,
+                    workload.words().completed
+                );
+            }
+            poll_cpu_ns[i] += cpu_total(engine, topology).await?.saturating_sub(before);
+            // The CPU of the quiet between operations.
+            let before = cpu_total(engine, topology).await?;
+            for _ in 0..per_slice {
+                tokio::time::sleep(quiet).await;
+            }
+            idle_cpu_ns[i] += cpu_total(engine, topology).await?.saturating_sub(before);
         }
     }
     let operations = (SLICES * per_slice) as f64;
     Ok(starts
         .iter()
-        .zip(cpu_ns)
-        .map(|(starts, cpu_ns)| Measured {
-            start_p50_us: Percentiles::of(starts).p50_ms * 1e3,
-            cpu_us: cpu_ns as f64 / 1e3 / operations,
+        .enumerate()
+        .map(|(i, starts)| {
+            let poll_cpu_us = poll_cpu_ns[i] as f64 / 1e3 / operations;
+            let polls_per_operation = polls[i] as f64 / operations;
+            let idle_cpu_us = idle_cpu_ns[i] as f64 / 1e3 / operations;
+            Measured {
+                start_p50_us: Percentiles::of(starts).p50_ms * 1e3,
+                cpu_us: cpu_ns[i] as f64 / 1e3 / operations
+                    - polls_per_operation * poll_cpu_us
+                    - idle_cpu_us,
+                polls_per_operation,
+                poll_cpu_us,
+            }
         })
         .collect())
 }
@@ -156,6 +234,9 @@ pub struct Prediction {
     pub start_error: Option<f64>,
     /// (predicted − measured) / measured for the CPU, as for the latency.
     pub cpu_error: Option<f64>,
+    /// The placement's polls for completion per operation, and (after `/`) the baseline's:
+    /// their CPU is taken out of both measured figures.
+    pub polls_per_operation: (f64, f64),
 }
 
 /// What the predictions were made from.
@@ -168,6 +249,9 @@ pub struct Predictions {
     /// Operations each placement ran for the side-by-side measurement, for its latency and
     /// for its CPU each ([`side_by_side`]).
     pub measured_operations: usize,
+    /// The quiet before each of those operations, milliseconds: the pause the hop cost table
+    /// was measured after.
+    pub quiet_ms: f64,
     /// One per placement after the baseline.
     pub placements: Vec<Prediction>,
     /// What went wrong, when a prediction could not be made.
@@ -334,6 +418,7 @@ pub fn compare(
             .start_p50_us
             .and_then(|p| error(p, measured_start_p50_us)),
         cpu_error: error(planned.cpu_us, measured_cpu_us),
+        polls_per_operation: (measured.polls_per_operation, baseline.polls_per_operation),
     }
 }
 

@@ -766,19 +766,25 @@ fn prediction_section(w: &mut String, s: &Summary, p: &crate::prediction::Predic
          every placement running at once, in {} alternating slices: {} {ops} each one at a \
          time on a settled topology for the latency, as many one after the other for the \
          CPU (placements measured minutes apart, as above, differ by more than a hop \
-         costs). The target is within ±{:.0} %.\n",
+         costs), each {op} {:.0} ms after the one before was done, the pause the table was \
+         measured after (hops cost more after longer pauses). The workload's polls for \
+         completion (every 2 ms) are not the {op}'s cost, and a placement that completes \
+         later polls more: each placement's CPU per poll is measured on a completed {op} \
+         and taken out, and so is its CPU over as much quiet without {ops}. The target is \
+         within ±{:.0} %.\n",
         p.operations,
         p.costs,
         crate::prediction::SLICES,
         p.measured_operations,
+        p.quiet_ms,
         crate::prediction::TOLERANCE * 100.0,
         ops = s.words.operations,
     );
     let _ = writeln!(
         w,
-        "| placement | start predicted µs | start measured µs | error | CPU/{op} predicted µs | CPU/{op} measured µs | error |"
+        "| placement | start predicted µs | start measured µs | error | CPU/{op} predicted µs | CPU/{op} measured µs | error | polls/{op} (baseline) |"
     );
-    let _ = writeln!(w, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
     let error = |e: Option<f64>| match (e, crate::prediction::within(e)) {
         (Some(e), Some(true)) => format!("{:+.0} %", e * 100.0),
         (Some(e), _) => format!("{:+.0} % (off)", e * 100.0),
@@ -787,7 +793,7 @@ fn prediction_section(w: &mut String, s: &Summary, p: &crate::prediction::Predic
     for x in &p.placements {
         let _ = writeln!(
             w,
-            "| {} | {} | {:+.0} | {} | {:+.0} | {:+.0} | {} |",
+            "| {} | {} | {:+.0} | {} | {:+.0} | {:+.0} | {} | {:.1} ({:.1}) |",
             x.placement,
             x.predicted_start_p50_us
                 .map_or("n/a".to_string(), |v| format!("{v:+.0}")),
@@ -795,7 +801,9 @@ fn prediction_section(w: &mut String, s: &Summary, p: &crate::prediction::Predic
             error(x.start_error),
             x.predicted_cpu_us,
             x.measured_cpu_us,
-            error(x.cpu_error)
+            error(x.cpu_error),
+            x.polls_per_operation.0,
+            x.polls_per_operation.1,
         );
     }
     for note in &p.notes {
@@ -1002,6 +1010,7 @@ mod tests {
                 costs: "loopback, demo".into(),
                 operations: 225.0,
                 measured_operations: 8,
+                quiet_ms: 20.0,
                 placements: vec![crate::prediction::Prediction {
                     placement: "billing-extracted".into(),
                     predicted_start_p50_us: Some(0.0),
@@ -1010,6 +1019,7 @@ mod tests {
                     measured_cpu_us: 450.0,
                     start_error: Some(-1.0),
                     cpu_error: Some(1.0 / 3.0),
+                    polls_per_operation: (2.5, 1.5),
                 }],
                 notes: Vec::new(),
             }),
@@ -1036,7 +1046,7 @@ mod tests {
             "| 3 (one killed) | 300 | 120 |",
             "50 at 1 replica(s), 140 at 3: 2.80x for 3.00x",
             "Predicted before it ran",
-            "| billing-extracted | +0 | +12 | -100 % (off) | +600 | +450 | +33 % (off) |",
+            "| billing-extracted | +0 | +12 | -100 % (off) | +600 | +450 | +33 % (off) | 2.5 (1.5) |",
         ] {
             assert!(report.contains(claim), "{claim} missing from:\n{report}");
         }

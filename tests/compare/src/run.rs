@@ -173,6 +173,7 @@ pub async fn compare(
         costs: String::new(),
         operations: 0.0,
         measured_operations: 0,
+        quiet_ms: 0.0,
         placements: Vec::new(),
         notes: Vec::new(),
     };
@@ -252,16 +253,18 @@ pub async fn compare(
             prediction::slice_size(operations),
             workload.words().operations
         ));
+        let quiet = prediction::table_quiet(args.costs.as_deref())?;
         let measured = prediction::side_by_side(
             &engine,
             &layouts,
             &image,
             &options,
             workload.as_ref(),
-            operations,
+            prediction::Pace { operations, quiet },
             CLIENT_TIMEOUT,
         )
         .await?;
+        predictions.quiet_ms = quiet.as_secs_f64() * 1e3;
         predictions.measured_operations = prediction::SLICES * prediction::slice_size(operations);
         for (index, planned) in plans {
             let prediction = prediction::compare(

@@ -154,18 +154,21 @@ pub trait Workload: Send + Sync {
     }
 }
 
-/// Polls every `poll` until operation `id` completed; fails after `timeout`.
+/// Polls every `poll` until operation `id` completed; fails after `timeout`. Returns how many
+/// times it asked.
 pub async fn wait_completed(
     workload: &dyn Workload,
     client: &Client,
     id: &str,
     poll: Duration,
     timeout: Duration,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<usize> {
     let deadline = Instant::now() + timeout;
+    let mut asked = 0;
     loop {
+        asked += 1;
         if workload.completed(client, id).await {
-            return Ok(());
+            return Ok(asked);
         }
         if Instant::now() > deadline {
             bail!(
