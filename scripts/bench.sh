@@ -6,7 +6,9 @@
 # `scripts/bench.sh --hop-costs` measures what one hop costs by message size (requests, event
 # deliveries through the relay, to a second process on loopback) and the shop's idle memory,
 # into target/bench/hop-costs.json: the table `<app> plan --costs FILE` predicts extractions
-# from on this machine. `scripts/bench.sh --only-order-flow [--costs FILE]` checks it: the shop
+# from on this machine (`--hop-idle-ms MS`: the pause before each message, 1 by default; hops
+# cost more after longer pauses, so use your traffic's).
+# `scripts/bench.sh --only-order-flow [--costs FILE]` checks it: the shop
 # with billing extracted on loopback, measured beside what `shop plan` predicted.
 # `scripts/bench.sh --scaling --postgres URL` runs the shop with billing at 1, 2 and 3 replicas
 # (then 3 with one killed mid-run), events through NATS JetStream (nats-server on PATH),

@@ -739,9 +739,14 @@ pub fn render(plan: &Plan) -> String {
             );
         }
         for crossing in &route.crossings {
+            let pass = match (crossing.kind.as_str(), crossing.beside_local) {
+                ("event", true) => ", a relay pass added",
+                ("event", false) => ", in place of the local pass",
+                _ => "",
+            };
             let _ = writeln!(
                 out,
-                "  async   {} → {} {} `{}` ×{:.2}, {:.0} B",
+                "  async   {} → {} {} `{}` ×{:.2}, {:.0} B{pass}",
                 crossing.from,
                 crossing.to,
                 crossing.kind,
@@ -930,6 +935,14 @@ cleave_event_bytes_count{publisher="orders",event="orders.order_placed"} 90
         assert!((route.extra_cpu_us - expected).abs() < 1e-9, "{route:?}");
         let beside: Vec<bool> = route.crossings.iter().map(|c| c.beside_local).collect();
         assert_eq!(beside.iter().filter(|b| **b).count(), 2, "{route:?}");
+        let table = render(&plan("split", &split, &traffic, &shape, &costs));
+        assert!(
+            table.contains(
+                "orders → billing event `orders.order_placed` ×0.90, 500 B, a relay pass added"
+            ),
+            "{table}"
+        );
+        assert!(table.contains(", in place of the local pass"), "{table}");
         // On PostgreSQL every subscriber has a pass of its own: every crossing is `event`.
         let shape = Shape {
             shared_local_pass: false,
