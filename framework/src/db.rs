@@ -104,36 +104,52 @@ impl std::fmt::Debug for Database {
     }
 }
 
+/// The backend a database URL names: `sqlite:` or `postgres:`/`postgresql:`; none for any
+/// other scheme.
+pub fn backend_of(url: &str) -> Option<DbBackend> {
+    if url.starts_with("sqlite:") {
+        Some(DbBackend::Sqlite)
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Some(DbBackend::Postgres)
+    } else {
+        None
+    }
+}
+
 impl Database {
     /// Opens the database at `url`: `sqlite://path` (the file and its directory are created
     /// when missing), `sqlite::memory:`, or `postgres://user:pass@host/db`.
     pub async fn connect(url: &str, options: &DatabaseOptions) -> Result<Database, DbErr> {
         let lock_timeout = Duration::from_millis(options.lock_timeout_ms.max(1_000));
-        let (writer, reader, backend, sqlite_file, first) = if url.starts_with("sqlite:") {
-            let (writer, reader, file) = connect_sqlite(url, options).await?;
-            (writer, reader, DbBackend::Sqlite, file, None)
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let connect = PgConnectOptions::from_str(url).map_err(sqlx_error)?;
-            let pool = |size: u32| {
-                PgPoolOptions::new()
-                    .max_connections(size)
-                    .acquire_timeout(lock_timeout)
-                    .connect_with(connect.clone())
-            };
-            let db = pool(options.postgres_connections.max(2))
-                .await
-                .map_err(sqlx_error)?;
-            // A quarter as many for the delivery loops (one per subscriber queue at most).
-            let first = pool((options.postgres_connections / 4).max(2))
-                .await
-                .map_err(sqlx_error)?;
-            let db = SqlxPostgresConnector::from_sqlx_postgres_pool(db);
-            let first = SqlxPostgresConnector::from_sqlx_postgres_pool(first);
-            (db.clone(), db, DbBackend::Postgres, None, Some(first))
-        } else {
-            return Err(DbErr::Custom(format!(
-                "unsupported database URL `{url}`: use sqlite://PATH or postgres://USER:PASS@HOST/DB"
-            )));
+        let (writer, reader, backend, sqlite_file, first) = match backend_of(url) {
+            Some(DbBackend::Sqlite) => {
+                let (writer, reader, file) = connect_sqlite(url, options).await?;
+                (writer, reader, DbBackend::Sqlite, file, None)
+            }
+            Some(DbBackend::Postgres) => {
+                let connect = PgConnectOptions::from_str(url).map_err(sqlx_error)?;
+                let pool = |size: u32| {
+                    PgPoolOptions::new()
+                        .max_connections(size)
+                        .acquire_timeout(lock_timeout)
+                        .connect_with(connect.clone())
+                };
+                let db = pool(options.postgres_connections.max(2))
+                    .await
+                    .map_err(sqlx_error)?;
+                // A quarter as many for the delivery loops (one per subscriber queue at most).
+                let first = pool((options.postgres_connections / 4).max(2))
+                    .await
+                    .map_err(sqlx_error)?;
+                let db = SqlxPostgresConnector::from_sqlx_postgres_pool(db);
+                let first = SqlxPostgresConnector::from_sqlx_postgres_pool(first);
+                (db.clone(), db, DbBackend::Postgres, None, Some(first))
+            }
+            _ => {
+                return Err(DbErr::Custom(format!(
+                    "unsupported database URL `{url}`: use sqlite://PATH or postgres://USER:PASS@HOST/DB"
+                )));
+            }
         };
         Ok(Database {
             inner: Arc::new(Inner {

@@ -61,6 +61,14 @@ pub mod lease {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// Whether the relay on `backend` delivers to all of a process's own subscribers in one pass
+/// (SQLite: they share its one writer's transactions) rather than one pass each (PostgreSQL).
+/// Every subscriber in another process has a pass of its own either way. `plan` prices an
+/// extraction's crossings by it (ADR 14).
+pub fn shares_local_pass(backend: DbBackend) -> bool {
+    backend == DbBackend::Sqlite
+}
+
 /// The outcome of one delivery attempt, as the relay records it.
 type Outcome = Result<Applied, DeliveryFailure>;
 
@@ -120,7 +128,7 @@ impl OutboxRelay {
             .into_iter()
             .partition(|s| self.routes.local(s).is_some());
         let mut groups: Vec<Vec<String>> = remote.into_iter().map(|s| vec![s]).collect();
-        if self.db.backend() == DbBackend::Sqlite {
+        if shares_local_pass(self.db.backend()) {
             // One writer: the local queues' deliveries share its transactions.
             if !local.is_empty() {
                 groups.push(local);

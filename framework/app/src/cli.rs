@@ -563,8 +563,8 @@ fn plan_command(
         chosen,
         &traffic,
         &crate::plan::Shape {
-            // One writer: the relay serves every local subscriber in one pass (ADR 14).
-            shared_local_pass: !config.database.starts_with("postgres"),
+            shared_local_pass: cleave::db::backend_of(&config.database)
+                .is_none_or(cleave::relay::shares_local_pass),
             ..crate::plan::Shape::linked()
         },
         &costs,

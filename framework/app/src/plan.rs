@@ -570,17 +570,15 @@ pub fn plan(
                 ));
                 continue;
             }
-            let subscribers = shape.subscribers.get(&event).cloned().unwrap_or_default();
-            // A local pass remains for the subscribers that stay; without any, the first
-            // crossing replaces it and the others are passes of their own.
-            let stays =
+            let subscribers = shape.subscribers.get(&event).map_or(&[][..], Vec::as_slice);
+            let bytes = traffic.event_bytes.get(&event).copied().unwrap_or(0.0);
+            // With one local pass for all of a node's subscribers, a crossing is priced
+            // `event_beside` while that pass stays for the event: some subscriber stays on the
+            // publisher's node, or an earlier crossing already took the pass's place.
+            let mut beside =
                 shape.shared_local_pass && subscribers.iter().any(|s| node(s) == node(&publisher));
-            let mut replaces_pass = true;
-            for subscriber in &subscribers {
+            for subscriber in subscribers {
                 if node(subscriber) != node(&publisher) {
-                    let bytes = traffic.event_bytes.get(&event).copied().unwrap_or(0.0);
-                    let beside = stays || (shape.shared_local_pass && !replaces_pass);
-                    replaces_pass = false;
                     let cost = if beside {
                         costs.event_beside_at(bytes)
                     } else {
@@ -596,6 +594,7 @@ pub fn plan(
                         bytes,
                         beside_local: beside,
                     });
+                    beside = shape.shared_local_pass;
                 }
                 let key = (subscriber.clone(), event.clone());
                 let applied = traffic.events_applied.get(&key).copied().unwrap_or(0.0);

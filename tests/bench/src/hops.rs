@@ -115,12 +115,9 @@ fn register_sink(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     Ok(())
 }
 
-fn register_neighbour(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
-    r.subscribe::<Noted>(Sink { counts: false });
-    Ok(())
-}
-
-fn register_far_sink(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
+/// A sink that does not count: the far side's (its route counts what it acknowledged) and the
+/// neighbour.
+fn register_quiet_sink(r: &mut Registrar<'_>) -> Result<(), RegisterError> {
     r.subscribe::<Noted>(Sink { counts: false });
     Ok(())
 }
@@ -158,11 +155,15 @@ static SINK: ModuleDescriptor = ModuleDescriptor {
 static NEIGHBOUR_CONTRACT: Contract = fixture_contract("neighbour", &[], &[], &[Noted::NAME]);
 static NEIGHBOUR: ModuleDescriptor = ModuleDescriptor {
     subscribes: &[Noted::NAME],
-    ..fixture_module(&NEIGHBOUR_CONTRACT, "applies notes too", register_neighbour)
+    ..fixture_module(
+        &NEIGHBOUR_CONTRACT,
+        "applies notes too",
+        register_quiet_sink,
+    )
 };
 static FAR_SINK: ModuleDescriptor = ModuleDescriptor {
     subscribes: &[Noted::NAME],
-    ..fixture_module(&SINK_CONTRACT, "applies notes", register_far_sink)
+    ..fixture_module(&SINK_CONTRACT, "applies notes", register_quiet_sink)
 };
 
 /// The default pause before each message sent one at a time: long enough for both sides'
@@ -362,8 +363,7 @@ pub async fn serve_far_side(address: &str) -> anyhow::Result<()> {
 }
 
 /// Measures the table with the receiving side at `far`; with `binary` (an application built
-/// on cleave), its idle memory too.
-/// Messages one at a time follow `idle` after the one before ([`IDLE_BETWEEN`] by default).
+/// on cleave), its idle memory too. Messages one at a time follow `idle` after the one before ([`IDLE_BETWEEN`] by default).
 pub async fn measure(
     scale: Scale,
     binary: Option<&Path>,
@@ -397,16 +397,16 @@ pub async fn measure(
     )
     .await;
     let remote_hops = remote(&HOPS)?;
-    let extracted = Sender::start(
+    // The publisher's route to the far side's sink.
+    let to_far_sink = |harness: Harness| -> anyhow::Result<Harness> {
+        let route = Arc::new(Acknowledged(remote(&SINK_CONTRACT)?));
+        Ok(harness.subscriber_route(Noted::NAME, "sink", route))
+    };
+    let extracted = Sender::start(to_far_sink(
         Harness::new()
             .module(&NOTES_MODULE)
-            .routing(|r| r.remote_module("hops", remote_hops))
-            .subscriber_route(
-                Noted::NAME,
-                "sink",
-                Arc::new(Acknowledged(remote(&SINK_CONTRACT)?)),
-            ),
-    )
+            .routing(|r| r.remote_module("hops", remote_hops)),
+    )?)
     .await;
     // The same two, with a neighbour subscribing beside the publisher.
     let monolith_beside = Sender::start(
@@ -416,16 +416,9 @@ pub async fn measure(
             .module(&NEIGHBOUR),
     )
     .await;
-    let extracted_beside = Sender::start(
-        Harness::new()
-            .module(&NOTES_MODULE)
-            .module(&NEIGHBOUR)
-            .subscriber_route(
-                Noted::NAME,
-                "sink",
-                Arc::new(Acknowledged(remote(&SINK_CONTRACT)?)),
-            ),
-    )
+    let extracted_beside = Sender::start(to_far_sink(
+        Harness::new().module(&NOTES_MODULE).module(&NEIGHBOUR),
+    )?)
     .await;
 
     let sides = Sides {
@@ -441,10 +434,10 @@ pub async fn measure(
     let mut request = Vec::new();
     let mut event = Vec::new();
     let mut event_beside = Vec::new();
+    // Longer pauses, fewer messages (at least 200): the run stays a few minutes.
+    let share = 1e-3 / idle.as_secs_f64().max(1e-3);
     for text in TEXTS {
         let n = scale.pick(if text > 10_000 { 640 } else { 2_000 }, 32);
-        // Longer pauses, fewer messages (at least 200): the run stays a few minutes.
-        let share = 1e-3 / idle.as_secs_f64().max(1e-3);
         let n = ((n as f64 * share) as u64).max(n.min(200));
         request.push(request_point(&sides, text, n, idle).await);
         event.push(event_point(&sides, text, n, idle).await);

@@ -37,11 +37,9 @@ pub struct Measured {
     /// without the workload's polls for completion, microseconds.
     pub cpu_us: f64,
     /// Polls for completion per operation of the CPU slices (a placement that completes later
-    /// is asked more often).
+    /// is asked more often). Their CPU, measured by asking about a completed operation as
+    /// often, as fast, is not in `cpu_us`.
     pub polls_per_operation: f64,
-    /// CPU of the placement's containers per poll for completion, microseconds: measured by
-    /// asking about a completed operation as often, as fast, and subtracted from `cpu_us`.
-    pub poll_cpu_us: f64,
 }
 
 /// Slices each placement gets in [`side_by_side`], alternating with the others.
@@ -152,34 +150,41 @@ pub async fn side_by_side(
                 starts[i].push(latency);
             }
             topology.wait_settled(settle).await?;
-            let before = cpu_total(engine, topology).await?;
-            let mut last = String::new();
-            for _ in 0..per_slice {
-                tokio::time::sleep(quiet).await;
-                let (_, asked, id) = one(i, &mut started).await?;
-                polls[i] += asked;
-                last = id;
-            }
-            topology.wait_settled(settle).await?;
-            cpu_ns[i] += cpu_total(engine, topology).await?.saturating_sub(before);
+            let (last, spent) = cpu_during(engine, topology, async {
+                let mut last = String::new();
+                for _ in 0..per_slice {
+                    tokio::time::sleep(quiet).await;
+                    let (_, asked, id) = one(i, &mut started).await?;
+                    polls[i] += asked;
+                    last = id;
+                }
+                topology.wait_settled(settle).await?;
+                Ok(last)
+            })
+            .await?;
+            cpu_ns[i] += spent;
             // The CPU of a poll, asked as the operations were waited for.
-            let before = cpu_total(engine, topology).await?;
-            for _ in 0..per_slice {
-                tokio::time::sleep(poll).await;
-                anyhow::ensure!(
-                    workload.completed(&clients[i], &last).await,
-                    "{} {last} no longer reads as {}",
-                    workload.words().operation,
-                    workload.words().completed
-                );
-            }
-            poll_cpu_ns[i] += cpu_total(engine, topology).await?.saturating_sub(before);
+            let ((), spent) = cpu_during(engine, topology, async {
+                for _ in 0..per_slice {
+                    tokio::time::sleep(poll).await;
+                    anyhow::ensure!(
+                        workload.completed(&clients[i], &last).await,
+                        "{} {last} no longer reads as {}",
+                        workload.words().operation,
+                        workload.words().completed
+                    );
+                }
+                Ok(())
+            })
+            .await?;
+            poll_cpu_ns[i] += spent;
             // The CPU of the quiet between operations.
-            let before = cpu_total(engine, topology).await?;
-            for _ in 0..per_slice {
-                tokio::time::sleep(quiet).await;
-            }
-            idle_cpu_ns[i] += cpu_total(engine, topology).await?.saturating_sub(before);
+            let ((), spent) = cpu_during(engine, topology, async {
+                tokio::time::sleep(quiet * u32::try_from(per_slice)?).await;
+                Ok(())
+            })
+            .await?;
+            idle_cpu_ns[i] += spent;
         }
     }
     let operations = (SLICES * per_slice) as f64;
@@ -196,20 +201,29 @@ pub async fn side_by_side(
                     - polls_per_operation * poll_cpu_us
                     - idle_cpu_us,
                 polls_per_operation,
-                poll_cpu_us,
             }
         })
         .collect())
 }
 
-/// CPU time of all of `topology`'s containers so far, nanoseconds.
-async fn cpu_total(engine: &Docker, topology: &Topology) -> anyhow::Result<u64> {
-    Ok(topology
-        .usage(engine)
-        .await?
-        .iter()
-        .map(|(_, usage)| usage.cpu_ns)
-        .sum())
+/// Runs `work`; returns its result and the CPU time all of `topology`'s containers spent
+/// meanwhile, nanoseconds.
+async fn cpu_during<T>(
+    engine: &Docker,
+    topology: &Topology,
+    work: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<(T, u64)> {
+    let total = async || -> anyhow::Result<u64> {
+        Ok(topology
+            .usage(engine)
+            .await?
+            .iter()
+            .map(|(_, usage)| usage.cpu_ns)
+            .sum())
+    };
+    let before = total().await?;
+    let result = work.await?;
+    Ok((result, total().await?.saturating_sub(before)))
 }
 
 /// One placement's prediction beside its measurement.
