@@ -6,8 +6,8 @@
 //! and reads go through a pool of read-only connections beside it: writers queue in the
 //! process instead of sleeping in SQLite's busy handler, and the writer keeps its page cache
 //! (ADR 10). On PostgreSQL both are the same pool. Every SQLite connection gets its pragmas
-//! when it is opened (WAL, `synchronous`, `busy_timeout`, `foreign_keys`), not once through a
-//! pool.
+//! when it is opened (WAL, `synchronous`, `busy_timeout`, `foreign_keys`, `temp_store`), not
+//! once through a pool.
 //!
 //! A [`Tx`] knows whether an event was published into it; committing it tells the outbox
 //! relay at once, so publishers never wake the relay by hand.
@@ -321,6 +321,15 @@ fn explain_writer_timeout(error: DbErr, backend: DbBackend) -> DbErr {
     }
 }
 
+/// The pool settings every SQLite pool starts from. A connection is a library handle in this
+/// process, not a socket a peer or the network can close, so the pool does not ping it before
+/// lending it out (sqlx's default, `test_before_acquire`): that ping is a round trip to the
+/// connection's thread on every transaction, and on the writer it sits on the path every other
+/// writer waits behind (ADR 10).
+fn sqlite_pool() -> SqlitePoolOptions {
+    SqlitePoolOptions::new().test_before_acquire(false)
+}
+
 /// Opens the writer and the readers of a SQLite database.
 async fn connect_sqlite(
     url: &str,
@@ -335,6 +344,11 @@ async fn connect_sqlite(
         .create_if_missing(true)
         .busy_timeout(Duration::from_millis(options.lock_timeout_ms))
         .foreign_keys(true)
+        // Statement journals (the pages a statement inside a transaction may have to undo) in
+        // memory, not in a temporary file: a multi-row or foreign-key-checked write otherwise
+        // costs a `pwrite` per page it touches. They only ever undo a failed statement of a live
+        // transaction, which a crash undoes through the WAL anyway, so nothing durable moves.
+        .pragma("temp_store", "memory")
         .synchronous(match options.sqlite_synchronous {
             SqliteDurability::Normal => SqliteSynchronous::Normal,
             SqliteDurability::Full => SqliteSynchronous::Full,
@@ -342,7 +356,7 @@ async fn connect_sqlite(
     let Some(file) = file else {
         // In memory: one connection, which both reads and writes (each connection to
         // `:memory:` is a database of its own).
-        let pool = SqlitePoolOptions::new()
+        let pool = sqlite_pool()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -359,7 +373,7 @@ async fn connect_sqlite(
     // processes starting together on a new file retry here, within the lock timeout.
     let deadline = std::time::Instant::now() + Duration::from_millis(options.lock_timeout_ms);
     let writer = loop {
-        let opened = SqlitePoolOptions::new()
+        let opened = sqlite_pool()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
@@ -374,7 +388,7 @@ async fn connect_sqlite(
             other => break other.map_err(sqlx_error)?,
         }
     };
-    let reader = SqlitePoolOptions::new()
+    let reader = sqlite_pool()
         .max_connections(options.sqlite_readers.max(1))
         .min_connections(1)
         .acquire_timeout(Duration::from_millis(options.lock_timeout_ms.max(1_000)))
@@ -619,7 +633,10 @@ mod tests {
             assert_eq!(pragma(db.read().clone(), "busy_timeout").await, "10000");
             assert_eq!(pragma(db.read().clone(), "foreign_keys").await, "1");
             assert_eq!(pragma(db.read().clone(), "journal_mode").await, "wal");
+            assert_eq!(pragma(db.read().clone(), "temp_store").await, "2");
         }
+        // Statement journals in memory (2 = MEMORY), on the writer too.
+        assert_eq!(pragma(db.writer().clone(), "temp_store").await, "2");
         assert_eq!(pragma(db.writer().clone(), "synchronous").await, "1");
         assert_eq!(pragma(db.writer().clone(), "query_only").await, "0");
         let write_through_reader = db
