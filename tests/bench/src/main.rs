@@ -291,12 +291,13 @@ fn main() -> anyhow::Result<()> {
         let write = write_path::write_path(&write_options, scale).await?;
         for (case, figures) in &write.cases {
             eprintln!(
-                "      {case}: placed/s {} p99 {} CPU {} paid/placed {} paid/s {}",
+                "      {case}: placed/s {} p99 {} CPU {} paid/placed {} paid/s {} switches {}",
                 figures.order_placed_per_s_vs_handwritten,
                 figures.order_p99_vs_handwritten,
                 figures.order_cpu_us_vs_handwritten,
                 figures.paid_per_s_vs_placed_per_s,
-                figures.order_paid_per_s_vs_handwritten
+                figures.order_paid_per_s_vs_handwritten,
+                figures.order_context_switches_vs_handwritten
             );
         }
         let write_ratios: serde_json::Map<String, serde_json::Value> = write
@@ -311,6 +312,7 @@ fn main() -> anyhow::Result<()> {
                         "order_cpu_us_vs_handwritten": c.order_cpu_us_vs_handwritten,
                         "paid_per_s_vs_placed_per_s": c.paid_per_s_vs_placed_per_s,
                         "order_paid_per_s_vs_handwritten": c.order_paid_per_s_vs_handwritten,
+                        "order_context_switches_vs_handwritten": c.order_context_switches_vs_handwritten,
                     }),
                 )
             })

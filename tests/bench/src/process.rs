@@ -82,6 +82,30 @@ pub fn cpu_us(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks * 1_000_000.0 / clock_ticks_per_second())
 }
 
+/// Context switches (voluntary and not) of every live thread of `pid` so far. On a VM a switch
+/// costs microseconds, and a server that hands each statement to a database thread spends
+/// most of its CPU switching; unlike CPU time, which comes in 10 ms ticks, the count is
+/// exact. Threads that have exited are no longer counted.
+pub fn context_switches(pid: u32) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .with_context(|| format!("reading /proc/{pid}/task"))?
+    {
+        // A thread that ends between the listing and the read is skipped.
+        let Ok(status) = std::fs::read_to_string(task?.path().join("status")) else {
+            continue;
+        };
+        for line in status.lines() {
+            if let Some(("voluntary_ctxt_switches" | "nonvoluntary_ctxt_switches", n)) =
+                line.split_once(':')
+            {
+                total += n.trim().parse::<u64>().context("malformed status")?;
+            }
+        }
+    }
+    Ok(total)
+}
+
 fn clock_ticks_per_second() -> f64 {
     Command::new("getconf")
         .arg("CLK_TCK")

@@ -24,7 +24,7 @@ use serde_json::json;
 use tokio::sync::Mutex;
 
 use crate::Scale;
-use crate::process::{Process, cpu_us, free_port, wait_healthy};
+use crate::process::{Process, context_switches, cpu_us, free_port, wait_healthy};
 use crate::stats::{Latencies, ratio};
 
 /// The two servers.
@@ -98,6 +98,9 @@ pub struct Round {
     pub paid_per_s: f64,
     /// Server CPU (user + system) per order, µs, from the load's start until all paid.
     pub cpu_us_per_order: f64,
+    /// The server's context switches per order over the same time
+    /// ([`crate::process::context_switches`]): how many thread hand-offs an order costs.
+    pub context_switches_per_order: f64,
 }
 
 /// Medians of one server in one case.
@@ -113,6 +116,8 @@ pub struct Medians {
     pub paid_per_s: f64,
     /// CPU µs per order.
     pub cpu_us_per_order: f64,
+    /// Context switches per order.
+    pub context_switches_per_order: f64,
 }
 
 /// The figures of one case (database and connections).
@@ -136,6 +141,9 @@ pub struct Case {
     /// context (no target). A server that places faster than it pays builds a backlog, so its
     /// placed/s is not a rate it can keep up.
     pub order_paid_per_s_vs_handwritten: f64,
+    /// Shop context switches per order over the baseline's, for context (no target): where CPU
+    /// per order is too noisy to tell two builds apart, this count usually is not.
+    pub order_context_switches_vs_handwritten: f64,
 }
 
 /// Everything the write-path benchmark measured.
@@ -318,6 +326,7 @@ async fn round(
     let errors = Arc::new(AtomicU64::new(0));
     let latencies = Arc::new(Mutex::new(Latencies::default()));
     let cpu_before = cpu_us(pid)?;
+    let switches_before = context_switches(pid)?;
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(seconds);
     let clients: Vec<_> = (0..connections)
@@ -362,6 +371,7 @@ async fn round(
     }
     let until_all_paid = started.elapsed();
     let cpu = cpu_us(pid)? - cpu_before;
+    let switches = context_switches(pid)?.saturating_sub(switches_before) as f64;
     reader.close().await.ok();
     drop(process);
     let latency = latencies.lock().await.summary();
@@ -379,6 +389,7 @@ async fn round(
         until_all_paid_s: round3(until_all_paid.as_secs_f64()),
         paid_per_s: round3(placed_f / until_all_paid.as_secs_f64()),
         cpu_us_per_order: round3(cpu / placed_f),
+        context_switches_per_order: round3(switches / placed_f),
     })
 }
 
@@ -399,6 +410,7 @@ fn medians(rounds: &[&Round]) -> Medians {
         p50_ms: of(|r| r.p50_ms),
         paid_per_s: of(|r| r.paid_per_s),
         cpu_us_per_order: of(|r| r.cpu_us_per_order),
+        context_switches_per_order: of(|r| r.context_switches_per_order),
     }
 }
 
@@ -428,13 +440,14 @@ pub async fn write_path(options: &Options, scale: Scale) -> anyhow::Result<Write
                 for server in order {
                     let measured = round(options, server, database, c, seconds).await?;
                     eprintln!(
-                        "      {database}/{c} round {} {:<11} {:>7.0} placed/s p99 {:>7.1} ms  paid/s {:>7.0}  {:>6.0} µs CPU/order",
+                        "      {database}/{c} round {} {:<11} {:>7.0} placed/s p99 {:>7.1} ms  paid/s {:>7.0}  {:>6.0} µs CPU/order  {:>5.1} switches/order",
                         r + 1,
                         server.name(),
                         measured.placed_per_s,
                         measured.p99_ms,
                         measured.paid_per_s,
-                        measured.cpu_us_per_order
+                        measured.cpu_us_per_order,
+                        measured.context_switches_per_order
                     );
                     rounds.push(measured);
                 }
@@ -470,6 +483,10 @@ pub async fn write_path(options: &Options, scale: Scale) -> anyhow::Result<Write
                         handwritten.placed_per_s,
                     ),
                     order_paid_per_s_vs_handwritten: ratio(shop.paid_per_s, handwritten.paid_per_s),
+                    order_context_switches_vs_handwritten: ratio(
+                        shop.context_switches_per_order,
+                        handwritten.context_switches_per_order,
+                    ),
                     shop,
                     handwritten,
                 },
