@@ -34,7 +34,15 @@ struct Args {
     /// `sqlite://PATH` or `postgres://…`.
     #[arg(long)]
     database: String,
+    /// SQLite: begin and commit with plain statements on a pooled connection instead of sqlx's
+    /// transactions, whose `BEGIN` and `COMMIT` wait for the caller to acknowledge the answer
+    /// (an ablation: what that acknowledgement costs per transaction).
+    #[arg(long)]
+    plain_transactions: bool,
 }
+
+/// `--plain-transactions`, set once at start.
+static PLAIN_TRANSACTIONS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 
 /// The two databases the baseline runs on, each with its own pools.
 #[derive(Clone)]
@@ -51,6 +59,22 @@ enum Db {
 macro_rules! with_tx {
     ($db:expr, |$tx:ident, $q:ident| $body:block) => {
         match $db {
+            Db::Sqlite { writer, .. } if PLAIN_TRANSACTIONS.get() == Some(&true) => {
+                let mut $tx = writer.acquire().await?;
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut *$tx).await?;
+                #[allow(unused_macros)]
+                macro_rules! $q {
+                    ($sql:expr) => {
+                        sqlx::query::<sqlx::Sqlite>(sqlx::AssertSqlSafe($sql.to_string()))
+                    };
+                }
+                // In a block of its own, so that a `?` in the body ends here and the
+                // transaction is rolled back before the connection goes back to the pool.
+                let result: Result<_> = async { $body }.await;
+                let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                sqlx::query(end).execute(&mut *$tx).await?;
+                result
+            }
             Db::Sqlite { writer, .. } => {
                 let mut $tx = writer.begin_with("BEGIN IMMEDIATE").await?;
                 #[allow(unused_macros)]
@@ -506,6 +530,7 @@ async fn max_outbox_id(db: &Db) -> Result<i64> {
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
+    PLAIN_TRANSACTIONS.get_or_init(|| args.plain_transactions);
     let db = connect(&args.database)
         .await
         .map_err(|e| std::io::Error::other(format!("database: {e}")))?;
