@@ -363,7 +363,8 @@ pub async fn serve_far_side(address: &str) -> anyhow::Result<()> {
 }
 
 /// Measures the table with the receiving side at `far`; with `binary` (an application built
-/// on cleave), its idle memory too. Messages one at a time follow `idle` after the one before ([`IDLE_BETWEEN`] by default).
+/// on cleave), its idle memory too. Messages one at a time follow `idle` after the one before
+/// ([`IDLE_BETWEEN`] by default).
 pub async fn measure(
     scale: Scale,
     binary: Option<&Path>,

@@ -54,40 +54,36 @@ enum Db {
     Postgres(sqlx::PgPool),
 }
 
-/// Runs the statements of one transaction on either database: `$tx` is a sqlx transaction,
-/// `$q(sql)` builds a query with the right placeholder style.
+/// Runs the statements of one transaction on either database: `$tx` is a sqlx transaction
+/// (with `--plain-transactions`, a pooled SQLite connection inside `BEGIN IMMEDIATE`), `$q(sql)`
+/// builds a query with the right placeholder style.
 macro_rules! with_tx {
     ($db:expr, |$tx:ident, $q:ident| $body:block) => {
         match $db {
-            Db::Sqlite { writer, .. } if PLAIN_TRANSACTIONS.get() == Some(&true) => {
-                let mut $tx = writer.acquire().await?;
-                sqlx::query("BEGIN IMMEDIATE").execute(&mut *$tx).await?;
-                #[allow(unused_macros)]
-                macro_rules! $q {
-                    ($sql:expr) => {
-                        sqlx::query::<sqlx::Sqlite>(sqlx::AssertSqlSafe($sql.to_string()))
-                    };
-                }
-                // In a block of its own, so that a `?` in the body ends here and the
-                // transaction is rolled back before the connection goes back to the pool.
-                let result: Result<_> = async { $body }.await;
-                let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-                sqlx::query(end).execute(&mut *$tx).await?;
-                result
-            }
             Db::Sqlite { writer, .. } => {
-                let mut $tx = writer.begin_with("BEGIN IMMEDIATE").await?;
                 #[allow(unused_macros)]
                 macro_rules! $q {
                     ($sql:expr) => {
                         sqlx::query::<sqlx::Sqlite>(sqlx::AssertSqlSafe($sql.to_string()))
                     };
                 }
-                let result = $body;
-                if result.is_ok() {
-                    $tx.commit().await?;
+                if PLAIN_TRANSACTIONS.get() == Some(&true) {
+                    let mut $tx = writer.acquire().await?;
+                    sqlx::query("BEGIN IMMEDIATE").execute(&mut *$tx).await?;
+                    // In a block of its own, so that a `?` in the body ends here and the
+                    // transaction is rolled back before the connection goes back to the pool.
+                    let result: Result<_> = async { $body }.await;
+                    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                    sqlx::query(end).execute(&mut *$tx).await?;
+                    result
+                } else {
+                    let mut $tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+                    let result = $body;
+                    if result.is_ok() {
+                        $tx.commit().await?;
+                    }
+                    result
                 }
-                result
             }
             Db::Postgres(pool) => {
                 let mut $tx = pool.begin().await?;
