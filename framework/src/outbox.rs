@@ -23,17 +23,12 @@ pub const DELIVERED: &str = "delivered";
 pub const FAILED: &str = "failed";
 
 /// `cleave_outbox.status = '<status>'`, with the status written into the statement's text rather
-/// than bound. The relay's and retention's partial indexes (`… WHERE status = 'pending'`, and
-/// the same for `failed` and `delivered`) are used only when the planner sees the value: a
-/// bound value hides it from a prepared statement's plan (SQLite plans when it prepares;
-/// PostgreSQL switches to a generic plan after five executions), and the pass then walks the
-/// primary key over every delivered row (ADR 11).
+/// than bound ([`crate::db::eq_literal`]): the relay's and retention's partial indexes (`…
+/// WHERE status = 'pending'`, and the same for `failed` and `delivered`) are used only when the
+/// planner sees the value (ADR 11).
 pub(crate) fn status_is(status: &'static str) -> Expr {
     debug_assert!([PENDING, DELIVERED, FAILED].contains(&status));
-    sea_orm::sea_query::ExprTrait::eq(
-        Expr::col((entry::Entity, entry::Column::Status)),
-        Expr::cust(format!("'{status}'")),
-    )
+    crate::db::eq_literal(entry::Column::Status, status)
 }
 
 /// Milliseconds since the Unix epoch, the time unit of the outbox (portable across databases).

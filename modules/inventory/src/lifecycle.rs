@@ -35,7 +35,8 @@ impl Subscriber<OrderPlaced> for Confirm {
                 Expr::value(Option::<i64>::None),
             )
             .filter(reservation::Column::Id.eq(id.as_str()))
-            .filter(reservation::Column::State.eq(HELD))
+            // In the text, not bound: the held index's `WHERE` names the state (`eq_literal`).
+            .filter(cleave::db::eq_literal(reservation::Column::State, HELD))
             .exec(tx)
             .await?
             .rows_affected;
@@ -146,7 +147,7 @@ pub(crate) async fn expire_once(db: &cleave::Database) -> Result<usize, DbErr> {
     let lapsed: Vec<String> = reservation::Entity::find()
         .select_only()
         .column(reservation::Column::Id)
-        .filter(reservation::Column::State.eq(HELD))
+        .filter(cleave::db::eq_literal(reservation::Column::State, HELD))
         .filter(reservation::Column::ExpiresAtMs.lt(now_ms()))
         .limit(100)
         .into_tuple()
