@@ -483,14 +483,7 @@ impl Consumer {
             return;
         }
         let context = TraceContext::continue_or_start(envelope.traceparent.as_deref());
-        let span = tracing::info_span!(
-            "event_delivery",
-            event = %envelope.name,
-            subscriber = %self.subscriber,
-            location = BROKER,
-            trace_id = %context.trace_id,
-        );
-        cleave::trace::link_span(&span, &context);
+        let span = cleave::relay::delivery_span(&envelope.name, &self.subscriber, BROKER, &context);
         let outcome = in_trace(context, self.local.deliver(&envelope).instrument(span)).await;
         match outcome {
             Ok(applied) => {

@@ -268,7 +268,8 @@ pub struct TelemetryConfig {
     pub service_name: String,
     /// Which spans are exported, in `tracing_subscriber::EnvFilter` syntax, independent of the
     /// log filter. The default includes the per-call spans of the bus (`cleave::bus`, level
-    /// debug), which cost nothing while no exporter is configured.
+    /// debug) and the event deliveries' (`cleave::relay`, level debug), which cost nothing
+    /// while no exporter is configured.
     pub filter: String,
 }
 
@@ -278,7 +279,7 @@ impl TelemetryConfig {
         TelemetryConfig {
             otlp_endpoint: None,
             service_name: app.as_str().to_string(),
-            filter: "info,cleave::bus=debug,sqlx=warn,sea_orm=warn".to_string(),
+            filter: "info,cleave::bus=debug,cleave::relay=debug,sqlx=warn,sea_orm=warn".to_string(),
         }
     }
 }
