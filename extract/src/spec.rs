@@ -601,7 +601,7 @@ mod tests {
             name: "orders.order_placed".into(),
             publisher: "orders".into(),
             published_at_ms: 1,
-            payload: json!({}),
+            payload: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
             traceparent: Some("00-x".into()),
         };
         let encoded = serde_json::to_value(&envelope).unwrap();

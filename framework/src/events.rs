@@ -70,7 +70,7 @@ impl<E, S> TypedSubscriber<E, S> {
 #[async_trait]
 impl<E: Event, S: Subscriber<E>> ErasedSubscriber for TypedSubscriber<E, S> {
     async fn apply(&self, tx: &Tx, envelope: &EventEnvelope) -> Result<(), DeliveryFailure> {
-        let event: E = crate::transport::decode_value(&envelope.payload).map_err(|e| {
+        let event: E = crate::transport::decode_raw(&envelope.payload).map_err(|e| {
             DeliveryFailure::BadPayload(format!("cannot decode event `{}`: {e}", E::NAME))
         })?;
         let delivered = Delivered {
@@ -398,7 +398,7 @@ impl Publisher {
             name: E::NAME.to_string(),
             publisher: self.module.to_string(),
             published_at_ms: outbox::now_ms(),
-            payload: serde_json::to_value(event)?,
+            payload: serde_json::value::to_raw_value(event)?,
             traceparent: crate::trace::outgoing_header(),
         };
         let subscribers = self.routes.subscribers_of(E::NAME);

@@ -118,7 +118,8 @@ impl entry::Model {
             name: self.event_name.clone(),
             publisher: self.publisher.clone(),
             published_at_ms: self.published_at_ms,
-            payload: serde_json::from_str(&self.payload)
+            // Checked to be one JSON value, not parsed into one: the subscriber decodes it.
+            payload: serde_json::value::RawValue::from_string(self.payload.clone())
                 .map_err(|e| DeliveryFailure::BadPayload(format!("stored payload: {e}")))?,
             traceparent: self.traceparent.clone(),
         })
@@ -134,13 +135,13 @@ pub(crate) async fn enqueue(
     if subscribers.is_empty() {
         return Ok(());
     }
-    let payload = envelope.payload.to_string();
+    let payload = envelope.payload.get();
     let rows = subscribers.iter().map(|subscriber| entry::ActiveModel {
         event_id: Set(envelope.id.to_string()),
         event_name: Set(envelope.name.clone()),
         publisher: Set(envelope.publisher.clone()),
         subscriber: Set(subscriber.clone()),
-        payload: Set(payload.clone()),
+        payload: Set(payload.to_owned()),
         published_at_ms: Set(envelope.published_at_ms),
         status: Set(PENDING.to_string()),
         attempts: Set(0),
@@ -181,7 +182,7 @@ pub async fn park_failed(
             event_name: Set(envelope.name.clone()),
             publisher: Set(envelope.publisher.clone()),
             subscriber: Set(subscriber.to_string()),
-            payload: Set(envelope.payload.to_string()),
+            payload: Set(envelope.payload.get().to_owned()),
             published_at_ms: Set(envelope.published_at_ms),
             status: Set(FAILED.to_string()),
             attempts: Set(i32::try_from(attempts).unwrap_or(i32::MAX)),

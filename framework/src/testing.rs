@@ -77,7 +77,7 @@ struct RecordingRoute<E> {
 #[async_trait]
 impl<E: Event> EventRoute for RecordingRoute<E> {
     async fn deliver(&self, envelope: &EventEnvelope) -> Result<Applied, DeliveryFailure> {
-        let event: E = serde_json::from_value(envelope.payload.clone())
+        let event: E = crate::transport::decode_raw(&envelope.payload)
             .map_err(|e| DeliveryFailure::BadPayload(e.to_string()))?;
         self.events.lock().expect("recorder lock").push(event);
         Ok(Applied::Now)
@@ -371,7 +371,7 @@ pub fn envelope<E: Event>(publisher: &str, event: &E) -> EventEnvelope {
         name: E::NAME.to_string(),
         publisher: publisher.to_string(),
         published_at_ms: crate::outbox::now_ms(),
-        payload: serde_json::to_value(event).expect("event encodes"),
+        payload: serde_json::value::to_raw_value(event).expect("event encodes"),
         traceparent: None,
     }
 }
