@@ -127,6 +127,11 @@ impl entry::Model {
 }
 
 /// Writes one pending delivery per subscriber, inside the publisher's transaction.
+///
+/// One statement written out here rather than built by sea-orm's `insert_many`, which for
+/// every publish merged the rows' column sets, cloned each value and rendered the statement
+/// from a tree: about a fifth of an event's cost to publish (README, "Where the CPU goes").
+/// The text depends only on the backend and the number of subscribers.
 pub(crate) async fn enqueue(
     txn: &impl ConnectionTrait,
     envelope: &EventEnvelope,
@@ -135,26 +140,62 @@ pub(crate) async fn enqueue(
     if subscribers.is_empty() {
         return Ok(());
     }
+    let backend = txn.get_database_backend();
     let payload = envelope.payload.get();
-    let rows = subscribers.iter().map(|subscriber| entry::ActiveModel {
-        event_id: Set(envelope.id.to_string()),
-        event_name: Set(envelope.name.clone()),
-        publisher: Set(envelope.publisher.clone()),
-        subscriber: Set(subscriber.clone()),
-        payload: Set(payload.to_owned()),
-        published_at_ms: Set(envelope.published_at_ms),
-        status: Set(PENDING.to_string()),
-        attempts: Set(0),
-        next_attempt_at_ms: Set(envelope.published_at_ms),
-        last_error: Set(None),
-        delivered_at_ms: Set(None),
-        traceparent: Set(envelope.traceparent.clone()),
-        ..Default::default()
-    });
-    entry::Entity::insert_many(rows)
-        .exec_without_returning(txn)
-        .await?;
+    let event_id = envelope.id.to_string();
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(subscribers.len() * ENQUEUED.len());
+    for subscriber in subscribers {
+        values.extend([
+            event_id.as_str().into(),
+            envelope.name.as_str().into(),
+            envelope.publisher.as_str().into(),
+            subscriber.as_str().into(),
+            payload.into(),
+            envelope.published_at_ms.into(),
+            envelope.published_at_ms.into(),
+            envelope.traceparent.as_deref().into(),
+        ]);
+    }
+    let sql = enqueue_sql(backend, subscribers.len());
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend, sql, values,
+    ))
+    .await?;
     Ok(())
+}
+
+/// The columns [`enqueue`] binds, in order; `status` and `attempts` are written into its text.
+const ENQUEUED: [&str; 8] = [
+    "event_id",
+    "event_name",
+    "publisher",
+    "subscriber",
+    "payload",
+    "published_at_ms",
+    "next_attempt_at_ms",
+    "traceparent",
+];
+
+/// `INSERT INTO cleave_outbox (…) VALUES (…), …` for `rows` pending deliveries.
+fn enqueue_sql(backend: sea_orm::DbBackend, rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = format!(
+        "INSERT INTO cleave_outbox ({}, status, attempts) VALUES ",
+        ENQUEUED.join(", ")
+    );
+    let mut n = 0;
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for _ in ENQUEUED {
+            n += 1;
+            let _ = match backend {
+                sea_orm::DbBackend::Postgres => write!(sql, "${n}, "),
+                _ => write!(sql, "?, "),
+            };
+        }
+        let _ = write!(sql, "'{PENDING}', 0)");
+    }
+    sql
 }
 
 /// Sets aside an event that `subscriber` (hosted with this database) refused `attempts` times,
@@ -436,5 +477,60 @@ mod tests {
         assert!(record_batch_in_inbox(&tx, &[]).await.unwrap().is_empty());
         tx.commit().await.unwrap();
         assert_eq!(inbox_entries(db.read()).await.unwrap(), 4);
+    }
+
+    /// The enqueue statement's text: every bound column once per row, numbered through on
+    /// PostgreSQL, the status and attempts written in.
+    #[test]
+    fn the_enqueue_statement_binds_each_row_in_column_order() {
+        let sqlite = enqueue_sql(sea_orm::DbBackend::Sqlite, 2);
+        assert_eq!(sqlite.matches('?').count(), 2 * ENQUEUED.len());
+        assert_eq!(sqlite.matches("'pending', 0)").count(), 2);
+        let postgres = enqueue_sql(sea_orm::DbBackend::Postgres, 2);
+        assert!(postgres.starts_with(
+            "INSERT INTO cleave_outbox (event_id, event_name, publisher, subscriber, payload, \
+             published_at_ms, next_attempt_at_ms, traceparent, status, attempts) VALUES ($1, $2,"
+        ));
+        assert!(postgres.ends_with("$15, $16, 'pending', 0)"), "{postgres}");
+    }
+
+    /// An enqueued event reads back as it was published, once per subscriber, pending and due.
+    #[tokio::test]
+    async fn an_enqueued_event_reads_back_once_per_subscriber() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/e.db", dir.path().display());
+        let db = crate::db::Database::connect(&url, &crate::db::DatabaseOptions::default())
+            .await
+            .unwrap();
+        crate::migrate::migrate(&db, &[]).await.unwrap();
+        let envelope = EventEnvelope {
+            id: Uuid::now_v7(),
+            name: "orders.order_placed".into(),
+            publisher: "orders".into(),
+            published_at_ms: 42,
+            payload: serde_json::value::RawValue::from_string(r#"{"it's":"x"}"#.into()).unwrap(),
+            traceparent: None,
+        };
+        let tx = db.write().await.unwrap();
+        enqueue(&tx, &envelope, &["billing".into(), "inventory".into()])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let rows = entry::Entity::find()
+            .order_by_asc(entry::Column::Id)
+            .all(db.read())
+            .await
+            .unwrap();
+        let subscribers: Vec<&str> = rows.iter().map(|r| r.subscriber.as_str()).collect();
+        assert_eq!(subscribers, ["billing", "inventory"]);
+        for row in &rows {
+            assert_eq!(row.envelope().unwrap(), envelope);
+            assert_eq!((row.status.as_str(), row.attempts), (PENDING, 0));
+            assert_eq!(row.next_attempt_at_ms, 42);
+            assert_eq!(
+                (row.last_error.as_deref(), row.delivered_at_ms),
+                (None, None)
+            );
+        }
     }
 }
