@@ -223,7 +223,7 @@ mod decode_tests {
     /// payload kept as the text it came in and decoded by the subscriber's type.
     #[test]
     fn an_envelope_with_integral_floats_decodes_and_keeps_its_payload_as_text() {
-        let bytes = br#"{"id": "00000000-0000-0000-0000-000000000000", "name": "shop.line",
+        let bytes = br#"{"id": "00000000-0000-0000-0000-000000000000", "name": "math.line",
             "publisher": "py", "published_at_ms": 1.7e12,
             "payload": {"quantity": 2.0, "at": 0, "share": 1}}"#;
         let envelope: EventEnvelope = decode(bytes).unwrap();
