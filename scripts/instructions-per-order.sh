@@ -4,18 +4,35 @@
 #
 #   scripts/instructions-per-order.sh shop [ORDERS]          # default 300 orders
 #   scripts/instructions-per-order.sh handwritten [ORDERS]
+#   scripts/instructions-per-order.sh shop 300 --postgres "$(scripts/postgres.sh)"
+#
+# With `--postgres ADMIN_URL` each run gets a fresh database on that server instead of a SQLite
+# file. The count is the server's process only, not PostgreSQL's.
 #
 # Each server runs twice under callgrind: once with only a warm-up of 40 orders, once with
 # ORDERS more. The difference over ORDERS is the user-space instructions one order costs,
 # placed and paid. Unlike CPU time on a shared machine, the count repeats from run to run, so
 # it tells two builds apart where the write-path benchmark's CPU per order cannot. It does not
 # count the kernel, where the thread hand-offs are (README, "Where the CPU goes").
-# Leaves each run's profile in target/instructions/<server>.<orders>.out for callgrind_annotate.
+# Leaves each run's profile in target/instructions/<server>[.pg].<orders>.out for callgrind_annotate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-server=${1:?usage: scripts/instructions-per-order.sh shop|handwritten [ORDERS]}
+usage="usage: scripts/instructions-per-order.sh shop|handwritten [ORDERS] [--postgres ADMIN_URL]"
+server=${1:?$usage}
 orders=${2:-300}
+postgres=
+if [ "$#" -ge 3 ]; then
+    if [ "$3" != --postgres ] || [ -z "${4:-}" ]; then
+        echo "$usage" >&2
+        exit 2
+    fi
+    postgres=$4
+    command -v psql >/dev/null 2>&1 || {
+        echo "instructions-per-order.sh: --postgres needs psql (scripts/postgres.sh installs it)" >&2
+        exit 2
+    }
+fi
 case "$server" in shop | handwritten) ;; *)
     echo "instructions-per-order.sh: the server is shop or handwritten, not \`$server\`" >&2
     exit 2
@@ -42,16 +59,22 @@ export port
 # Runs the server under callgrind with a warm-up and then `$1` orders, four at a time; prints
 # the instructions callgrind collected.
 run() {
-    local n=$1 db pid
+    local n=$1 db pid url name=
     db=$(mktemp -d)
-    local profile="$out/$server.$n.out"
-    local command=(target/release/handwritten --listen "127.0.0.1:$port" --database "sqlite://$db/db")
+    url="sqlite://$db/db"
+    if [ -n "$postgres" ]; then
+        name="cleave_instr_${server}_${n}_$$"
+        psql -q "$postgres" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >&2
+        url="${postgres%/*}/$name"
+    fi
+    local profile="$out/$server${postgres:+.pg}.$n.out"
+    local command=(target/release/handwritten --listen "127.0.0.1:$port" --database "$url")
     if [ "$server" = shop ]; then
         command=(target/release/shop serve --listen "127.0.0.1:$port"
-            --internal-listen "127.0.0.1:$((port + 1))" --database "sqlite://$db/db")
+            --internal-listen "127.0.0.1:$((port + 1))" --database "$url")
     fi
     valgrind --tool=callgrind --callgrind-out-file="$profile" "${command[@]}" \
-        >/dev/null 2>"$out/$server.$n.log" &
+        >/dev/null 2>"$out/$server${postgres:+.pg}.$n.log" &
     pid=$!
     for _ in $(seq 600); do
         curl -sf -o /dev/null "http://127.0.0.1:$port/health" && break
@@ -76,9 +99,12 @@ run() {
     kill "$pid"
     wait "$pid" || true
     rm -rf "$db"
-    sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/$server.$n.log"
+    if [ -n "$name" ]; then
+        psql -q "$postgres" -c "DROP DATABASE IF EXISTS $name" >&2
+    fi
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/$server${postgres:+.pg}.$n.log"
 }
 
 base=$(run 0)
 loaded=$(run "$orders")
-echo "$server: $(((loaded - base) / orders)) instructions per order ($orders orders; $base without them, $loaded with)"
+echo "$server${postgres:+ on PostgreSQL}: $(((loaded - base) / orders)) instructions per order ($orders orders; $base without them, $loaded with)"
