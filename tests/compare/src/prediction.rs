@@ -27,23 +27,44 @@ use crate::workload::{Client, Percentiles, Workload, start_one, wait_completed};
 pub const TOLERANCE: f64 = 0.30;
 
 /// What a prediction is checked against: one placement's figures, measured side by side with
-/// the others ([`side_by_side`]).
-#[derive(Debug, Clone, Copy, Serialize)]
+/// the others ([`side_by_side`]), slice by slice.
+#[derive(Debug, Clone, Serialize)]
 pub struct Measured {
-    /// Median latency of the starting request, one operation at a time on a settled
-    /// topology, microseconds.
-    pub start_p50_us: f64,
-    /// CPU of all the placement's containers per operation, operations one after the other,
-    /// without the workload's polls for completion, microseconds.
-    pub cpu_us: f64,
+    /// Median latency of the starting request in each slice, one operation at a time on a
+    /// settled topology, microseconds.
+    pub start_p50_us: Vec<f64>,
+    /// CPU of all the placement's containers per operation in each slice, operations one after
+    /// the other, without the workload's polls for completion, microseconds.
+    pub cpu_us: Vec<f64>,
     /// Polls for completion per operation of the CPU slices (a placement that completes later
     /// is asked more often). Their CPU, measured by asking about a completed operation as
     /// often, as fast, is not in `cpu_us`.
     pub polls_per_operation: f64,
+    /// What `cpu_us` was computed from, node by node: a placement's extra is a small
+    /// difference of large sums, and these show which node's figure moved.
+    pub nodes: Vec<NodeSlices>,
 }
 
-/// Slices each placement gets in [`side_by_side`], alternating with the others.
-pub const SLICES: usize = 4;
+/// One node's CPU in each slice of [`side_by_side`], microseconds per operation of the slice,
+/// before anything is taken out.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeSlices {
+    /// The node (container) name.
+    pub node: String,
+    /// Over the operations, one after the other.
+    pub operations_us: Vec<f64>,
+    /// Over as many polls of a completed operation.
+    pub polls_us: Vec<f64>,
+    /// Over as much quiet with no operation.
+    pub quiet_us: Vec<f64>,
+}
+
+/// Slices each placement gets in [`side_by_side`], alternating with the others. Each slice's
+/// figure is set beside the baseline's figure of the same slice, and the median of those
+/// differences is the measured extra: a slice disturbed by the rest of a shared machine moves
+/// one difference of twelve, not the result, and the differences' quartiles show how far the
+/// measurement itself spreads.
+pub const SLICES: usize = 12;
 
 /// Operations per slice of [`side_by_side`] for `operations` in all (at least one).
 pub fn slice_size(operations: usize) -> usize {
@@ -93,7 +114,7 @@ const SCOPE: &str = "PAIRED";
 /// `quiet` should be the pause the hop cost table was measured after (hops cost more after
 /// longer pauses), long enough for an operation's asynchronous tail to finish before the
 /// next one starts. A change of the machine's speed during the run touches every placement
-/// alike. Returns the figures in the order of `layouts`.
+/// alike. Returns each placement's figures, slice by slice, in the order of `layouts`.
 pub async fn side_by_side(
     engine: &Docker,
     layouts: &[Layout],
@@ -117,11 +138,14 @@ pub async fn side_by_side(
     }
     let per_slice = slice_size(operations);
     let mut started = vec![0; topologies.len()];
-    let mut starts: Vec<Vec<Duration>> = vec![Vec::new(); topologies.len()];
-    let mut cpu_ns = vec![0_u64; topologies.len()];
-    let mut polls = vec![0_usize; topologies.len()];
-    let mut poll_cpu_ns = vec![0_u64; topologies.len()];
-    let mut idle_cpu_ns = vec![0_u64; topologies.len()];
+    let mut measured: Vec<Measured> = (0..topologies.len())
+        .map(|_| Measured {
+            start_p50_us: Vec::with_capacity(SLICES),
+            cpu_us: Vec::with_capacity(SLICES),
+            polls_per_operation: 0.0,
+            nodes: Vec::new(),
+        })
+        .collect();
     let settle = Duration::from_secs(30);
     let poll = Duration::from_millis(2);
     // One operation of placement `i`: its start latency and the polls until it completed.
@@ -141,30 +165,35 @@ pub async fn side_by_side(
         }
         topology.wait_settled(settle).await?;
     }
+    let per_slice_f = per_slice as f64;
     for _ in 0..SLICES {
         for (i, topology) in topologies.iter().enumerate() {
+            let mut starts = Vec::with_capacity(per_slice);
             for _ in 0..per_slice {
                 topology.wait_settled(settle).await?;
                 tokio::time::sleep(quiet).await;
                 let (latency, _, _) = one(i, &mut started).await?;
-                starts[i].push(latency);
+                starts.push(latency);
             }
+            measured[i]
+                .start_p50_us
+                .push(Percentiles::of(&starts).p50_ms * 1e3);
             topology.wait_settled(settle).await?;
-            let (last, spent) = cpu_during(engine, topology, async {
+            let mut polls = 0;
+            let (last, cpu_ns) = cpu_during(engine, topology, async {
                 let mut last = String::new();
                 for _ in 0..per_slice {
                     tokio::time::sleep(quiet).await;
                     let (_, asked, id) = one(i, &mut started).await?;
-                    polls[i] += asked;
+                    polls += asked;
                     last = id;
                 }
                 topology.wait_settled(settle).await?;
                 Ok(last)
             })
             .await?;
-            cpu_ns[i] += spent;
             // The CPU of a poll, asked as the operations were waited for.
-            let ((), spent) = cpu_during(engine, topology, async {
+            let ((), poll_cpu_ns) = cpu_during(engine, topology, async {
                 for _ in 0..per_slice {
                     tokio::time::sleep(poll).await;
                     anyhow::ensure!(
@@ -177,53 +206,62 @@ pub async fn side_by_side(
                 Ok(())
             })
             .await?;
-            poll_cpu_ns[i] += spent;
             // The CPU of the quiet between operations.
-            let ((), spent) = cpu_during(engine, topology, async {
+            let ((), idle_cpu_ns) = cpu_during(engine, topology, async {
                 tokio::time::sleep(quiet * u32::try_from(per_slice)?).await;
                 Ok(())
             })
             .await?;
-            idle_cpu_ns[i] += spent;
+            let polls_per_operation = polls as f64 / per_slice_f;
+            let us_per_operation = |ns: u64| ns as f64 / 1e3 / per_slice_f;
+            let sum = |nodes: &[(String, u64)]| nodes.iter().map(|(_, ns)| ns).sum::<u64>();
+            measured[i].cpu_us.push(
+                us_per_operation(sum(&cpu_ns))
+                    - polls_per_operation * us_per_operation(sum(&poll_cpu_ns))
+                    - us_per_operation(sum(&idle_cpu_ns)),
+            );
+            let nodes = &mut measured[i].nodes;
+            for (k, (node, ns)) in cpu_ns.iter().enumerate() {
+                if nodes.len() <= k {
+                    nodes.push(NodeSlices {
+                        node: node.clone(),
+                        ..NodeSlices::default()
+                    });
+                }
+                nodes[k].operations_us.push(us_per_operation(*ns));
+                nodes[k].polls_us.push(us_per_operation(poll_cpu_ns[k].1));
+                nodes[k].quiet_us.push(us_per_operation(idle_cpu_ns[k].1));
+            }
+            measured[i].polls_per_operation += polls_per_operation / SLICES as f64;
         }
     }
-    let operations = (SLICES * per_slice) as f64;
-    Ok(starts
-        .iter()
-        .enumerate()
-        .map(|(i, starts)| {
-            let poll_cpu_us = poll_cpu_ns[i] as f64 / 1e3 / operations;
-            let polls_per_operation = polls[i] as f64 / operations;
-            let idle_cpu_us = idle_cpu_ns[i] as f64 / 1e3 / operations;
-            Measured {
-                start_p50_us: Percentiles::of(starts).p50_ms * 1e3,
-                cpu_us: cpu_ns[i] as f64 / 1e3 / operations
-                    - polls_per_operation * poll_cpu_us
-                    - idle_cpu_us,
-                polls_per_operation,
-            }
-        })
-        .collect())
+    Ok(measured)
 }
 
-/// Runs `work`; returns its result and the CPU time all of `topology`'s containers spent
-/// meanwhile, nanoseconds.
+/// Runs `work`; returns its result and the CPU time each of `topology`'s containers spent
+/// meanwhile, nanoseconds, by node name.
 async fn cpu_during<T>(
     engine: &Docker,
     topology: &Topology,
     work: impl Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<(T, u64)> {
-    let total = async || -> anyhow::Result<u64> {
+) -> anyhow::Result<(T, Vec<(String, u64)>)> {
+    let read = async || -> anyhow::Result<Vec<(String, u64)>> {
         Ok(topology
-            .usage(engine)
+            .cpu(engine)
             .await?
-            .iter()
-            .map(|(_, usage)| usage.cpu_ns)
-            .sum())
+            .into_iter()
+            .map(|(node, ns)| (node.to_string(), ns))
+            .collect())
     };
-    let before = total().await?;
+    let before = read().await?;
     let result = work.await?;
-    Ok((result, total().await?.saturating_sub(before)))
+    let after = read().await?;
+    let spent = after
+        .into_iter()
+        .zip(before)
+        .map(|((node, after), (_, before))| (node, after.saturating_sub(before)))
+        .collect();
+    Ok((result, spent))
 }
 
 /// One placement's prediction beside its measurement.
@@ -234,14 +272,20 @@ pub struct Prediction {
     /// `plan`'s extra median latency of the start routes, microseconds (none when the workload
     /// names no start route, or the traffic has none of them).
     pub predicted_start_p50_us: Option<f64>,
-    /// Measured side by side: the placement's start p50 minus the baseline's, microseconds.
+    /// Measured side by side: the median over the slices of the placement's start p50 minus
+    /// the baseline's in the same slice, microseconds.
     pub measured_start_p50_us: f64,
+    /// The first and third quartiles of those slice differences: how far the measurement
+    /// itself spreads.
+    pub measured_start_quartiles_us: (f64, f64),
     /// `plan`'s extra CPU per operation, microseconds: every route's extra CPU per request
     /// times its requests in the traffic, over the operations started.
     pub predicted_cpu_us: f64,
-    /// Measured side by side: the placement's CPU per operation minus the baseline's,
-    /// microseconds.
+    /// Measured side by side: the median over the slices of the placement's CPU per operation
+    /// minus the baseline's in the same slice, microseconds.
     pub measured_cpu_us: f64,
+    /// The first and third quartiles of those slice differences.
+    pub measured_cpu_quartiles_us: (f64, f64),
     /// (predicted − measured) / measured for the latency; 0 when neither predicted nor
     /// measured a cost; none without a prediction, or when a cost was predicted and the
     /// measured difference is not positive.
@@ -268,6 +312,8 @@ pub struct Predictions {
     pub quiet_ms: f64,
     /// One per placement after the baseline.
     pub placements: Vec<Prediction>,
+    /// Every placement's side-by-side figures, slice by slice, the baseline's first.
+    pub measured: Vec<(String, Measured)>,
     /// What went wrong, when a prediction could not be made.
     pub notes: Vec<String>,
 }
@@ -403,6 +449,22 @@ fn reduce(plan: &PlanJson, start_routes: &[(&str, &str)]) -> Planned {
     }
 }
 
+/// The median and the first and third quartiles of `placement − baseline`, slice by slice
+/// (linear interpolation between the closest ranks). Slices one side lacks are left out.
+pub fn slice_differences(baseline: &[f64], placement: &[f64]) -> (f64, (f64, f64)) {
+    let mut differences: Vec<f64> = placement.iter().zip(baseline).map(|(p, b)| p - b).collect();
+    differences.sort_by(f64::total_cmp);
+    let quantile = |q: f64| {
+        let Some(last) = differences.len().checked_sub(1) else {
+            return 0.0;
+        };
+        let rank = q * last as f64;
+        let (below, above) = (rank.floor() as usize, rank.ceil() as usize);
+        differences[below] + (differences[above] - differences[below]) * (rank - below as f64)
+    };
+    (quantile(0.5), (quantile(0.25), quantile(0.75)))
+}
+
 /// Sets `planned` beside what `measured` shows against `baseline`.
 pub fn compare(
     placement: &str,
@@ -410,8 +472,10 @@ pub fn compare(
     baseline: &Measured,
     measured: &Measured,
 ) -> Prediction {
-    let measured_start_p50_us = measured.start_p50_us - baseline.start_p50_us;
-    let measured_cpu_us = measured.cpu_us - baseline.cpu_us;
+    let (measured_start_p50_us, measured_start_quartiles_us) =
+        slice_differences(&baseline.start_p50_us, &measured.start_p50_us);
+    let (measured_cpu_us, measured_cpu_quartiles_us) =
+        slice_differences(&baseline.cpu_us, &measured.cpu_us);
     let error = |predicted: f64, measured: f64| {
         if measured > 0.0 {
             Some((predicted - measured) / measured)
@@ -426,8 +490,10 @@ pub fn compare(
         placement: placement.to_string(),
         predicted_start_p50_us: planned.start_p50_us,
         measured_start_p50_us,
+        measured_start_quartiles_us,
         predicted_cpu_us: planned.cpu_us,
         measured_cpu_us,
+        measured_cpu_quartiles_us,
         start_error: planned
             .start_p50_us
             .and_then(|p| error(p, measured_start_p50_us)),
@@ -472,5 +538,43 @@ mod tests {
             serde_json::from_value::<PlanJson>(drifted).is_err(),
             "a field plan no longer writes is an error, not a zero"
         );
+    }
+
+    #[test]
+    fn the_measured_extra_is_the_median_of_the_slice_differences() {
+        // One slice disturbed (the placement's fourth) moves one difference, not the result.
+        let baseline = [1000.0, 1100.0, 900.0, 1000.0, 1050.0];
+        let placement = [1500.0, 1620.0, 1390.0, 4000.0, 1560.0];
+        let (median, (q1, q3)) = slice_differences(&baseline, &placement);
+        // Differences: 500, 520, 490, 3000, 510 → sorted 490, 500, 510, 520, 3000.
+        assert_eq!(median, 510.0);
+        assert_eq!((q1, q3), (500.0, 520.0));
+        let (even, (low, high)) = slice_differences(&[0.0; 4], &[10.0, 20.0, 30.0, 40.0]);
+        assert_eq!(even, 25.0);
+        assert_eq!((low, high), (17.5, 32.5));
+        assert_eq!(slice_differences(&[], &[]), (0.0, (0.0, 0.0)));
+        let planned = Planned {
+            start_p50_us: Some(100.0),
+            cpu_us: 600.0,
+            operations: 10.0,
+            costs: "x".into(),
+        };
+        let measured = |start: f64, cpu: f64| Measured {
+            start_p50_us: vec![start; 3],
+            cpu_us: vec![cpu; 3],
+            polls_per_operation: 2.0,
+            nodes: Vec::new(),
+        };
+        let prediction = compare(
+            "p",
+            &planned,
+            &measured(800.0, 1000.0),
+            &measured(880.0, 1500.0),
+        );
+        assert_eq!(prediction.measured_start_p50_us, 80.0);
+        assert_eq!(prediction.measured_cpu_us, 500.0);
+        assert_eq!(prediction.measured_cpu_quartiles_us, (500.0, 500.0));
+        assert_eq!(prediction.start_error, Some(0.25));
+        assert_eq!(prediction.cpu_error, Some(0.2));
     }
 }

@@ -762,27 +762,29 @@ fn prediction_section(w: &mut String, s: &Summary, p: &crate::prediction::Predic
          command predicted what it adds to an {op}, from {base}'s traffic (its `/metrics` \
          after the runs above: {:.0} {ops}) and the hop cost table \"{}\". \"Start\" is the \
          extra median latency of the starting request; CPU is the extra CPU of everything \
-         the traffic did, per {op}. Measured is the placement's figure minus {base}'s, with \
-         every placement running at once, in {} alternating slices: {} {ops} each one at a \
-         time on a settled topology for the latency, as many one after the other for the \
-         CPU (placements measured minutes apart, as above, differ by more than a hop \
-         costs), each {op} {:.0} ms after the one before was done, the pause the table was \
-         measured after (hops cost more after longer pauses). The workload's polls for \
-         completion (every 2 ms) are not the {op}'s cost, and a placement that completes \
-         later polls more: each placement's CPU per poll is measured on a completed {op} \
-         and taken out, and so is its CPU over as much quiet without {ops}. The target is \
-         within ±{:.0} %.\n",
+         the traffic did, per {op}. Measured with every placement running at once \
+         (placements measured minutes apart, as above, differ by more than a hop costs), in \
+         {} alternating slices of {} {ops} each one at a time on a settled topology for the \
+         latency, and as many one after the other for the CPU, each {op} {:.0} ms after the \
+         one before was done, the pause the table was measured after (hops cost more after \
+         longer pauses). The workload's polls for completion (every 2 ms) are not the {op}'s \
+         cost, and a placement that completes later polls more: each placement's CPU per poll \
+         is measured on a completed {op} and taken out, and so is its CPU over as much quiet \
+         without {ops}. Each slice's figure is set beside {base}'s in the same slice; the \
+         measured extra is the median of those differences, and \"slices\" gives their first \
+         and third quartiles: how far the measurement itself spreads. The target is within \
+         ±{:.0} % of the median.\n",
         p.operations,
         p.costs,
         crate::prediction::SLICES,
-        p.measured_operations,
+        p.measured_operations / crate::prediction::SLICES,
         p.quiet_ms,
         crate::prediction::TOLERANCE * 100.0,
         ops = s.words.operations,
     );
     let _ = writeln!(
         w,
-        "| placement | start predicted µs | start measured µs | error | CPU/{op} predicted µs | CPU/{op} measured µs | error | polls/{op} (baseline) |"
+        "| placement | start predicted µs | start measured µs (slices) | error | CPU/{op} predicted µs | CPU/{op} measured µs (slices) | error | polls/{op} (baseline) |"
     );
     let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
     let error = |e: Option<f64>| match (e, crate::prediction::within(e)) {
@@ -793,14 +795,18 @@ fn prediction_section(w: &mut String, s: &Summary, p: &crate::prediction::Predic
     for x in &p.placements {
         let _ = writeln!(
             w,
-            "| {} | {} | {:+.0} | {} | {:+.0} | {:+.0} | {} | {:.1} ({:.1}) |",
+            "| {} | {} | {:+.0} ({:+.0} … {:+.0}) | {} | {:+.0} | {:+.0} ({:+.0} … {:+.0}) | {} | {:.1} ({:.1}) |",
             x.placement,
             x.predicted_start_p50_us
                 .map_or("n/a".to_string(), |v| format!("{v:+.0}")),
             x.measured_start_p50_us,
+            x.measured_start_quartiles_us.0,
+            x.measured_start_quartiles_us.1,
             error(x.start_error),
             x.predicted_cpu_us,
             x.measured_cpu_us,
+            x.measured_cpu_quartiles_us.0,
+            x.measured_cpu_quartiles_us.1,
             error(x.cpu_error),
             x.polls_per_operation.0,
             x.polls_per_operation.1,
@@ -1009,18 +1015,21 @@ mod tests {
             predictions: Some(crate::prediction::Predictions {
                 costs: "loopback, demo".into(),
                 operations: 225.0,
-                measured_operations: 8,
+                measured_operations: 24,
                 quiet_ms: 20.0,
                 placements: vec![crate::prediction::Prediction {
                     placement: "billing-extracted".into(),
                     predicted_start_p50_us: Some(0.0),
                     measured_start_p50_us: 12.0,
+                    measured_start_quartiles_us: (-20.0, 30.0),
                     predicted_cpu_us: 600.0,
                     measured_cpu_us: 450.0,
+                    measured_cpu_quartiles_us: (400.0, 480.0),
                     start_error: Some(-1.0),
                     cpu_error: Some(1.0 / 3.0),
                     polls_per_operation: (2.5, 1.5),
                 }],
+                measured: Vec::new(),
                 notes: Vec::new(),
             }),
             ratios: Vec::new(),
@@ -1046,7 +1055,8 @@ mod tests {
             "| 3 (one killed) | 300 | 120 |",
             "50 at 1 replica(s), 140 at 3: 2.80x for 3.00x",
             "Predicted before it ran",
-            "| billing-extracted | +0 | +12 | -100 % (off) | +600 | +450 | +33 % (off) | 2.5 (1.5) |",
+            "| billing-extracted | +0 | +12 (-20 … +30) | -100 % (off) | +600 | +450 (+400 … +480) | +33 % (off) | 2.5 (1.5) |",
+            "in 12 alternating slices of 2 visits each",
         ] {
             assert!(report.contains(claim), "{claim} missing from:\n{report}");
         }

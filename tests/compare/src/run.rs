@@ -34,6 +34,10 @@ pub struct Args {
     /// Operations started one at a time for the latency figures.
     #[arg(long, default_value_t = 200)]
     pub latency_orders: usize,
+    /// Operations per placement for checking `plan`'s predictions, side by side (for the
+    /// latency, and as many again for the CPU), in alternating slices.
+    #[arg(long, default_value_t = 600)]
+    pub check_orders: usize,
     /// Operations started by concurrent clients for throughput and CPU per operation.
     #[arg(long, default_value_t = 1000)]
     pub load_orders: usize,
@@ -84,6 +88,7 @@ impl Args {
     fn apply_smoke(&mut self) {
         if self.smoke {
             self.latency_orders = self.latency_orders.min(5);
+            self.check_orders = self.check_orders.min(prediction::SLICES);
             self.load_orders = self.load_orders.min(40);
             self.concurrency = self.concurrency.min(4);
             self.rounds = 1;
@@ -175,6 +180,7 @@ pub async fn compare(
         measured_operations: 0,
         quiet_ms: 0.0,
         placements: Vec::new(),
+        measured: Vec::new(),
         notes: Vec::new(),
     };
     // Each placement's plan, by its index in `layouts`.
@@ -246,7 +252,7 @@ pub async fn compare(
     }
     if !plans.is_empty() {
         // Checked against the placements measured side by side, not minutes apart.
-        let operations = args.latency_orders;
+        let operations = args.check_orders;
         progress(&format!(
             "predictions: every placement at once, {} alternating slices of {} {} each …",
             prediction::SLICES,
@@ -274,7 +280,7 @@ pub async fn compare(
                 &measured[index],
             );
             progress(&format!(
-                "{}: predicted +{:.0} µs start p50, +{:.0} µs CPU/{}; measured +{:.0} µs, +{:.0} µs",
+                "{}: predicted {:+.0} µs start p50, {:+.0} µs CPU/{}; measured {:+.0} µs, {:+.0} µs",
                 layouts[index].name,
                 prediction.predicted_start_p50_us.unwrap_or(f64::NAN),
                 prediction.predicted_cpu_us,
@@ -286,6 +292,11 @@ pub async fn compare(
             predictions.operations = planned.operations;
             predictions.placements.push(prediction);
         }
+        predictions.measured = layouts
+            .iter()
+            .map(|layout| layout.name.clone())
+            .zip(measured)
+            .collect();
     }
     let scaling = if args.scaling_replicas.is_empty() {
         None

@@ -9,7 +9,7 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 
 use crate::application::Layout;
-use crate::docker::{Usage, usage};
+use crate::docker::{Usage, cpu_ns, usage};
 use crate::image::AppImage;
 
 /// The public port inside every container.
@@ -310,20 +310,36 @@ impl Topology {
         Ok(self.node_of(module).container.unpause().await?)
     }
 
+    /// Every container of the nodes (then of the services, if any), by name.
+    fn containers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.nodes
+            .iter()
+            .map(|node| (node.name.as_str(), node.container.id()))
+            .chain(
+                self.services
+                    .iter()
+                    .map(|(name, container)| (name.as_str(), container.id())),
+            )
+    }
+
+    /// CPU time of every container of the nodes (then of the services, if any), nanoseconds,
+    /// all read at once ([`crate::docker::cpu_ns`]).
+    pub async fn cpu(&self, docker: &Docker) -> anyhow::Result<Vec<(&str, u64)>> {
+        futures::future::try_join_all(
+            self.containers()
+                .map(async |(name, id)| Ok::<_, anyhow::Error>((name, cpu_ns(docker, id).await?))),
+        )
+        .await
+    }
+
     /// CPU time and memory of every container of the nodes (then of the services, if any),
-    /// as the engine reports them.
+    /// all read at once ([`crate::docker::usage`]).
     pub async fn usage(&self, docker: &Docker) -> anyhow::Result<Vec<(&str, Usage)>> {
-        let mut all = Vec::new();
-        for node in &self.nodes {
-            all.push((
-                node.name.as_str(),
-                usage(docker, node.container.id()).await?,
-            ));
-        }
-        for (name, container) in &self.services {
-            all.push((name.as_str(), usage(docker, container.id()).await?));
-        }
-        Ok(all)
+        futures::future::try_join_all(
+            self.containers()
+                .map(async |(name, id)| Ok::<_, anyhow::Error>((name, usage(docker, id).await?))),
+        )
+        .await
     }
 
     /// Kills the container of node `name` at once (no graceful shutdown: a crash).

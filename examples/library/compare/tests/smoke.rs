@@ -63,6 +63,21 @@ async fn the_comparison_runs_on_the_library_with_its_own_workload() {
     assert!(predictions.operations > 0.0, "{predictions:#?}");
     // Checked against the placements measured side by side, all running at once.
     assert!(predictions.measured_operations > 0, "{predictions:#?}");
+    // Each placement's figures slice by slice, node by node, the baseline's first.
+    let measured: Vec<&str> = predictions
+        .measured
+        .iter()
+        .map(|(placement, _)| placement.as_str())
+        .collect();
+    assert_eq!(measured, ["monolith", "loans-extracted", "all-separate"]);
+    for (placement, m) in &predictions.measured {
+        assert_eq!(m.cpu_us.len(), m.start_p50_us.len(), "{placement}: {m:?}");
+        assert!(!m.nodes.is_empty(), "{placement}: {m:?}");
+        for slice in 0..m.cpu_us.len() {
+            let spent: f64 = m.nodes.iter().map(|n| n.operations_us[slice]).sum();
+            assert!(spent > 0.0, "{placement}, slice {slice}: no CPU: {m:?}");
+        }
+    }
     let placements: Vec<&str> = predictions
         .placements
         .iter()
