@@ -138,12 +138,19 @@ pub async fn side_by_side(
     }
     let per_slice = slice_size(operations);
     let mut started = vec![0; topologies.len()];
-    let mut measured: Vec<Measured> = (0..topologies.len())
-        .map(|_| Measured {
+    let mut measured: Vec<Measured> = topologies
+        .iter()
+        .map(|topology| Measured {
             start_p50_us: Vec::with_capacity(SLICES),
             cpu_us: Vec::with_capacity(SLICES),
             polls_per_operation: 0.0,
-            nodes: Vec::new(),
+            nodes: topology
+                .containers()
+                .map(|(node, _)| NodeSlices {
+                    node: node.to_string(),
+                    ..NodeSlices::default()
+                })
+                .collect(),
         })
         .collect();
     let settle = Duration::from_secs(30);
@@ -214,23 +221,16 @@ pub async fn side_by_side(
             .await?;
             let polls_per_operation = polls as f64 / per_slice_f;
             let us_per_operation = |ns: u64| ns as f64 / 1e3 / per_slice_f;
-            let sum = |nodes: &[(String, u64)]| nodes.iter().map(|(_, ns)| ns).sum::<u64>();
+            let sum = |nodes: &[u64]| nodes.iter().sum::<u64>();
             measured[i].cpu_us.push(
                 us_per_operation(sum(&cpu_ns))
                     - polls_per_operation * us_per_operation(sum(&poll_cpu_ns))
                     - us_per_operation(sum(&idle_cpu_ns)),
             );
-            let nodes = &mut measured[i].nodes;
-            for (k, (node, ns)) in cpu_ns.iter().enumerate() {
-                if nodes.len() <= k {
-                    nodes.push(NodeSlices {
-                        node: node.clone(),
-                        ..NodeSlices::default()
-                    });
-                }
-                nodes[k].operations_us.push(us_per_operation(*ns));
-                nodes[k].polls_us.push(us_per_operation(poll_cpu_ns[k].1));
-                nodes[k].quiet_us.push(us_per_operation(idle_cpu_ns[k].1));
+            for (k, node) in measured[i].nodes.iter_mut().enumerate() {
+                node.operations_us.push(us_per_operation(cpu_ns[k]));
+                node.polls_us.push(us_per_operation(poll_cpu_ns[k]));
+                node.quiet_us.push(us_per_operation(idle_cpu_ns[k]));
             }
             measured[i].polls_per_operation += polls_per_operation / SLICES as f64;
         }
@@ -239,27 +239,19 @@ pub async fn side_by_side(
 }
 
 /// Runs `work`; returns its result and the CPU time each of `topology`'s containers spent
-/// meanwhile, nanoseconds, by node name.
+/// meanwhile, nanoseconds, in the order of [`Topology::containers`].
 async fn cpu_during<T>(
     engine: &Docker,
     topology: &Topology,
     work: impl Future<Output = anyhow::Result<T>>,
-) -> anyhow::Result<(T, Vec<(String, u64)>)> {
-    let read = async || -> anyhow::Result<Vec<(String, u64)>> {
-        Ok(topology
-            .cpu(engine)
-            .await?
-            .into_iter()
-            .map(|(node, ns)| (node.to_string(), ns))
-            .collect())
-    };
-    let before = read().await?;
+) -> anyhow::Result<(T, Vec<u64>)> {
+    let before = topology.cpu(engine).await?;
     let result = work.await?;
-    let after = read().await?;
+    let after = topology.cpu(engine).await?;
     let spent = after
-        .into_iter()
-        .zip(before)
-        .map(|((node, after), (_, before))| (node, after.saturating_sub(before)))
+        .iter()
+        .zip(&before)
+        .map(|((_, after), (_, before))| after.saturating_sub(*before))
         .collect();
     Ok((result, spent))
 }

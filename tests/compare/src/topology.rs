@@ -310,8 +310,8 @@ impl Topology {
         Ok(self.node_of(module).container.unpause().await?)
     }
 
-    /// Every container of the nodes (then of the services, if any), by name.
-    fn containers(&self) -> impl Iterator<Item = (&str, &str)> {
+    /// Every container of the nodes (then of the services, if any): name and id.
+    pub fn containers(&self) -> impl Iterator<Item = (&str, &str)> {
         self.nodes
             .iter()
             .map(|node| (node.name.as_str(), node.container.id()))
